@@ -1,0 +1,29 @@
+"""libsim: a packet-level network simulator on SystemC, called through cffi."""
+
+from libsim.spec import (
+    LINK_KINDS,
+    PROTOCOLS,
+    BurstLoss,
+    FlowResult,
+    FlowSpec,
+    FlowSummary,
+    FrameResult,
+    LinkSpec,
+    NetworkSpec,
+    SimResult,
+    TcpConfig,
+)
+
+__all__ = [
+    "LINK_KINDS",
+    "PROTOCOLS",
+    "BurstLoss",
+    "FlowResult",
+    "FlowSpec",
+    "FlowSummary",
+    "FrameResult",
+    "LinkSpec",
+    "NetworkSpec",
+    "SimResult",
+    "TcpConfig",
+]

@@ -1,0 +1,109 @@
+"""Plain data that crosses the libsim boundary: what to simulate and what came out.
+
+These dataclasses are the contract between the scenario layer (sei_tui.core.scenario),
+the native binding (libsim.binding) and every front end. Units are SI: bit/s, seconds,
+bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LINK_KINDS = ("full_duplex", "half_duplex", "wireless")
+PROTOCOLS = ("tcp", "udp")
+
+
+@dataclass(frozen=True)
+class TcpConfig:
+    initial_window: int = 10  # segments (RFC 6928)
+    min_rto: float = 0.2  # seconds (RFC 6298 lower bound, Linux-like)
+    delayed_ack: bool = True  # ack every 2nd full segment, or after ack_delay
+    ack_delay: float = 0.2  # seconds
+    rwnd: int = 4_194_304  # receive window, bytes
+    handshake: bool = True  # first frame of a connection pays SYN / SYN-ACK
+
+
+@dataclass(frozen=True)
+class BurstLoss:
+    """Gilbert-Elliott two-state loss; replaces the link's `loss` when present."""
+
+    p_good_to_bad: float
+    p_bad_to_good: float
+    loss_bad: float
+    loss_good: float = 0.0
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    name: str
+    kind: str  # one of LINK_KINDS
+    nodes: tuple[str, ...]  # full/half duplex: exactly 2; wireless: 2 or more
+    bitrate_bps: float
+    delay_s: float
+    loss: float = 0.0
+    overhead_bytes: int = 38
+    queue_packets: int = 100
+    burst: BurstLoss | None = None
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    src: str
+    dst: str
+    frames: int
+    fps: float  # 0 = back to back
+    payload_bytes: int
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    nodes: tuple[str, ...]
+    links: tuple[LinkSpec, ...]
+    flows: tuple[FlowSpec, ...]
+    protocol: str = "tcp"  # one of PROTOCOLS
+    mtu: int = 1500
+    seed: int = 1
+    tcp: TcpConfig = field(default_factory=TcpConfig)
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    index: int
+    sent_s: float
+    delivered_s: float | None  # None when nothing of the frame arrived
+    latency_s: float | None
+    complete: bool
+    lost_bytes: int
+    lost_ranges: tuple[tuple[int, int], ...] = ()  # [start, end) byte ranges of the payload
+
+
+@dataclass(frozen=True)
+class FlowSummary:
+    frames: int
+    complete: int
+    mean_s: float | None
+    p50_s: float | None
+    p95_s: float | None
+    p99_s: float | None
+    max_s: float | None
+    packets_sent: int
+    packets_lost: int
+    retransmissions: int
+    goodput_bps: float
+    collisions: int = 0
+
+
+@dataclass(frozen=True)
+class FlowResult:
+    src: str
+    dst: str
+    frames: tuple[FrameResult, ...]
+    summary: FlowSummary
+
+
+@dataclass(frozen=True)
+class SimResult:
+    flows: tuple[FlowResult, ...]
+    events: int
+    wall_s: float
+    link_packets: int = 0  # packets put on any link (for throughput figures)

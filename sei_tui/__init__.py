@@ -1,0 +1,3 @@
+"""sei: Split-Et-Impera in the terminal."""
+
+__version__ = "0.1.0"

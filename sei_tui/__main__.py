@@ -1,0 +1,3 @@
+from sei_tui.cli import main
+
+raise SystemExit(main())

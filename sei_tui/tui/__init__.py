@@ -1,0 +1,1 @@
+"""The Textual front end: a thin client of sei_tui.core."""
