@@ -9,6 +9,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
+LINT_PATHS := $(wildcard sei_tui libsim tests benchmarks)
 APT_PACKAGES := g++ make pkg-config libsystemc-dev tmux
 # Sources whose change means the package (and its native simulator) must be rebuilt.
 BUILD_INPUTS := pyproject.toml setup.py constraints.txt \
@@ -50,8 +51,8 @@ $(STAMPS)/install: $(BUILD_INPUTS) | $(BIN)/python
 	@mkdir -p $(STAMPS) && touch $@
 
 lint: setup
-	$(BIN)/ruff check sei_tui libsim tests benchmarks
-	$(BIN)/ruff format --check sei_tui libsim tests benchmarks
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
