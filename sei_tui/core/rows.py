@@ -1,0 +1,94 @@
+"""The plain data of an evaluation: one `Row` per deployment, and the recommendation.
+
+Kept apart from `evaluate` so that QoS parsing, reports and the TUI can use the row's
+columns without importing torch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+STRATEGIES = ("local", "remote", "split")
+
+
+@dataclass
+class Row:
+    """One deployment: where the model runs, what travels, and what that costs.
+
+    Times are seconds per frame. Latencies of frames that never arrived are infinite,
+    so a percentile that reaches them is `inf` (JSON: null).
+    """
+
+    strategy: str  # one of STRATEGIES
+    split_index: int | None  # SplitPoint.index for `split`, else None
+    after: str | None  # fx node the head ends at (`split`), else None
+    encoding: str  # fp32 / fp16 / int8 (+zlib|+lz4); raw / jpegQ (remote); result (local)
+    payload_bytes: int  # bytes of one frame on the network (mean over evaluation images)
+    head_s: float = 0.0  # compute on the edge (whole model for `local`)
+    encode_s: float = 0.0
+    network_p50_s: float = 0.0
+    network_p95_s: float = 0.0
+    network_p99_s: float = 0.0
+    network_mean_s: float = 0.0
+    decode_s: float = 0.0
+    tail_s: float = 0.0  # compute on the server (whole model for `remote`)
+    p50_latency: float = 0.0
+    p95_latency: float = 0.0
+    p99_latency: float = 0.0
+    mean_latency: float = 0.0
+    deadline_miss: float | None = None  # fraction of frames over --deadline
+    frames: int = 0
+    frames_complete: int = 0
+    packets_lost: int = 0
+    retransmissions: int = 0
+    accuracy: float | None = None  # vs labels, or top-1 agreement when there are none
+    agreement: float | None = None  # top-1 agreement with the whole model
+    cs: float | None = None  # cumulative saliency at the split (the paper's predictor)
+    edge_flops: int = 0
+    server_flops: int = 0
+    edge_params: int = 0
+    edge_memory_bytes: int = 0  # head parameter bytes + head peak activation bytes
+    compute: str = ""  # how compute times were obtained, e.g. "edge estimated, server measured"
+    pareto: bool = False
+    feasible: bool = True
+    violations: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        if self.strategy == "split":
+            return f"split@{self.split_index} {self.after} {self.encoding}"
+        return f"{self.strategy} {self.encoding}"
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                out[key] = None
+        return out
+
+
+def _numeric_columns() -> tuple[str, ...]:
+    numeric = {"int", "float", "int | None", "float | None"}
+    return tuple(f.name for f in fields(Row) if f.type in numeric)
+
+
+NUMERIC_COLUMNS = _numeric_columns()
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Which row to deploy and why; `row`/`runner_up`/`closest` index the row list."""
+
+    row: int | None
+    why: str
+    binding: str | None = None  # the constraint with the least relative slack
+    margin: float | None = None  # its slack, in the column's unit
+    runner_up: int | None = None
+    failing_everywhere: tuple[str, ...] = ()  # when nothing is feasible
+    closest: int | None = None  # when nothing is feasible: the smallest total shortfall
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["failing_everywhere"] = list(self.failing_everywhere)
+        return out
