@@ -1,0 +1,865 @@
+"""Latency x accuracy of every deployment on a simulated network, QoS and recommendation.
+
+A *deployment* is `local` (the whole model on the edge; only the result travels),
+`remote` (the input travels; the server runs the whole model) or `split` at a split point
+(the head on the edge, its output tensors travel in an encoding, the tail on the server).
+
+Per deployment, per frame:
+    latency = head compute (edge profile) + encode + network (libsim) + decode
+              + tail compute (server profile)
+where encode/decode are the mean wall times measured on this machine while encoding the
+evaluation images, and the network time of frame f is libsim's latency for frame f of the
+scenario's edge -> server flow with `payload_bytes` set to this deployment's payload, all
+frames, so queueing and contention show. A frame that never arrived has infinite latency.
+Percentiles are nearest-rank over the frames (so they add up part by part).
+
+`payload_bytes` is the mean encoded frame size over the evaluation images (rounded up);
+without compression every image has the same size.
+
+Accuracy is measured on the evaluation images: image j is carried by simulated frame
+j mod frames. The tail runs on the payload as decoded (dequantised; with UDP, the byte
+ranges libsim reports lost in that frame concealed as in `sei_tui.core.encoding`; a frame
+of which nothing arrived decodes to all zeros). With TCP, loss only costs latency. A
+`local` result whose frame lost any byte counts as a wrong answer. `accuracy` is against
+the labels when the data's classes are the model's (same count), else top-1 agreement
+with the whole model; `agreement` is always the latter.
+
+Sweeps (`parse_sweep`): `bitrate` axes are log-spaced (geometric: they span decades),
+every other axis (`loss`, `delay`) is evenly spaced. An axis applies to every link of the
+scenario, or to one link with `LINK.bitrate=...`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sei_tui.core.encoding import (
+    RESULT_BYTES,
+    InputEncoding,
+    TensorEncoding,
+    decode_image,
+    decode_tensors,
+    default_tensor_encodings,
+    encode_image,
+    encode_result,
+    encode_tensors,
+    parse_input_encoding,
+    parse_tensor_encoding,
+)
+from sei_tui.core.errors import SeiCancelled, SeiInputError
+from sei_tui.core.qos import QoS, parse_qos
+from sei_tui.core.rows import Recommendation, Row
+
+__all__ = [
+    "Deployment",
+    "Evaluation",
+    "Recommendation",
+    "Row",
+    "SweepAxis",
+    "SweepPoint",
+    "apply_qos",
+    "evaluate",
+    "latency_parts",
+    "nearest_rank",
+    "pareto_front",
+    "parse_sweep",
+    "recommend",
+    "row_sort_key",
+]
+
+Progress = Callable[[float, str], None]
+Cancel = Callable[[], bool]
+BATCH = 64
+DEFAULT_IMAGES = 64  # synthetic evaluation images when no --data is given
+MAX_IMAGES = 256  # evaluation images taken from --data
+FLOAT_BYTES = 4  # parameters are counted as fp32 on the edge
+
+
+# ================================================================ pure functions over rows
+
+
+def nearest_rank(values: Sequence[float], percent: float) -> float:
+    """Nearest-rank percentile: the smallest value with at least `percent`% at or below it."""
+    if not len(values):
+        return math.inf
+    ordered = sorted(values)
+    rank = max(math.ceil(percent / 100.0 * len(ordered)), 1)
+    return float(ordered[rank - 1])
+
+
+@dataclass(frozen=True)
+class LatencyParts:
+    network_p50_s: float
+    network_p95_s: float
+    network_p99_s: float
+    network_mean_s: float
+    p50_latency: float
+    p95_latency: float
+    p99_latency: float
+    mean_latency: float
+    deadline_miss: float | None
+
+
+def latency_parts(
+    network_s: Sequence[float | None], fixed_s: float, deadline: float | None = None
+) -> LatencyParts:
+    """Per-frame totals = `fixed_s` (compute + encode + decode) + each frame's network time.
+
+    A frame with no network time (None: never arrived) is infinitely late.
+    """
+    net = [math.inf if v is None else float(v) for v in network_s]
+    total = [fixed_s + v for v in net]
+    finite = [v for v in net if math.isfinite(v)]
+    mean_net = sum(net) / len(net) if net and len(finite) == len(net) else math.inf
+    miss = None
+    if deadline is not None and total:
+        miss = sum(1 for v in total if v > deadline) / len(total)
+    return LatencyParts(
+        network_p50_s=nearest_rank(net, 50),
+        network_p95_s=nearest_rank(net, 95),
+        network_p99_s=nearest_rank(net, 99),
+        network_mean_s=mean_net,
+        p50_latency=nearest_rank(total, 50),
+        p95_latency=nearest_rank(total, 95),
+        p99_latency=nearest_rank(total, 99),
+        mean_latency=fixed_s + mean_net,
+        deadline_miss=miss,
+    )
+
+
+def apply_qos(rows: Sequence[Row], qos: QoS) -> None:
+    for row in rows:
+        row.violations = qos.check(row)
+        row.feasible = not row.violations
+
+
+def _p95(row: Row) -> float:
+    v = row.p95_latency
+    return math.inf if v is None or math.isnan(v) else v
+
+
+def _accuracy(row: Row) -> float:
+    return -math.inf if row.accuracy is None else row.accuracy
+
+
+def pareto_front(rows: Sequence[Row]) -> list[int]:
+    """Indices of rows no other row beats on both p95 latency (lower) and accuracy (higher);
+    marks `row.pareto`."""
+    front = []
+    for i, a in enumerate(rows):
+        dominated = any(
+            _p95(b) <= _p95(a)
+            and _accuracy(b) >= _accuracy(a)
+            and (_p95(b) < _p95(a) or _accuracy(b) > _accuracy(a))
+            for j, b in enumerate(rows)
+            if j != i
+        )
+        a.pareto = not dominated
+        if not dominated:
+            front.append(i)
+    return front
+
+
+def recommend(rows: Sequence[Row], qos: QoS | str | None = None) -> Recommendation:
+    """The feasible row with the lowest p95 latency (ties: higher accuracy, then the earlier
+    row), why, its binding constraint and margin, and the runner-up; when nothing is
+    feasible, the constraints that fail everywhere and the row that comes closest."""
+    if not isinstance(qos, QoS):
+        qos = parse_qos(qos)
+    if not rows:
+        return Recommendation(row=None, why="no deployments to compare")
+    violations = [qos.check(r) for r in rows]
+    feasible = [i for i, v in enumerate(violations) if not v]
+    if feasible:
+        ranked = sorted(feasible, key=lambda i: (_p95(rows[i]), -_accuracy(rows[i]), i))
+        best = ranked[0]
+        runner_up = ranked[1] if len(ranked) > 1 else None
+        if not qos:
+            return Recommendation(
+                row=best, why="lowest p95 latency (no QoS constraints given)", runner_up=runner_up
+            )
+        binding = min(
+            qos.constraints,
+            key=lambda c: c.relative_slack(getattr(rows[best], c.column)),
+        )
+        margin = binding.slack(getattr(rows[best], binding.column))
+        return Recommendation(
+            row=best,
+            why="lowest p95 latency that meets every constraint",
+            binding=binding.column,
+            margin=margin,
+            runner_up=runner_up,
+        )
+    everywhere = tuple(c.text for c in qos.constraints if all(c.text in v for v in violations))
+
+    def shortfall(i: int) -> float:
+        row = rows[i]
+        return sum(
+            -c.relative_slack(getattr(row, c.column))
+            for c in qos.constraints
+            if c.text in violations[i]
+        )
+
+    closest = min(range(len(rows)), key=lambda i: (shortfall(i), _p95(rows[i]), i))
+    if everywhere:
+        why = f"no deployment meets {' and '.join(everywhere)}"
+    else:
+        why = "no deployment meets every constraint at once"
+    why += f"; closest: {rows[closest].label} (violates {', '.join(violations[closest])})"
+    return Recommendation(row=None, why=why, failing_everywhere=everywhere, closest=closest)
+
+
+def row_sort_key(row: Row) -> tuple:
+    order = {"local": 0, "remote": 1, "split": 2}
+    return (order.get(row.strategy, 3), row.split_index or 0, row.encoding)
+
+
+# ================================================================ sweeps
+
+SWEEP_PARAMETERS = ("bitrate", "loss", "delay")
+
+
+@dataclass(frozen=True)
+class SweepAxis:
+    parameter: str  # one of SWEEP_PARAMETERS
+    link: str | None  # None: every link
+    values: tuple[float, ...]
+
+    @property
+    def key(self) -> str:
+        return self.parameter if self.link is None else f"{self.link}.{self.parameter}"
+
+
+@dataclass
+class SweepPoint:
+    values: dict[str, float]
+    row: Row | None  # the recommended deployment at this point, if any is feasible
+    recommendation: Recommendation
+
+    def to_dict(self) -> dict:
+        r = self.row
+        return {
+            "values": self.values,
+            "strategy": None if r is None else r.strategy,
+            "split_index": None if r is None else r.split_index,
+            "after": None if r is None else r.after,
+            "encoding": None if r is None else r.encoding,
+            "p95_latency": None if r is None or not math.isfinite(r.p95_latency) else r.p95_latency,
+            "accuracy": None if r is None else r.accuracy,
+            "why": self.recommendation.why,
+        }
+
+
+def parse_sweep(text: str) -> list[SweepAxis]:
+    """`bitrate=1e6:1e9:7,loss=0:0.05:6` -> axes (bitrate log-spaced, others linear)."""
+    axes: list[SweepAxis] = []
+    for term in text.split(","):
+        m = re.fullmatch(r"\s*(?:([\w.-]+)\.)?(\w+)\s*=\s*([^:]+):([^:]+):(\d+)\s*", term)
+        if m is None:
+            raise SeiInputError(
+                f"--sweep: {term.strip()!r}: expected PARAMETER=START:STOP:COUNT, "
+                "e.g. bitrate=1e6:1e9:7"
+            )
+        link, parameter, start_text, stop_text, count_text = m.groups()
+        if parameter not in SWEEP_PARAMETERS:
+            raise SeiInputError(
+                f"--sweep: {term.strip()!r}: unknown parameter {parameter!r} "
+                f"(one of {', '.join(SWEEP_PARAMETERS)})"
+            )
+        try:
+            start, stop = float(start_text), float(stop_text)
+        except ValueError:
+            raise SeiInputError(
+                f"--sweep: {term.strip()!r}: START and STOP must be numbers"
+            ) from None
+        count = int(count_text)
+        if count < 1 or not (math.isfinite(start) and math.isfinite(stop)):
+            raise SeiInputError(f"--sweep: {term.strip()!r}: need finite bounds and COUNT >= 1")
+        if parameter == "bitrate":
+            if start <= 0 or stop <= 0:
+                raise SeiInputError(f"--sweep: {term.strip()!r}: bitrates must be positive")
+            values = np.geomspace(start, stop, count)
+        else:
+            if start < 0 or stop < 0:
+                raise SeiInputError(f"--sweep: {term.strip()!r}: values must not be negative")
+            if parameter == "loss" and max(start, stop) >= 1:
+                raise SeiInputError(f"--sweep: {term.strip()!r}: loss must be below 1")
+            values = np.linspace(start, stop, count)
+        axes.append(SweepAxis(parameter, link, tuple(float(v) for v in values)))
+    return axes
+
+
+def apply_overrides(net, overrides: dict[str, float]):
+    """A NetworkSpec with swept link parameters replaced (`loss` also drops burst loss)."""
+    if not overrides:
+        return net
+    names = {link.name for link in net.links}
+    links = []
+    for link in net.links:
+        changes: dict[str, Any] = {}
+        for key, value in overrides.items():
+            target, _, parameter = key.rpartition(".")
+            if target and target not in names:
+                raise SeiInputError(f"--sweep: {key}: the scenario has no link {target!r}")
+            if target and target != link.name:
+                continue
+            if parameter == "bitrate":
+                changes["bitrate_bps"] = float(value)
+            elif parameter == "loss":
+                changes["loss"] = float(value)
+                changes["burst"] = None
+            elif parameter == "delay":
+                changes["delay_s"] = float(value)
+        links.append(replace(link, **changes) if changes else link)
+    return replace(net, links=tuple(links))
+
+
+def _grid(axes: Sequence[SweepAxis]) -> list[dict[str, float]]:
+    points: list[dict[str, float]] = [{}]
+    for axis in axes:
+        points = [{**p, axis.key: v} for p in points for v in axis.values]
+    return points
+
+
+# ================================================================ the evaluation engine
+
+
+@dataclass
+class Deployment:
+    """A row before the network: what runs where, and each evaluation image's frame."""
+
+    strategy: str
+    encoding: str
+    split: Any | None  # SplitPoint
+    frames: list[bytes]  # one encoded frame per evaluation image
+    shapes: list[tuple[int, ...]]  # decoded tensor shapes of one image's payload
+    payload_bytes: int
+    encode_s: float
+    decode_s: float
+    head_s: float
+    tail_s: float
+    edge_flops: int
+    server_flops: int
+    edge_params: int
+    edge_memory_bytes: int
+    cs: float | None
+    compute: str
+    tail: Any = None  # callable(payload tensors) -> logits
+    _lossless: tuple[float | None, float | None] | None = field(default=None, repr=False)
+
+
+def _check(cancel: Cancel | None) -> None:
+    if cancel is not None and cancel():
+        raise SeiCancelled()
+
+
+class Evaluation:
+    """Everything `evaluate` needs, prepared once: model, graph, data, compute profiles and
+    the encoded frames of every deployment. `rows()` and `sweep()` then only simulate and
+    measure accuracy, so a TUI can re-run them when the scenario or QoS changes."""
+
+    def __init__(
+        self,
+        model: str | Any = "demo",
+        weights: str | None = None,
+        scenario: str | Path | Any | None = None,
+        data: str | Path | None = None,
+        synthetic: int | None = None,
+        encodings: Sequence[str | TensorEncoding] | None = None,
+        input_encodings: Sequence[str | InputEncoding] | None = None,
+        all_splits: bool = False,
+        max_images: int = MAX_IMAGES,
+        saliency: bool = True,
+    ):
+        self.model_spec = model
+        self.weights = weights
+        self.scenario_spec = scenario
+        self.data = data
+        self.synthetic = synthetic
+        self.encodings = [
+            e if isinstance(e, TensorEncoding) else parse_tensor_encoding(e)
+            for e in (encodings or default_tensor_encodings())
+        ]
+        self.input_encodings = [
+            e if isinstance(e, InputEncoding) else parse_input_encoding(e)
+            for e in (input_encodings or ["raw", "jpeg90"])
+        ]
+        self.all_splits = all_splits
+        self.max_images = max_images
+        self.use_saliency = saliency
+        self.deployments: list[Deployment] = []
+        self.prepared = False
+
+    # ------------------------------------------------------------ preparation
+
+    def prepare(self, progress: Progress | None = None, cancel: Cancel | None = None) -> None:
+        if self.prepared:
+            return
+        import torch
+
+        report = progress or (lambda _f, _s: None)
+        report(0.0, "loading model")
+        self.scenario = _load_scenario(self.scenario_spec)
+        self.loaded, self.graph = _load_model(self.model_spec, self.weights)
+        self.model_name = getattr(self.loaded, "name", str(self.model_spec))
+        _check(cancel)
+        report(0.1, "loading evaluation data")
+        self.dataset = _open_data(self.data, self.synthetic, self.loaded)
+        n = min(len(self.dataset), self.max_images)
+        items = [self.dataset[i] for i in range(n)]
+        self.images = torch.stack([x for x, _ in items]).float()
+        _check(cancel)
+        report(0.2, "running the whole model")
+        module = self.loaded.module
+        with torch.no_grad():
+            self.whole_top1 = _top1_batched(module, [self.images])
+        # Labels mean something only when the data's classes are the model's classes.
+        classes = getattr(self.dataset, "classes", None) or []
+        num_classes = getattr(self.loaded, "num_classes", None)
+        self.has_labels = bool(classes) and (num_classes is None or len(classes) == num_classes)
+        if self.has_labels:
+            self.labels = torch.tensor([int(y) for _, y in items])
+        else:
+            self.labels = self.whole_top1.clone()
+        self.whole_accuracy = float((self.whole_top1 == self.labels).float().mean())
+        self.saliency = None
+        if self.use_saliency:
+            report(0.3, "cumulative saliency")
+            self.saliency = _saliency(self.graph, self.dataset, cancel)
+        _check(cancel)
+        self.edge_compute, self.server_compute = _compute_models(self.scenario, self.graph)
+        self.compute_label = f"edge {self.edge_compute.label}, server {self.server_compute.label}"
+        self.deployments = []
+        self._prepare_local()
+        self._prepare_remote()
+        candidates = self.candidate_splits()
+        for k, sp in enumerate(candidates):
+            _check(cancel)
+            report(0.4 + 0.6 * k / max(len(candidates), 1), f"encoding split {sp.index}")
+            self._prepare_split(sp)
+        report(1.0, "prepared")
+        self.prepared = True
+
+    def candidate_splits(self) -> list:
+        points = list(self.graph.split_points)
+        if self.all_splits:
+            return points
+        maxima = set(self.saliency.maxima) if self.saliency is not None else set()
+        return [sp for sp in points if sp.single_tensor or sp.index in maxima]
+
+    def _cs(self, index: int) -> float | None:
+        if self.saliency is None:
+            return None
+        for point in self.saliency.points:
+            if point.index == index:
+                return float(point.cs)
+        return None
+
+    def _prepare_local(self) -> None:
+        import torch
+
+        with torch.no_grad():
+            probs = torch.cat(
+                [
+                    torch.softmax(self.loaded.module(b).float(), dim=1)
+                    for b in self.images.split(BATCH)
+                ]
+            )
+        top = probs.max(dim=1)
+        frames = [
+            encode_result(j, int(c), float(p))
+            for j, (p, c) in enumerate(zip(top.values, top.indices, strict=True))
+        ]
+        peak = max(
+            [sp.head_peak_activation_bytes for sp in self.graph.split_points]
+            + [int(node.bytes or 0) for node in self.graph.nodes]
+        )
+        self.deployments.append(
+            Deployment(
+                strategy="local",
+                encoding="result",
+                split=None,
+                frames=frames,
+                shapes=[],
+                payload_bytes=RESULT_BYTES,
+                encode_s=0.0,
+                decode_s=0.0,
+                head_s=float(self.edge_compute.whole_seconds()),
+                tail_s=0.0,
+                edge_flops=int(self.graph.total_flops),
+                server_flops=0,
+                edge_params=int(self.graph.total_params),
+                edge_memory_bytes=int(self.graph.total_params) * FLOAT_BYTES + int(peak),
+                cs=None,
+                compute=self.compute_label,
+            )
+        )
+
+    def _prepare_remote(self) -> None:
+        shape = tuple(self.images.shape[1:])
+        for enc in self.input_encodings:
+            frames, encode_s = _timed_map(lambda x, e=enc: encode_image(x, e), self.images)
+            _, decode_s = _timed_map(lambda f: decode_image(f, shape), frames[:8])
+            self.deployments.append(
+                Deployment(
+                    strategy="remote",
+                    encoding=enc.name,
+                    split=None,
+                    frames=frames,
+                    shapes=[shape],
+                    payload_bytes=_mean_size(frames),
+                    encode_s=encode_s,
+                    decode_s=decode_s,
+                    head_s=0.0,
+                    tail_s=float(self.server_compute.whole_seconds()),
+                    edge_flops=0,
+                    server_flops=int(self.graph.total_flops),
+                    edge_params=0,
+                    edge_memory_bytes=int(np.prod(shape)),  # the uint8 image being sent
+                    cs=None,
+                    compute=self.compute_label,
+                    tail=self.loaded.module,
+                )
+            )
+
+    def _prepare_split(self, sp) -> None:
+        import torch
+
+        head, tail = self.graph.split(sp.index)
+        with torch.no_grad():
+            outs = [tuple(head(b)) for b in self.images.split(BATCH)]
+        tensors = [torch.cat([o[t] for o in outs]) for t in range(len(outs[0]))]
+        shapes = [(1, *t.shape[1:]) for t in tensors]
+        per_image = [[t[j : j + 1] for t in tensors] for j in range(len(self.images))]
+        for enc in self.encodings:
+            frames, encode_s = _timed_map(lambda p, e=enc: encode_tensors(p, e), per_image)
+            _, decode_s = _timed_map(lambda f: decode_tensors(f, shapes), frames[:8])
+            self.deployments.append(
+                Deployment(
+                    strategy="split",
+                    encoding=enc.name,
+                    split=sp,
+                    frames=frames,
+                    shapes=shapes,
+                    payload_bytes=_mean_size(frames),
+                    encode_s=encode_s,
+                    decode_s=decode_s,
+                    head_s=float(self.edge_compute.head_seconds(sp.index)),
+                    tail_s=float(self.server_compute.tail_seconds(sp.index)),
+                    edge_flops=int(sp.head_flops),
+                    server_flops=int(sp.tail_flops),
+                    edge_params=int(sp.head_params),
+                    edge_memory_bytes=int(sp.head_params) * FLOAT_BYTES
+                    + int(sp.head_peak_activation_bytes),
+                    cs=self._cs(sp.index),
+                    compute=self.compute_label,
+                    tail=tail,
+                )
+            )
+
+    # ------------------------------------------------------------ accuracy
+
+    def measure_accuracy(
+        self, deployment: Deployment, frame_losses: Sequence[Sequence[tuple[int, int]]] | None
+    ) -> tuple[float, float]:
+        """(accuracy, agreement) with frame f's lost byte ranges applied to images j = f mod F;
+        `frame_losses` None means every frame arrived whole."""
+        lossless = frame_losses is None or not any(frame_losses)
+        if lossless and deployment._lossless is not None:
+            return deployment._lossless  # type: ignore[return-value]
+        n = len(deployment.frames)
+
+        def lost(j: int):
+            return () if lossless else frame_losses[j % len(frame_losses)]
+
+        if deployment.strategy == "local":
+            top1 = self.whole_top1.clone()
+            for j in range(n):
+                if lost(j):
+                    top1[j] = -1  # the result never arrived whole: no answer
+        else:
+            top1 = self._tail_top1(deployment, [lost(j) for j in range(n)])
+        result = (
+            float((top1 == self.labels).float().mean()),
+            float((top1 == self.whole_top1).float().mean()),
+        )
+        if lossless:
+            deployment._lossless = result
+        return result
+
+    def _tail_top1(self, deployment: Deployment, losses: list):
+        import torch
+
+        decoded: list[list[np.ndarray]] = []
+        for frame, lost in zip(deployment.frames, losses, strict=True):
+            if deployment.strategy == "remote":
+                decoded.append([decode_image(frame, deployment.shapes[0], lost)[None]])
+            else:
+                decoded.append(decode_tensors(frame, deployment.shapes, lost))
+        tops = []
+        with torch.no_grad():
+            for start in range(0, len(decoded), BATCH):
+                chunk = decoded[start : start + BATCH]
+                payload = [
+                    torch.from_numpy(np.concatenate([d[t] for d in chunk]))
+                    for t in range(len(chunk[0]))
+                ]
+                if deployment.strategy == "remote":
+                    logits = deployment.tail(payload[0])
+                else:
+                    logits = deployment.tail(payload)
+                tops.append(logits.argmax(dim=1))
+        return torch.cat(tops)
+
+    # ------------------------------------------------------------ simulation
+
+    def network(
+        self,
+        payload_bytes: int,
+        overrides: dict[str, float] | None = None,
+        frames: int | None = None,
+    ):
+        net = self.scenario.to_network(payload_bytes=int(payload_bytes), frames=frames)
+        return apply_overrides(net, overrides or {})
+
+    def _flow_index(self, net) -> int:
+        edge = self.scenario.edge_node().name
+        server = self.scenario.server_node().name
+        for i, flow in enumerate(net.flows):
+            if flow.src == edge and flow.dst == server:
+                return i
+        return 0
+
+    def row_from_result(
+        self, deployment: Deployment, sim, net, deadline: float | None, qos: QoS
+    ) -> Row:
+        flow = sim.flows[self._flow_index(net)]
+        protocol = net.protocol
+        network_s = [f.latency_s if f.delivered_s is not None else None for f in flow.frames]
+        fixed = deployment.head_s + deployment.encode_s + deployment.decode_s + deployment.tail_s
+        parts = latency_parts(network_s, fixed, deadline)
+        losses = None
+        if protocol == "udp":
+            losses = [_frame_loss(f, deployment.payload_bytes) for f in flow.frames]
+        accuracy, agreement = self.measure_accuracy(deployment, losses)
+        sp = deployment.split
+        row = Row(
+            strategy=deployment.strategy,
+            split_index=None if sp is None else sp.index,
+            after=None if sp is None else sp.after,
+            encoding=deployment.encoding,
+            payload_bytes=deployment.payload_bytes,
+            head_s=deployment.head_s,
+            encode_s=deployment.encode_s,
+            decode_s=deployment.decode_s,
+            tail_s=deployment.tail_s,
+            frames=len(flow.frames),
+            frames_complete=sum(1 for f in flow.frames if f.complete),
+            packets_lost=flow.summary.packets_lost,
+            retransmissions=flow.summary.retransmissions,
+            accuracy=accuracy,
+            agreement=agreement,
+            cs=deployment.cs,
+            edge_flops=deployment.edge_flops,
+            server_flops=deployment.server_flops,
+            edge_params=deployment.edge_params,
+            edge_memory_bytes=deployment.edge_memory_bytes,
+            compute=deployment.compute,
+            **parts.__dict__,
+        )
+        row.violations = qos.check(row)
+        row.feasible = not row.violations
+        return row
+
+    def _simulate(self, nets: list, processes: int | None, cancel: Cancel | None):
+        import libsim
+
+        return libsim.simulate_many(nets, processes=processes, cancel=cancel)
+
+    def rows(
+        self,
+        qos: QoS | str | None = None,
+        deadline: float | None = None,
+        overrides: dict[str, float] | None = None,
+        frames: int | None = None,
+        processes: int | None = None,
+        progress: Progress | None = None,
+        cancel: Cancel | None = None,
+    ) -> Iterator[Row]:
+        """Rows as their simulations complete (parallel worker processes); cancellable."""
+        self.prepare(cancel=cancel)
+        qos = qos if isinstance(qos, QoS) else parse_qos(qos)
+        sizes = sorted({d.payload_bytes for d in self.deployments})
+        nets = [self.network(size, overrides, frames) for size in sizes]
+        by_size: dict[int, list[Deployment]] = {}
+        for d in self.deployments:
+            by_size.setdefault(d.payload_bytes, []).append(d)
+        done = 0
+        for i, sim in self._simulate(nets, processes, cancel):
+            _check(cancel)
+            for deployment in by_size[sizes[i]]:
+                yield self.row_from_result(deployment, sim, nets[i], deadline, qos)
+                done += 1
+                if progress is not None:
+                    progress(done / len(self.deployments), deployment.strategy)
+
+    def sweep(
+        self,
+        axes: Sequence[SweepAxis],
+        qos: QoS | str | None = None,
+        deadline: float | None = None,
+        frames: int | None = None,
+        processes: int | None = None,
+        progress: Progress | None = None,
+        cancel: Cancel | None = None,
+    ) -> list[SweepPoint]:
+        """The recommended deployment at every point of the grid spanned by `axes`."""
+        self.prepare(cancel=cancel)
+        qos = qos if isinstance(qos, QoS) else parse_qos(qos)
+        points = _grid(axes)
+        sizes = sorted({d.payload_bytes for d in self.deployments})
+        jobs = [(p, s) for p in range(len(points)) for s in sizes]
+        nets = [self.network(s, points[p], frames) for p, s in jobs]
+        by_size: dict[int, list[Deployment]] = {}
+        for d in self.deployments:
+            by_size.setdefault(d.payload_bytes, []).append(d)
+        rows_at: list[list[Row]] = [[] for _ in points]
+        for finished, (i, sim) in enumerate(self._simulate(nets, processes, cancel), 1):
+            _check(cancel)
+            p, size = jobs[i]
+            for deployment in by_size[size]:
+                rows_at[p].append(self.row_from_result(deployment, sim, nets[i], deadline, qos))
+            if progress is not None:
+                progress(finished / len(jobs), "sweep")
+        out = []
+        for p, rows in enumerate(rows_at):
+            rows.sort(key=row_sort_key)
+            rec = recommend(rows, qos)
+            out.append(SweepPoint(points[p], None if rec.row is None else rows[rec.row], rec))
+        return out
+
+
+def evaluate(
+    model: str | Any = "demo",
+    weights: str | None = None,
+    scenario: str | Path | Any | None = None,
+    data: str | Path | None = None,
+    synthetic: int | None = None,
+    qos: QoS | str | None = None,
+    deadline: float | None = None,
+    encodings: Sequence[str] | None = None,
+    input_encodings: Sequence[str] | None = None,
+    all_splits: bool = False,
+    processes: int | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+) -> Iterator[Row]:
+    """Stream one Row per deployment as its simulation completes (see `Evaluation`)."""
+    evaluation = Evaluation(
+        model, weights, scenario, data, synthetic, encodings, input_encodings, all_splits
+    )
+    evaluation.prepare(progress=progress, cancel=cancel)
+    yield from evaluation.rows(qos, deadline, processes=processes, cancel=cancel)
+
+
+# ================================================================ helpers
+
+
+def _frame_loss(frame, payload_bytes: int) -> tuple[tuple[int, int], ...]:
+    if frame.delivered_s is None:
+        return ((0, 1 << 62),)  # nothing arrived: every byte is lost
+    if frame.lost_ranges:
+        return tuple(frame.lost_ranges)
+    if not frame.complete and frame.lost_bytes:
+        return ((0, 1 << 62),)  # loss without ranges: assume the worst
+    return ()
+
+
+def _mean_size(frames: Sequence[bytes]) -> int:
+    return math.ceil(sum(len(f) for f in frames) / len(frames))
+
+
+def _timed_map(fn: Callable, items: Sequence) -> tuple[list, float]:
+    start = time.perf_counter()
+    out = [fn(x) for x in items]
+    return out, (time.perf_counter() - start) / max(len(items), 1)
+
+
+def _top1_batched(module, batches) -> Any:
+    import torch
+
+    tops = []
+    for batch in batches:
+        for chunk in batch.split(BATCH):
+            tops.append(module(chunk).argmax(dim=1))
+    return torch.cat(tops)
+
+
+# Model analysis is the slow part and does not depend on the scenario: keep it per process.
+_MODEL_CACHE: dict[tuple, tuple[Any, Any]] = {}
+
+
+def _load_model(spec: str | Any, weights: str | None):
+    if not isinstance(spec, str):
+        return spec, _analyze(spec)
+    key = (spec, weights)
+    if key not in _MODEL_CACHE:
+        from sei_tui.core.models import load_model
+
+        loaded = load_model(spec, weights)
+        _MODEL_CACHE[key] = (loaded, _analyze(loaded))
+    return _MODEL_CACHE[key]
+
+
+def _analyze(loaded):
+    from sei_tui.core.graph import analyze_model
+
+    return analyze_model(loaded)
+
+
+def _load_scenario(spec):
+    from sei_tui.core import scenario as scenario_module
+
+    if spec is None:
+        return scenario_module.builtin_scenario("demo")
+    if isinstance(spec, str | Path):
+        path = Path(spec)
+        if not path.exists() and str(spec) in scenario_module.builtin_scenario_names():
+            return scenario_module.builtin_scenario(str(spec))
+        return scenario_module.load_scenario(path)
+    return spec
+
+
+def _open_data(data, synthetic, loaded):
+    from sei_tui.core.datasets import open_dataset
+
+    if data is None and synthetic is None:
+        synthetic = DEFAULT_IMAGES
+    return open_dataset(
+        data, synthetic if data is None else None, loaded.preprocess, loaded.input_shape
+    )
+
+
+def _saliency(graph, dataset, cancel):
+    from sei_tui.core.saliency import cumulative_saliency
+
+    return cumulative_saliency(graph, dataset, cancel=cancel)
+
+
+def _compute_models(scenario, graph):
+    from sei_tui.core.compute import ComputeModel
+
+    edge = scenario.edge_node()
+    server = scenario.server_node()
+    return (
+        ComputeModel.from_profile(scenario.compute[edge.compute], graph),
+        ComputeModel.from_profile(scenario.compute[server.compute], graph),
+    )

@@ -1,0 +1,239 @@
+"""Reports of an evaluation: rich table, JSON (the cli.md contract), CSV and Markdown.
+
+Every format renders the same `AnalysisReport`; non-finite numbers (frames that never
+arrived) are `null` in JSON, empty in CSV and `inf` in the table and Markdown.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
+
+from sei_tui.core.rows import Recommendation, Row
+
+FORMATS = ("table", "json", "csv", "md")
+CSV_COLUMNS = tuple(f.name for f in fields(Row))
+
+
+@dataclass
+class AnalysisReport:
+    model: str
+    scenario: str
+    qos: str
+    rows: list[Row]
+    recommendation: Recommendation
+    deadline: float | None = None
+    accuracy_kind: str = "labels"  # "labels" | "agreement with the whole model"
+    whole_accuracy: float | None = None
+    images: int = 0
+    sweep: list = field(default_factory=list)  # SweepPoint
+    wall_s: float = 0.0
+
+    def to_dict(self) -> dict:
+        out = {
+            "model": self.model,
+            "scenario": self.scenario,
+            "qos": self.qos,
+            "deadline": self.deadline,
+            "images": self.images,
+            "accuracy_kind": self.accuracy_kind,
+            "whole_accuracy": self.whole_accuracy,
+            "rows": [r.to_dict() for r in self.rows],
+            "recommendation": self.recommendation.to_dict(),
+            "wall_s": self.wall_s,
+        }
+        if self.sweep:
+            out["sweep"] = [p.to_dict() for p in self.sweep]
+        return out
+
+
+def render(report: AnalysisReport, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(report.to_dict(), indent=1)
+    if fmt == "csv":
+        return to_csv(report.rows)
+    if fmt == "md":
+        return to_markdown(report)
+    if fmt == "table":
+        return to_text_table(report)
+    raise ValueError(f"unknown report format {fmt!r}")
+
+
+# ---------------------------------------------------------------- cell formatting
+
+
+def seconds(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if not math.isfinite(value):
+        return "inf"
+    if value >= 1:
+        return f"{value:.2f} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.1f} ms"
+    return f"{value * 1e6:.0f} us"
+
+
+def size(value: float | None) -> str:
+    if value is None:
+        return "-"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.1f} {unit}"
+    return f"{int(value)} B"
+
+
+def count(value: float | None) -> str:
+    if value is None:
+        return "-"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= scale:
+            return f"{value / scale:.2f}{unit}"
+    return f"{int(value)}"
+
+
+def fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def deployment(row: Row) -> str:
+    if row.strategy == "split":
+        return f"split {row.split_index} ({row.after})"
+    return row.strategy
+
+
+TABLE_HEADER = (
+    "#",
+    "deployment",
+    "encoding",
+    "payload",
+    "edge",
+    "network p95",
+    "server",
+    "p95 latency",
+    "miss",
+    "accuracy",
+    "CS",
+    "edge memory",
+    "front",
+    "QoS",
+)
+
+
+def table_cells(index: int, row: Row) -> tuple[str, ...]:
+    return (
+        str(index),
+        deployment(row),
+        row.encoding,
+        size(row.payload_bytes),
+        seconds(row.head_s),
+        seconds(row.network_p95_s),
+        seconds(row.tail_s),
+        seconds(row.p95_latency),
+        fraction(row.deadline_miss),
+        fraction(row.accuracy),
+        "-" if row.cs is None else f"{row.cs:.3g}",
+        size(row.edge_memory_bytes),
+        "*" if row.pareto else "",
+        "ok" if row.feasible else "; ".join(row.violations),
+    )
+
+
+def recommendation_lines(report: AnalysisReport) -> list[str]:
+    rec = report.recommendation
+    rows = report.rows
+    if rec.row is None:
+        lines = [f"No recommendation: {rec.why}."]
+        return lines
+    best = rows[rec.row]
+    line = (
+        f"Recommended: #{rec.row} {deployment(best)} {best.encoding}: p95 "
+        f"{seconds(best.p95_latency)}, accuracy {fraction(best.accuracy)} ({rec.why})"
+    )
+    lines = [line]
+    if rec.binding is not None:
+        lines.append(f"Binding constraint: {rec.binding}, margin {rec.margin:.4g}")
+    if rec.runner_up is not None:
+        r = rows[rec.runner_up]
+        lines.append(
+            f"Runner-up: #{rec.runner_up} {deployment(r)} {r.encoding}: p95 "
+            f"{seconds(r.p95_latency)}, accuracy {fraction(r.accuracy)}"
+        )
+    return lines
+
+
+def sweep_lines(report: AnalysisReport) -> list[str]:
+    out = []
+    for point in report.sweep:
+        where = ", ".join(f"{k}={v:.4g}" for k, v in point.values.items())
+        r = point.row
+        what = "none feasible" if r is None else f"{deployment(r)} {r.encoding}"
+        out.append(f"{where}: {what}")
+    return out
+
+
+def _heading(report: AnalysisReport) -> str:
+    text = f"{report.model} on {report.scenario}: {len(report.rows)} deployments, "
+    text += f"{report.images} images, accuracy = {report.accuracy_kind}"
+    if report.qos:
+        text += f", QoS {report.qos}"
+    return text
+
+
+# ---------------------------------------------------------------- formats
+
+
+def to_text_table(report: AnalysisReport, width: int | None = None) -> str:
+    """The human report: a rich table rendered to text (no colour codes)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=_heading(report), title_justify="left")
+    for name in TABLE_HEADER:
+        table.add_column(name, justify="left" if name in ("deployment", "QoS") else "right")
+    recommended = report.recommendation.row
+    for i, row in enumerate(report.rows):
+        style = "bold" if i == recommended else None
+        table.add_row(*table_cells(i, row), style=style)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width or 160, color_system=None, force_terminal=False)
+    console.print(table)
+    for line in recommendation_lines(report):
+        console.print(line, highlight=False, markup=False)
+    if report.sweep:
+        console.print("Sweep (recommended deployment per point):", markup=False)
+        for line in sweep_lines(report):
+            console.print("  " + line, highlight=False, markup=False)
+    return buffer.getvalue()
+
+
+def to_csv(rows: Sequence[Row]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in rows:
+        d = row.to_dict()
+        d["violations"] = ";".join(row.violations)
+        writer.writerow(["" if d[c] is None else d[c] for c in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def to_markdown(report: AnalysisReport) -> str:
+    lines = [f"## {_heading(report)}", ""]
+    lines.append("| " + " | ".join(TABLE_HEADER) + " |")
+    lines.append("|" + "|".join("---" for _ in TABLE_HEADER) + "|")
+    for i, row in enumerate(report.rows):
+        cells = [c.replace("|", "\\|") for c in table_cells(i, row)]
+        if i == report.recommendation.row:
+            cells = [f"**{c}**" if c else c for c in cells]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.extend(recommendation_lines(report))
+    if report.sweep:
+        lines += ["", "### Sweep", ""]
+        lines.extend(f"- {line}" for line in sweep_lines(report))
+    return "\n".join(lines) + "\n"
