@@ -1,0 +1,150 @@
+"""Recommendation, Pareto front, latency percentiles and sweep grids on hand-built data."""
+
+import math
+
+import pytest
+
+from libsim.spec import BurstLoss, FlowSpec, LinkSpec, NetworkSpec
+from sei_tui.core.errors import SeiInputError
+from sei_tui.core.evaluate import (
+    apply_overrides,
+    latency_parts,
+    nearest_rank,
+    pareto_front,
+    parse_sweep,
+    recommend,
+)
+from sei_tui.core.rows import Row
+
+
+def row(strategy, p95, acc, payload=1000, split=None):
+    return Row(
+        strategy=strategy,
+        split_index=split,
+        after=None if split is None else f"node{split}",
+        encoding="fp32",
+        payload_bytes=payload,
+        p95_latency=p95,
+        accuracy=acc,
+    )
+
+
+@pytest.fixture
+def rows():
+    return [
+        row("local", 0.2, 0.9, payload=13),
+        row("split", 0.05, 0.8, split=1),
+        row("split", 0.05, 0.85, split=2),
+        row("remote", 0.03, 0.95, payload=20000),
+    ]
+
+
+def test_lowest_feasible_p95_wins_and_ties_go_to_accuracy(rows):
+    rec = recommend(rows, "accuracy>=0.8, payload_bytes<=10000")
+    assert rec.row == 2  # rows 1 and 2 tie on p95; row 2 is more accurate
+    assert rec.runner_up == 1
+    # accuracy slack 0.05 of 0.8 (6%) is tighter than payload's 9000 of 10000 (90%)
+    assert rec.binding == "accuracy"
+    assert rec.margin == pytest.approx(0.05)
+    assert "meets every constraint" in rec.why
+
+
+def test_without_qos_the_fastest_row_wins(rows):
+    rec = recommend(rows, None)
+    assert rec.row == 3 and rec.runner_up in (1, 2) and rec.binding is None
+
+
+def test_latency_binding_margin_is_in_seconds(rows):
+    rec = recommend(rows, "p95_latency<=0.04, accuracy>=0.5")
+    assert rec.row == 3
+    assert rec.binding == "p95_latency"  # 0.01 of 0.04 = 25% vs accuracy 0.45 of 0.5 = 90%
+    assert rec.margin == pytest.approx(0.01)
+    assert rec.runner_up is None
+
+
+def test_nothing_feasible_names_the_constraint_failing_everywhere_and_the_closest(rows):
+    rec = recommend(rows, "accuracy>=0.99, p95_latency<=0.04")
+    assert rec.row is None
+    assert rec.failing_everywhere == ("accuracy>=0.99",)
+    # remote misses accuracy by 0.04/0.99 only; every other row misses more
+    assert rec.closest == 3
+    assert "accuracy>=0.99" in rec.why and "remote" in rec.why
+
+
+def test_nothing_feasible_without_a_common_failure(rows):
+    rec = recommend(rows, "accuracy>=0.92, p95_latency<=0.02")
+    assert rec.row is None and rec.failing_everywhere == ("p95_latency<=0.02",)
+    rec = recommend(rows[:3], "accuracy>=0.88, p95_latency<=0.1")
+    assert rec.row is None and rec.failing_everywhere == ()
+    # shortfalls: local 0.1/0.1 = 1.0 on latency; splits 0.08/0.88 and 0.03/0.88 on accuracy
+    assert rec.closest == 2
+    assert "every constraint at once" in rec.why
+
+
+def test_empty_rows():
+    assert recommend([], "accuracy>=0.5").row is None
+
+
+def test_pareto_front(rows):
+    rows.append(row("split", 0.01, 0.5, split=3))
+    rows.append(row("split", math.inf, 0.99, split=4))
+    front = pareto_front(rows)
+    # remote (fast and accurate) dominates rows 0..2; row 4 is fastest; row 5 most accurate
+    assert front == [3, 4, 5]
+    assert [r.pareto for r in rows] == [False, False, False, True, True, True]
+
+
+def test_nearest_rank_percentiles():
+    values = [float(v) for v in range(20, 0, -1)]
+    assert nearest_rank(values, 50) == 10
+    assert nearest_rank(values, 95) == 19
+    assert nearest_rank(values, 99) == 20
+    assert nearest_rank([3.0], 95) == 3.0
+
+
+def test_latency_parts_add_up_and_lost_frames_are_late():
+    net = [0.01 * (i + 1) for i in range(19)] + [None]
+    parts = latency_parts(net, fixed_s=0.5, deadline=0.65)
+    assert parts.network_p50_s == pytest.approx(0.10)
+    assert parts.network_p95_s == pytest.approx(0.19)
+    assert math.isinf(parts.network_p99_s) and math.isinf(parts.p99_latency)
+    assert parts.p50_latency == pytest.approx(0.5 + parts.network_p50_s)
+    assert parts.p95_latency == pytest.approx(0.5 + parts.network_p95_s)
+    # over 0.65 s: network > 0.15 -> frames 16..19 (4) and the lost one
+    assert parts.deadline_miss == pytest.approx(5 / 20)
+
+
+def test_parse_sweep_spacing():
+    bitrate, loss = parse_sweep("bitrate=1e6:1e9:4,loss=0:0.05:6")
+    assert bitrate.values == pytest.approx((1e6, 1e7, 1e8, 1e9))
+    assert loss.values == pytest.approx((0.0, 0.01, 0.02, 0.03, 0.04, 0.05))
+    (axis,) = parse_sweep("wifi.delay=0:0.01:2")
+    assert axis.link == "wifi" and axis.key == "wifi.delay"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["bitrate=0:1e9:3", "jitter=0:1:3", "bitrate=1e6:1e9", "loss=0:1.5:3", "bitrate=a:b:3"],
+)
+def test_bad_sweeps_are_input_errors(text):
+    with pytest.raises(SeiInputError, match="--sweep"):
+        parse_sweep(text)
+
+
+def test_overrides_change_every_link_or_one():
+    net = NetworkSpec(
+        nodes=("a", "b", "c"),
+        links=(
+            LinkSpec("wifi", "wireless", ("a", "b"), 54e6, 1e-6, burst=BurstLoss(0.1, 0.3, 0.5)),
+            LinkSpec("wire", "full_duplex", ("b", "c"), 1e9, 2e-3),
+        ),
+        flows=(FlowSpec("a", "c", 30, 10.0, 1000),),
+    )
+    both = apply_overrides(net, {"bitrate": 1e6, "loss": 0.02})
+    assert [link.bitrate_bps for link in both.links] == [1e6, 1e6]
+    assert [link.loss for link in both.links] == [0.02, 0.02]
+    assert both.links[0].burst is None
+    one = apply_overrides(net, {"wire.bitrate": 5e6})
+    assert [link.bitrate_bps for link in one.links] == [54e6, 5e6]
+    with pytest.raises(SeiInputError, match="no link 'fiber'"):
+        apply_overrides(net, {"fiber.bitrate": 1e6})
