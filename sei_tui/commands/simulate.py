@@ -1,0 +1,200 @@
+"""`sei simulate`: send a scenario's frames through libsim and report per-frame latency."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from sei_tui.core.errors import SeiInputError
+
+# Per-frame rows shown for humans before the middle is elided (all of them are in --json).
+FRAME_ROWS_HEAD = 6
+FRAME_ROWS_TAIL = 4
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "scenario",
+        metavar="SCENARIO",
+        help="scenario TOML file, or a built-in name (demo, lan, lte, four-cameras)",
+    )
+    p.add_argument(
+        "--payload-bytes",
+        metavar="N",
+        help="bytes per frame for every flow (units allowed: 150528, 1.5MB, 588KiB)",
+    )
+    p.add_argument("--frames", metavar="K", help="frames per flow")
+    p.add_argument("--fps", metavar="F", help="frames per second per flow (0 = back to back)")
+    p.add_argument("--protocol", metavar="tcp|udp", help="transport protocol")
+    p.add_argument("--seed", metavar="S", help="random seed (same seed, same result)")
+    p.add_argument("--json", action="store_true", help="print JSON (cli.md shape)")
+
+
+def _integer(flag: str, text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text.replace("_", ""), 10)
+    except ValueError:
+        raise SeiInputError(f"{flag} = {text!r}: expected an integer") from None
+
+
+def _number(flag: str, text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise SeiInputError(f"{flag} = {text!r}: expected a number") from None
+    if not math.isfinite(value):
+        raise SeiInputError(f"{flag} = {text!r}: must be a finite number")
+    return value
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from sei_tui.core.units import parse_bytes
+
+    if args.protocol is not None and args.protocol not in ("tcp", "udp"):
+        raise SeiInputError(f"--protocol = {args.protocol!r}: must be tcp or udp")
+    return {
+        "payload_bytes": None
+        if args.payload_bytes is None
+        else parse_bytes(args.payload_bytes, "--payload-bytes"),
+        "frames": _integer("--frames", args.frames),
+        "fps": _number("--fps", args.fps),
+        "protocol": args.protocol,
+        "seed": _integer("--seed", args.seed),
+    }
+
+
+def simulation_json(scenario_name: str, net: Any, result: Any) -> dict[str, Any]:
+    """The `sei simulate --json` document (keys per shared/design/cli.md, plus extras:
+    per-frame `lost_ranges`, per-flow `payload_bytes`, `fps` and `collisions`, and
+    the run's `link_packets`)."""
+    flows = []
+    for spec, flow in zip(net.flows, result.flows, strict=True):
+        summary = flow.summary
+        flows.append(
+            {
+                "from": flow.src,
+                "to": flow.dst,
+                "payload_bytes": spec.payload_bytes,
+                "fps": spec.fps,
+                "frames": [
+                    {
+                        "index": frame.index,
+                        "sent_s": frame.sent_s,
+                        "delivered_s": frame.delivered_s,
+                        "latency_s": frame.latency_s,
+                        "complete": frame.complete,
+                        "lost_bytes": frame.lost_bytes,
+                        "lost_ranges": [[start, end] for start, end in frame.lost_ranges],
+                    }
+                    for frame in flow.frames
+                ],
+                "summary": {
+                    "frames": summary.frames,
+                    "complete": summary.complete,
+                    "mean_s": summary.mean_s,
+                    "p50_s": summary.p50_s,
+                    "p95_s": summary.p95_s,
+                    "p99_s": summary.p99_s,
+                    "max_s": summary.max_s,
+                    "packets_sent": summary.packets_sent,
+                    "packets_lost": summary.packets_lost,
+                    "retransmissions": summary.retransmissions,
+                    "goodput_bps": summary.goodput_bps,
+                    "collisions": summary.collisions,
+                },
+            }
+        )
+    return {
+        "scenario": scenario_name,
+        "protocol": net.protocol,
+        "seed": net.seed,
+        "flows": flows,
+        "events": result.events,
+        "wall_s": result.wall_s,
+        "link_packets": result.link_packets,
+    }
+
+
+def _print_tables(scenario: Any, net: Any, result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sei_tui.core.units import format_bytes, format_rate, format_seconds
+
+    console = Console()
+    console.print(
+        f"[bold]{scenario.name}[/]  {net.protocol.upper()}  seed {net.seed}  "
+        f"mtu {net.mtu}  {len(net.links)} links  "
+        f"{result.events} events  {result.link_packets} link packets  "
+        f"wall {format_seconds(result.wall_s)}"
+    )
+    summary_table = Table(title="Per flow", title_justify="left")
+    for column in ("flow", "payload", "frames ok", "mean", "p50", "p95", "p99", "max"):
+        summary_table.add_column(column, justify="left" if column == "flow" else "right")
+    for column in ("pkts sent", "pkts lost", "retx", "collisions", "goodput"):
+        summary_table.add_column(column, justify="right")
+    for spec, flow in zip(net.flows, result.flows, strict=True):
+        s = flow.summary
+        summary_table.add_row(
+            f"{flow.src} → {flow.dst}",
+            format_bytes(spec.payload_bytes),
+            f"{s.complete}/{s.frames}",
+            format_seconds(s.mean_s),
+            format_seconds(s.p50_s),
+            format_seconds(s.p95_s),
+            format_seconds(s.p99_s),
+            format_seconds(s.max_s),
+            str(s.packets_sent),
+            str(s.packets_lost),
+            str(s.retransmissions),
+            str(s.collisions),
+            format_rate(s.goodput_bps),
+        )
+    console.print(summary_table)
+    for flow in result.flows:
+        frames_table = Table(title=f"Frames {flow.src} → {flow.dst}", title_justify="left")
+        for column in ("#", "sent", "delivered", "latency", "complete", "lost bytes"):
+            frames_table.add_column(column, justify="right")
+        frames = list(flow.frames)
+        shown = frames
+        if len(frames) > FRAME_ROWS_HEAD + FRAME_ROWS_TAIL + 1:
+            shown = frames[:FRAME_ROWS_HEAD] + [None] + frames[-FRAME_ROWS_TAIL:]
+        for frame in shown:
+            if frame is None:
+                hidden = len(frames) - FRAME_ROWS_HEAD - FRAME_ROWS_TAIL
+                frames_table.add_row("…", f"{hidden} more", "", "", "", "")
+                continue
+            frames_table.add_row(
+                str(frame.index),
+                format_seconds(frame.sent_s),
+                format_seconds(frame.delivered_s),
+                format_seconds(frame.latency_s),
+                "yes" if frame.complete else "[bold red]no[/]",
+                str(frame.lost_bytes),
+            )
+        console.print(frames_table)
+
+
+def run(args: argparse.Namespace) -> int:
+    import libsim
+    from sei_tui.core.scenario import resolve_scenario
+
+    scenario = resolve_scenario(args.scenario)
+    net = scenario.to_network(**_overrides(args))
+    try:
+        result = libsim.simulate(net)
+    except libsim.LibsimError as exc:
+        raise SeiInputError(f"{scenario.label}: the simulator refused the network: {exc}") from exc
+    if args.json:
+        json.dump(simulation_json(scenario.name, net, result), sys.stdout, allow_nan=False)
+        sys.stdout.write("\n")
+    else:
+        _print_tables(scenario, net, result)
+    return 0
