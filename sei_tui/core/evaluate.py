@@ -378,6 +378,8 @@ class Evaluation:
         all_splits: bool = False,
         max_images: int = MAX_IMAGES,
         saliency: bool = True,
+        frames: int | None = None,
+        protocol: str | None = None,
     ):
         self.model_spec = model
         self.weights = weights
@@ -395,6 +397,8 @@ class Evaluation:
         self.all_splits = all_splits
         self.max_images = max_images
         self.use_saliency = saliency
+        self.frames = frames  # None: the scenario flow's
+        self.protocol = protocol  # None: the scenario's
         self.deployments: list[Deployment] = []
         self.prepared = False
 
@@ -621,13 +625,11 @@ class Evaluation:
 
     # ------------------------------------------------------------ simulation
 
-    def network(
-        self,
-        payload_bytes: int,
-        overrides: dict[str, float] | None = None,
-        frames: int | None = None,
-    ):
-        net = self.scenario.to_network(payload_bytes=int(payload_bytes), frames=frames)
+    def network(self, payload_bytes: int, overrides: dict[str, float] | None = None):
+        """The scenario's network with every flow carrying `payload_bytes` per frame."""
+        net = self.scenario.to_network(
+            payload_bytes=int(payload_bytes), frames=self.frames, protocol=self.protocol
+        )
         return apply_overrides(net, overrides or {})
 
     def _flow_index(self, net) -> int:
@@ -689,7 +691,6 @@ class Evaluation:
         qos: QoS | str | None = None,
         deadline: float | None = None,
         overrides: dict[str, float] | None = None,
-        frames: int | None = None,
         processes: int | None = None,
         progress: Progress | None = None,
         cancel: Cancel | None = None,
@@ -698,7 +699,7 @@ class Evaluation:
         self.prepare(cancel=cancel)
         qos = qos if isinstance(qos, QoS) else parse_qos(qos)
         sizes = sorted({d.payload_bytes for d in self.deployments})
-        nets = [self.network(size, overrides, frames) for size in sizes]
+        nets = [self.network(size, overrides) for size in sizes]
         by_size: dict[int, list[Deployment]] = {}
         for d in self.deployments:
             by_size.setdefault(d.payload_bytes, []).append(d)
@@ -716,7 +717,6 @@ class Evaluation:
         axes: Sequence[SweepAxis],
         qos: QoS | str | None = None,
         deadline: float | None = None,
-        frames: int | None = None,
         processes: int | None = None,
         progress: Progress | None = None,
         cancel: Cancel | None = None,
@@ -727,7 +727,7 @@ class Evaluation:
         points = _grid(axes)
         sizes = sorted({d.payload_bytes for d in self.deployments})
         jobs = [(p, s) for p in range(len(points)) for s in sizes]
-        nets = [self.network(s, points[p], frames) for p, s in jobs]
+        nets = [self.network(s, points[p]) for p, s in jobs]
         by_size: dict[int, list[Deployment]] = {}
         for d in self.deployments:
             by_size.setdefault(d.payload_bytes, []).append(d)
@@ -831,10 +831,7 @@ def _load_scenario(spec):
     if spec is None:
         return scenario_module.builtin_scenario("demo")
     if isinstance(spec, str | Path):
-        path = Path(spec)
-        if not path.exists() and str(spec) in scenario_module.builtin_scenario_names():
-            return scenario_module.builtin_scenario(str(spec))
-        return scenario_module.load_scenario(path)
+        return scenario_module.resolve_scenario(spec)
     return spec
 
 

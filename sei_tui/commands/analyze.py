@@ -1,0 +1,172 @@
+"""`sei analyze`: latency x accuracy of every deployment, QoS matching, recommendation.
+
+With no arguments: the built-in demo model on the demo scenario with synthetic data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from sei_tui.core.errors import SeiInputError
+
+FORMATS = ("table", "json", "csv", "md")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="demo", help="model name, 'demo', or FILE.py:factory")
+    parser.add_argument("--weights", help="torchvision weights name or a state-dict file")
+    parser.add_argument(
+        "--scenario", help="scenario TOML file or a built-in scenario name (default: demo)"
+    )
+    data = parser.add_mutually_exclusive_group()
+    data.add_argument("--data", help="labelled images: one folder per class, or CIFAR-10")
+    data.add_argument(
+        "--synthetic",
+        type=int,
+        metavar="N",
+        help="N synthetic shape images (the default, with N=64, when --data is not given)",
+    )
+    parser.add_argument(
+        "--qos", default="", help='constraints, e.g. "p95_latency<=0.1, accuracy>=0.9"'
+    )
+    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument("--json", action="store_true", help="same as --format json")
+    parser.add_argument("--deadline", help="per-frame deadline (seconds, or e.g. 100ms)")
+    parser.add_argument(
+        "--encoding",
+        default="fp32,fp16,int8,int8+zlib",
+        help="payload encodings, comma list of fp32|fp16|int8 [+zlib|+lz4], or 'all'",
+    )
+    parser.add_argument(
+        "--input-encoding",
+        default="raw,jpeg90",
+        help="how `remote` sends the image: comma list of raw | jpeg[:Q]",
+    )
+    parser.add_argument(
+        "--all-splits",
+        action="store_true",
+        help="every split point (default: single-tensor cuts and CS maxima)",
+    )
+    parser.add_argument("--sweep", help="e.g. bitrate=1e6:1e9:7,loss=0:0.05:6")
+    parser.add_argument("--frames", type=int, help="frames per simulation (default: the flow's)")
+    parser.add_argument(
+        "--protocol", choices=("tcp", "udp"), help="override the scenario's transport"
+    )
+    parser.add_argument("--images", type=int, default=256, help="at most this many --data images")
+    parser.add_argument("--processes", type=int, help="simulation worker processes")
+    parser.add_argument("--out", help="also write the report to this file (atomically)")
+
+
+def _deadline(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        from sei_tui.core.units import parse_duration
+
+        value = parse_duration(text, "--deadline")
+    if not value > 0:
+        raise SeiInputError(f"--deadline = {text}: must be a positive duration")
+    return value
+
+
+def _encodings(text: str) -> list:
+    from sei_tui.core.encoding import (
+        COMPRESSIONS,
+        TENSOR_DTYPES,
+        lz4_available,
+        parse_tensor_encoding,
+    )
+
+    if text.strip().lower() == "all":
+        comps = [None] + [c for c in COMPRESSIONS if c != "lz4" or lz4_available()]
+        names = [d if c is None else f"{d}+{c}" for c in comps for d in TENSOR_DTYPES]
+    else:
+        names = [t for t in text.split(",") if t.strip()]
+    if not names:
+        raise SeiInputError("--encoding: empty list")
+    return [parse_tensor_encoding(n) for n in names]
+
+
+def run(args: argparse.Namespace) -> int:
+    from sei_tui.core.encoding import parse_input_encoding
+    from sei_tui.core.qos import parse_qos
+
+    fmt = "json" if args.json else args.format
+    # Validate everything the user typed before any slow work.
+    qos = parse_qos(args.qos)
+    deadline = _deadline(args.deadline)
+    encodings = _encodings(args.encoding)
+    input_encodings = [parse_input_encoding(t) for t in args.input_encoding.split(",") if t.strip()]
+    axes = None
+    if args.sweep:
+        from sei_tui.core.evaluate import parse_sweep
+
+        axes = parse_sweep(args.sweep)
+    for name in ("frames", "images", "processes", "synthetic"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise SeiInputError(f"--{name} = {value}: must be at least 1")
+
+    from sei_tui.core.evaluate import Evaluation, pareto_front, recommend, row_sort_key
+    from sei_tui.core.report import AnalysisReport, render
+
+    start = time.perf_counter()
+    evaluation = Evaluation(
+        model=args.model,
+        weights=args.weights,
+        scenario=args.scenario,
+        data=args.data,
+        synthetic=args.synthetic,
+        encodings=encodings,
+        input_encodings=input_encodings,
+        all_splits=args.all_splits,
+        max_images=args.images,
+        frames=args.frames,
+        protocol=args.protocol,
+    )
+    interactive = fmt == "table" and sys.stderr.isatty()
+    progress = _stderr_progress if interactive else None
+    evaluation.prepare(progress=progress)
+    rows = list(evaluation.rows(qos, deadline, processes=args.processes))
+    rows.sort(key=row_sort_key)
+    pareto_front(rows)
+    recommendation = recommend(rows, qos)
+    sweep = []
+    if axes:
+        sweep = evaluation.sweep(axes, qos, deadline, processes=args.processes)
+    if interactive:
+        print("\r\033[K", end="", file=sys.stderr)
+    report = AnalysisReport(
+        model=evaluation.model_name,
+        scenario=evaluation.scenario.name,
+        qos=qos.text,
+        rows=rows,
+        recommendation=recommendation,
+        deadline=deadline,
+        accuracy_kind="labels" if evaluation.has_labels else "agreement with the whole model",
+        whole_accuracy=evaluation.whole_accuracy if evaluation.has_labels else None,
+        images=len(evaluation.images),
+        sweep=sweep,
+        wall_s=time.perf_counter() - start,
+    )
+    text = render(report, fmt)
+    if args.out:
+        from pathlib import Path
+
+        from sei_tui.core.cache import atomic_write_bytes
+
+        atomic_write_bytes(Path(args.out), text.encode())
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+def _stderr_progress(fraction: float, label: str) -> None:
+    width = os.get_terminal_size(sys.stderr.fileno()).columns if sys.stderr.isatty() else 80
+    line = f"sei analyze: {fraction * 100:3.0f}% {label}"
+    print("\r\033[K" + line[: width - 1], end="", file=sys.stderr, flush=True)
