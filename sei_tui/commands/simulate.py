@@ -54,6 +54,14 @@ def _number(flag: str, text: str | None) -> float | None:
     return value
 
 
+def _bare_integer(text: str) -> int | str:
+    """A flag's bare number is a count (``150528``); anything else must carry a unit."""
+    try:
+        return int(text, 10)
+    except ValueError:
+        return text
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     from sei_tui.core.units import parse_bytes
 
@@ -62,7 +70,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "payload_bytes": None
         if args.payload_bytes is None
-        else parse_bytes(args.payload_bytes, "--payload-bytes"),
+        else parse_bytes(_bare_integer(args.payload_bytes), "--payload-bytes"),
         "frames": _integer("--frames", args.frames),
         "fps": _number("--fps", args.fps),
         "protocol": args.protocol,
