@@ -81,6 +81,7 @@ BATCH = 64
 DEFAULT_IMAGES = 64  # synthetic evaluation images when no --data is given
 MAX_IMAGES = 256  # evaluation images taken from --data
 FLOAT_BYTES = 4  # parameters are counted as fp32 on the edge
+FRAME_BUDGET_BYTES = 256 * 2**20  # encoded frames kept in memory; the rest are re-encoded
 
 
 # ================================================================ pure functions over rows
@@ -339,7 +340,7 @@ class Deployment:
     strategy: str
     encoding: str
     split: Any | None  # SplitPoint
-    frames: list[bytes]  # one encoded frame per evaluation image
+    frames: list[bytes] | None  # one encoded frame per image; None: over the memory budget
     shapes: list[tuple[int, ...]]  # decoded tensor shapes of one image's payload
     payload_bytes: int
     encode_s: float
@@ -353,7 +354,11 @@ class Deployment:
     cs: float | None
     compute: str
     tail: Any = None  # callable(payload tensors) -> logits
-    _lossless: tuple[float | None, float | None] | None = field(default=None, repr=False)
+    regenerate: Callable[[], list[bytes]] | None = field(default=None, repr=False)
+    lossless: tuple[float, float] | None = None  # (accuracy, agreement) when nothing is lost
+
+    def encoded_frames(self) -> list[bytes]:
+        return self.frames if self.frames is not None else self.regenerate()
 
 
 def _check(cancel: Cancel | None) -> None:
@@ -442,6 +447,7 @@ class Evaluation:
         self.edge_compute, self.server_compute = _compute_models(self.scenario, self.graph)
         self.compute_label = f"edge {self.edge_compute.label}, server {self.server_compute.label}"
         self.deployments = []
+        self._frame_bytes = 0
         self._prepare_local()
         self._prepare_remote()
         candidates = self.candidate_splits()
@@ -478,96 +484,112 @@ class Evaluation:
                 ]
             )
         top = probs.max(dim=1)
-        frames = [
-            encode_result(j, int(c), float(p))
-            for j, (p, c) in enumerate(zip(top.values, top.indices, strict=True))
-        ]
+        results = list(enumerate(zip(top.values.tolist(), top.indices.tolist(), strict=True)))
+        frames, encode_s = _timed_map(lambda r: encode_result(r[0], r[1][1], r[1][0]), results)
         peak = max(
             [sp.head_peak_activation_bytes for sp in self.graph.split_points]
             + [int(node.bytes or 0) for node in self.graph.nodes]
         )
-        self.deployments.append(
-            Deployment(
-                strategy="local",
-                encoding="result",
-                split=None,
-                frames=frames,
-                shapes=[],
-                payload_bytes=RESULT_BYTES,
-                encode_s=0.0,
-                decode_s=0.0,
-                head_s=float(self.edge_compute.whole_seconds()),
-                tail_s=0.0,
-                edge_flops=int(self.graph.total_flops),
-                server_flops=0,
-                edge_params=int(self.graph.total_params),
-                edge_memory_bytes=int(self.graph.total_params) * FLOAT_BYTES + int(peak),
-                cs=None,
-                compute=self.compute_label,
-            )
+        deployment = Deployment(
+            strategy="local",
+            encoding="result",
+            split=None,
+            frames=frames,
+            shapes=[],
+            payload_bytes=RESULT_BYTES,
+            encode_s=encode_s,
+            decode_s=0.0,
+            head_s=float(self.edge_compute.whole_seconds()),
+            tail_s=0.0,
+            edge_flops=int(self.graph.total_flops),
+            server_flops=0,
+            edge_params=int(self.graph.total_params),
+            edge_memory_bytes=int(self.graph.total_params) * FLOAT_BYTES + int(peak),
+            cs=None,
+            compute=self.compute_label,
         )
+        self._keep_within_budget(deployment)
+        self.deployments.append(deployment)
 
     def _prepare_remote(self) -> None:
         shape = tuple(self.images.shape[1:])
         for enc in self.input_encodings:
             frames, encode_s = _timed_map(lambda x, e=enc: encode_image(x, e), self.images)
             _, decode_s = _timed_map(lambda f: decode_image(f, shape), frames[:8])
-            self.deployments.append(
-                Deployment(
-                    strategy="remote",
-                    encoding=enc.name,
-                    split=None,
-                    frames=frames,
-                    shapes=[shape],
-                    payload_bytes=_mean_size(frames),
-                    encode_s=encode_s,
-                    decode_s=decode_s,
-                    head_s=0.0,
-                    tail_s=float(self.server_compute.whole_seconds()),
-                    edge_flops=0,
-                    server_flops=int(self.graph.total_flops),
-                    edge_params=0,
-                    edge_memory_bytes=int(np.prod(shape)),  # the uint8 image being sent
-                    cs=None,
-                    compute=self.compute_label,
-                    tail=self.loaded.module,
-                )
+            deployment = Deployment(
+                strategy="remote",
+                encoding=enc.name,
+                split=None,
+                frames=frames,
+                shapes=[shape],
+                payload_bytes=_mean_size(frames),
+                encode_s=encode_s,
+                decode_s=decode_s,
+                head_s=0.0,
+                tail_s=float(self.server_compute.whole_seconds()),
+                edge_flops=0,
+                server_flops=int(self.graph.total_flops),
+                edge_params=0,
+                edge_memory_bytes=int(np.prod(shape)),  # the uint8 image being sent
+                cs=None,
+                compute=self.compute_label,
+                tail=self.loaded.module,
             )
+            self._keep_within_budget(deployment)
+            self.deployments.append(deployment)
 
-    def _prepare_split(self, sp) -> None:
+    def _split_payloads(self, head) -> list[list]:
+        """Per image, the head's output tensors (batch 1 each)."""
         import torch
 
-        head, tail = self.graph.split(sp.index)
         with torch.no_grad():
             outs = [tuple(head(b)) for b in self.images.split(BATCH)]
         tensors = [torch.cat([o[t] for o in outs]) for t in range(len(outs[0]))]
-        shapes = [(1, *t.shape[1:]) for t in tensors]
-        per_image = [[t[j : j + 1] for t in tensors] for j in range(len(self.images))]
+        return [[t[j : j + 1] for t in tensors] for j in range(len(self.images))]
+
+    def _prepare_split(self, sp) -> None:
+        head, tail = self.graph.split(sp.index)
+        per_image = self._split_payloads(head)
+        shapes = [tuple(t.shape) for t in per_image[0]]
         for enc in self.encodings:
             frames, encode_s = _timed_map(lambda p, e=enc: encode_tensors(p, e), per_image)
             _, decode_s = _timed_map(lambda f: decode_tensors(f, shapes), frames[:8])
-            self.deployments.append(
-                Deployment(
-                    strategy="split",
-                    encoding=enc.name,
-                    split=sp,
-                    frames=frames,
-                    shapes=shapes,
-                    payload_bytes=_mean_size(frames),
-                    encode_s=encode_s,
-                    decode_s=decode_s,
-                    head_s=float(self.edge_compute.head_seconds(sp.index)),
-                    tail_s=float(self.server_compute.tail_seconds(sp.index)),
-                    edge_flops=int(sp.head_flops),
-                    server_flops=int(sp.tail_flops),
-                    edge_params=int(sp.head_params),
-                    edge_memory_bytes=int(sp.head_params) * FLOAT_BYTES
-                    + int(sp.head_peak_activation_bytes),
-                    cs=self._cs(sp.index),
-                    compute=self.compute_label,
-                    tail=tail,
-                )
+
+            def regenerate(e=enc, h=head) -> list[bytes]:
+                return [encode_tensors(p, e) for p in self._split_payloads(h)]
+
+            deployment = Deployment(
+                strategy="split",
+                encoding=enc.name,
+                split=sp,
+                frames=frames,
+                shapes=shapes,
+                payload_bytes=_mean_size(frames),
+                encode_s=encode_s,
+                decode_s=decode_s,
+                head_s=float(self.edge_compute.head_seconds(sp.index)),
+                tail_s=float(self.server_compute.tail_seconds(sp.index)),
+                edge_flops=int(sp.head_flops),
+                server_flops=int(sp.tail_flops),
+                edge_params=int(sp.head_params),
+                edge_memory_bytes=int(sp.head_params) * FLOAT_BYTES
+                + int(sp.head_peak_activation_bytes),
+                cs=self._cs(sp.index),
+                compute=self.compute_label,
+                tail=tail,
+                regenerate=regenerate,
             )
+            self._keep_within_budget(deployment)
+            self.deployments.append(deployment)
+
+    def _keep_within_budget(self, deployment: Deployment) -> None:
+        """Measure lossless accuracy now; keep the frames only while they fit the budget."""
+        self.measure_accuracy(deployment, None)
+        size = sum(len(f) for f in deployment.frames or [])
+        if self._frame_bytes + size > FRAME_BUDGET_BYTES and deployment.regenerate is not None:
+            deployment.frames = None
+        else:
+            self._frame_bytes += size
 
     # ------------------------------------------------------------ accuracy
 
@@ -577,9 +599,9 @@ class Evaluation:
         """(accuracy, agreement) with frame f's lost byte ranges applied to images j = f mod F;
         `frame_losses` None means every frame arrived whole."""
         lossless = frame_losses is None or not any(frame_losses)
-        if lossless and deployment._lossless is not None:
-            return deployment._lossless  # type: ignore[return-value]
-        n = len(deployment.frames)
+        if lossless and deployment.lossless is not None:
+            return deployment.lossless
+        n = len(self.whole_top1)
 
         def lost(j: int):
             return () if lossless else frame_losses[j % len(frame_losses)]
@@ -596,14 +618,14 @@ class Evaluation:
             float((top1 == self.whole_top1).float().mean()),
         )
         if lossless:
-            deployment._lossless = result
+            deployment.lossless = result
         return result
 
     def _tail_top1(self, deployment: Deployment, losses: list):
         import torch
 
         decoded: list[list[np.ndarray]] = []
-        for frame, lost in zip(deployment.frames, losses, strict=True):
+        for frame, lost in zip(deployment.encoded_frames(), losses, strict=True):
             if deployment.strategy == "remote":
                 decoded.append([decode_image(frame, deployment.shapes[0], lost)[None]])
             else:
