@@ -1,0 +1,102 @@
+"""Reports: the JSON contract of cli.md, CSV columns, Markdown and the text table."""
+
+import csv
+import io
+import json
+import math
+
+from sei_tui.core.evaluate import SweepPoint, recommend
+from sei_tui.core.report import CSV_COLUMNS, AnalysisReport, render
+from sei_tui.core.rows import Row
+
+
+def rows():
+    return [
+        Row("local", None, None, "result", 13, head_s=0.2, p95_latency=0.25, accuracy=0.9),
+        Row(
+            "split",
+            3,
+            "features_3",
+            "fp16",
+            4096,
+            head_s=0.01,
+            encode_s=0.001,
+            network_p95_s=0.02,
+            decode_s=0.001,
+            tail_s=0.002,
+            p95_latency=0.034,
+            accuracy=0.88,
+            cs=0.0012,
+        ),
+        Row("remote", None, None, "raw", 12288, p95_latency=math.inf, accuracy=0.5),
+    ]
+
+
+def report(qos="p95_latency<=0.1, accuracy>=0.8"):
+    rs = rows()
+    rec = recommend(rs, qos)
+    for r in rs:
+        r.violations = []
+    return AnalysisReport("demo", "wifi", qos, rs, rec, images=64)
+
+
+def test_json_has_the_cli_contract_keys():
+    doc = json.loads(render(report(), "json"))
+    assert {"model", "scenario", "qos", "rows", "recommendation"} <= doc.keys()
+    row = doc["rows"][1]
+    for key in (
+        "strategy",
+        "split_index",
+        "after",
+        "payload_bytes",
+        "encoding",
+        "head_s",
+        "network_p50_s",
+        "network_p95_s",
+        "tail_s",
+        "p95_latency",
+        "accuracy",
+        "cs",
+        "feasible",
+        "violations",
+    ):
+        assert key in row
+    assert doc["rows"][2]["p95_latency"] is None  # infinite latency is null, valid JSON
+    rec = doc["recommendation"]
+    assert rec["row"] == 1 and rec["binding"] == "accuracy" and rec["runner_up"] is None
+    assert set(rec) >= {"row", "why", "binding", "margin", "runner_up"}
+
+
+def test_csv_has_one_line_per_row_and_every_column():
+    text = render(report(), "csv")
+    table = list(csv.reader(io.StringIO(text)))
+    assert tuple(table[0]) == CSV_COLUMNS
+    assert len(table) == 4
+    assert table[3][CSV_COLUMNS.index("p95_latency")] == ""
+
+
+def test_markdown_and_table_mark_the_recommendation():
+    md = render(report(), "md")
+    assert "| **1** | **split 3 (features_3)** |" in md
+    assert "Recommended: #1 split 3 (features_3) fp16" in md
+    text = render(report(), "table")
+    assert "Recommended: #1" in text and "Binding constraint: accuracy, margin 0.08" in text
+    assert "inf" in text
+
+
+def test_no_feasible_row_is_explained():
+    text = render(report("accuracy>=0.95"), "table")
+    assert "No recommendation: no deployment meets accuracy>=0.95" in text
+
+
+def test_sweep_points_are_reported():
+    rep = report()
+    rs = rep.rows
+    rep.sweep = [
+        SweepPoint({"bitrate": 1e6}, rs[0], recommend(rs[:1], None)),
+        SweepPoint({"bitrate": 1e9}, None, recommend(rs, "accuracy>=0.99")),
+    ]
+    doc = json.loads(render(rep, "json"))
+    assert doc["sweep"][0]["strategy"] == "local"
+    assert doc["sweep"][1]["strategy"] is None
+    assert "bitrate=1e+06: local result" in render(rep, "table")
