@@ -1,0 +1,65 @@
+"""Every key binding as data, with an id so a keymap can remap it (`App.set_keymap`)."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+APP_BINDINGS: list[Binding] = [
+    Binding("question_mark", "help", "Help", id="sei.help", key_display="?"),
+    Binding("q", "quit", "Quit", id="sei.quit"),
+    Binding("1", "show_pane('model')", "Model", id="sei.pane.model"),
+    Binding("2", "show_pane('network')", "Network", id="sei.pane.network"),
+    Binding("3", "show_pane('results')", "Results", id="sei.pane.results"),
+    Binding(
+        "left_square_bracket",
+        "jump_candidate(-1)",
+        "Prev split",
+        id="sei.split.previous",
+        key_display="[",
+    ),
+    Binding(
+        "right_square_bracket",
+        "jump_candidate(1)",
+        "Next split",
+        id="sei.split.next",
+        key_display="]",
+    ),
+    Binding("slash", "focus_qos", "QoS", id="sei.qos.focus", key_display="/"),
+    Binding("u", "undo", "Undo", id="sei.scenario.undo"),
+    Binding("w", "save_scenario", "Save", id="sei.scenario.save"),
+    Binding("t", "toggle_protocol", "TCP/UDP", id="sei.scenario.protocol"),
+    Binding("r", "rerun", "Re-run", id="sei.rerun", show=False),
+    Binding("colon", "command_palette", "Commands", id="sei.palette", key_display=":"),
+]
+
+MODEL_TREE_BINDINGS: list[Binding] = [
+    Binding("enter", "select_cursor", "Select split", id="sei.tree.select"),
+    Binding("space", "toggle_node", "Fold", id="sei.tree.fold", show=False),
+]
+
+NETWORK_BINDINGS: list[Binding] = [
+    Binding("e", "edit_link", "Edit link", id="sei.network.edit_link"),
+    Binding("a", "add_link", "Add link", id="sei.network.add_link"),
+    Binding("d", "remove_link", "Del link", id="sei.network.remove_link"),
+    Binding("n", "add_node", "Add node", id="sei.network.add_node"),
+    Binding("x", "remove_node", "Del node", id="sei.network.remove_node"),
+]
+
+RESULTS_BINDINGS: list[Binding] = [
+    Binding("s", "cycle_sort", "Sort", id="sei.results.sort"),
+    Binding("v", "reverse_sort", "Reverse", id="sei.results.reverse", show=False),
+]
+
+EDITOR_BINDINGS: list[Binding] = [
+    Binding("escape", "cancel", "Cancel", id="sei.editor.cancel"),
+    Binding("enter", "apply", "Apply", id="sei.editor.apply"),
+]
+
+# Sections of the help screen, in the order shown.
+BINDING_SECTIONS: list[tuple[str, list[Binding]]] = [
+    ("Everywhere", APP_BINDINGS),
+    ("Model tree", MODEL_TREE_BINDINGS),
+    ("Network", NETWORK_BINDINGS),
+    ("Results", RESULTS_BINDINGS),
+    ("Link / node editor", EDITOR_BINDINGS),
+]

@@ -1,0 +1,222 @@
+"""The core services the app calls, behind one object the tests can swap.
+
+The app talks only to a `Services`; `CoreServices` is the real one over `sei_tui.core`
+and libsim. Every method may block and is called from a worker thread (except the cheap
+QoS ones); torch is imported only inside these methods, never at app start, so the first
+screen paints before torch has finished importing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sei_tui.core.errors import SeiInputError
+
+Progress = Callable[[float, str], None]
+Cancel = Callable[[], bool]
+REPORT_FORMATS = ("md", "json", "csv")
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What a report names besides the rows: model, scenario and the QoS text."""
+
+    model: str
+    scenario: str
+    qos: str
+
+
+class Services(Protocol):
+    def load_scenario(self, path: str | None) -> Any:
+        """A Scenario from a file, or the built-in demo when `path` is None."""
+
+    def save_scenario(self, scenario: Any, path: str) -> None:
+        """Atomic save in the scenario file format."""
+
+    def open_model(self, spec: str, weights: str | None, progress: Progress, cancel: Cancel) -> Any:
+        """Load and analyse a model: a ModelGraph."""
+
+    def saliency(
+        self, graph: Any, data_dir: str | None, progress: Progress, cancel: Cancel
+    ) -> tuple[Any | None, str]:
+        """(SaliencyResult or None, why there is none)."""
+
+    def evaluate(
+        self,
+        spec: str,
+        weights: str | None,
+        scenario: Any,
+        data_dir: str | None,
+        qos: Any,
+        progress: Progress,
+        cancel: Cancel,
+    ) -> Iterator[Any]:
+        """Rows as their simulations finish."""
+
+    def parse_qos(self, text: str) -> Any:
+        """A QoS; raises SeiInputError naming the bad term."""
+
+    def check_qos(self, qos: Any, row: Any) -> list[str]:
+        """The constraints `row` violates."""
+
+    def recommend(self, rows: list[Any], qos: Any) -> Any:
+        """A Recommendation whose `row` indexes `rows` (or None)."""
+
+    def export_report(
+        self,
+        path: str,
+        fmt: str,
+        context: ReportContext,
+        rows: list[Any],
+        recommendation: Any,
+    ) -> None:
+        """Write the report atomically in `fmt` (md/json/csv)."""
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file in the same folder, then rename over the target."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def report_format(path: str) -> str:
+    """md/json/csv from the file extension."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    fmt = {"markdown": "md"}.get(suffix, suffix)
+    if fmt not in REPORT_FORMATS:
+        raise SeiInputError(
+            f"{path}: extension .{suffix or '(none)'}: reports are .md, .json or .csv"
+        )
+    return fmt
+
+
+class CoreServices:
+    """The real services: sei_tui.core (models, saliency, scenario, evaluation) + libsim."""
+
+    def __init__(self) -> None:
+        self._loaded: Any = None
+        self._evaluation: Any = None
+        self._evaluation_key: tuple | None = None
+
+    def load_scenario(self, path: str | None) -> Any:
+        from sei_tui.core import scenario as scenario_module
+
+        if path is None:
+            return scenario_module.builtin_scenario("demo")
+        if not Path(path).exists() and path in scenario_module.builtin_scenario_names():
+            return scenario_module.builtin_scenario(path)
+        return scenario_module.load_scenario(path)
+
+    def save_scenario(self, scenario: Any, path: str) -> None:
+        from sei_tui.core.scenario import save_scenario
+
+        save_scenario(scenario, path)
+
+    def open_model(self, spec: str, weights: str | None, progress: Progress, cancel: Cancel) -> Any:
+        progress(0.02, "importing torch")
+        import torch  # noqa: F401 - the slow import, reported as such
+
+        from sei_tui.core.graph import analyze_model
+        from sei_tui.core.models import load_model
+
+        progress(0.3, f"loading {spec}")
+        loaded = load_model(spec, weights)
+        progress(0.6, "tracing the graph and finding split points")
+        graph = analyze_model(loaded)
+        self._loaded = loaded
+        progress(1.0, f"{graph.name}: {len(graph.split_points)} split points")
+        return graph
+
+    def saliency(
+        self, graph: Any, data_dir: str | None, progress: Progress, cancel: Cancel
+    ) -> tuple[Any | None, str]:
+        from sei_tui.core.datasets import open_dataset
+        from sei_tui.core.evaluate import DEFAULT_IMAGES
+        from sei_tui.core.saliency import cumulative_saliency
+
+        loaded = self._loaded
+        synthetic = None if data_dir else DEFAULT_IMAGES
+        dataset = open_dataset(data_dir, synthetic, loaded.preprocess, loaded.input_shape)
+        result = cumulative_saliency(graph, dataset, progress=progress, cancel=cancel)
+        return result, ""
+
+    def evaluate(
+        self,
+        spec: str,
+        weights: str | None,
+        scenario: Any,
+        data_dir: str | None,
+        qos: Any,
+        progress: Progress,
+        cancel: Cancel,
+    ) -> Iterator[Any]:
+        from sei_tui.core.evaluate import Evaluation
+
+        # Preparation (encodings, compute times) depends on the model, the data and the
+        # compute profiles only: a network edit re-runs just the simulations.
+        key = (spec, weights, data_dir, _compute_signature(scenario))
+        if self._evaluation is None or key != self._evaluation_key:
+            self._evaluation = Evaluation(spec, weights, scenario, data_dir)
+            self._evaluation_key = key
+        evaluation = self._evaluation
+        evaluation.prepare(progress=lambda f, s: progress(0.5 * f, s), cancel=cancel)
+        evaluation.scenario = scenario
+        yield from evaluation.rows(
+            qos, progress=lambda f, s: progress(0.5 + 0.5 * f, s), cancel=cancel
+        )
+
+    def parse_qos(self, text: str) -> Any:
+        from sei_tui.core.qos import parse_qos
+
+        return parse_qos(text)
+
+    def check_qos(self, qos: Any, row: Any) -> list[str]:
+        return qos.check(row)
+
+    def recommend(self, rows: list[Any], qos: Any) -> Any:
+        from sei_tui.core.evaluate import recommend
+
+        return recommend(rows, qos)
+
+    def export_report(
+        self,
+        path: str,
+        fmt: str,
+        context: ReportContext,
+        rows: list[Any],
+        recommendation: Any,
+    ) -> None:
+        from sei_tui.core.report import AnalysisReport, render
+
+        report = AnalysisReport(
+            model=context.model,
+            scenario=context.scenario,
+            qos=context.qos,
+            rows=rows,
+            recommendation=recommendation,
+        )
+        write_atomic(Path(path), render(report, fmt))
+
+
+def _compute_signature(scenario: Any) -> str:
+    edge, server = scenario.edge_node(), scenario.server_node()
+    return repr(
+        (
+            edge.compute,
+            scenario.compute.get(edge.compute),
+            server.compute,
+            scenario.compute.get(server.compute),
+        )
+    )

@@ -1,0 +1,297 @@
+"""The results pane: the live evaluation table, its progress, the recommendation, a detail."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Label, ProgressBar, Static
+
+from sei_tui.tui.bindings import RESULTS_BINDINGS
+from sei_tui.tui.format import (
+    MISSING,
+    attr,
+    format_bytes,
+    format_cs,
+    format_fraction,
+    format_seconds,
+)
+
+RECOMMENDED_MARK = "◆"
+STRATEGY_ORDER = ("local", "split", "remote")
+
+
+class SortableText(Text):
+    """A table cell that knows the value it sorts by."""
+
+    def __init__(self, text: str, sort_key: Any, **kwargs: Any) -> None:
+        super().__init__(text, **kwargs)
+        self.sort_key = sort_key
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("strategy", "Strategy", 9),
+    Column("split", "Split", 16),
+    Column("payload", "Payload", 9),
+    Column("encoding", "Enc", 8),
+    Column("head", "Head", 8),
+    Column("net_p50", "Net p50", 8),
+    Column("net_p95", "Net p95", 8),
+    Column("tail", "Tail", 8),
+    Column("total_p95", "Total p95", 9),
+    Column("accuracy", "Acc", 6),
+    Column("cs", "CS", 8),
+    Column("qos", "QoS", 6),
+)
+SORTS: tuple[tuple[str, str], ...] = (
+    ("total_p95", "total p95"),
+    ("accuracy", "accuracy"),
+    ("split", "split"),
+    ("payload", "payload"),
+    ("head", "head"),
+)
+
+
+def row_key(row: Any) -> str:
+    return f"{attr(row, 'strategy')}:{attr(row, 'split_index')}:{attr(row, 'encoding')}"
+
+
+def _seconds_cell(s: float | None) -> SortableText:
+    if s is None or (isinstance(s, float) and math.isinf(s)):
+        return SortableText(MISSING if s is None else "lost", math.inf, justify="right")
+    return SortableText(format_seconds(s), s, justify="right")
+
+
+def row_cells(
+    row: Any, violations: list[str], recommended: bool, colours: dict[str, str]
+) -> list[SortableText]:
+    strategy = attr(row, "strategy")
+    split_index = attr(row, "split_index")
+    split_text = "–" if split_index is None else f"{split_index} {attr(row, 'after') or ''}"
+    accuracy = attr(row, "accuracy")
+    cs = attr(row, "cs")
+    qos_ok = not violations
+    cells = [
+        SortableText(
+            (RECOMMENDED_MARK + " " if recommended else "  ") + strategy,
+            STRATEGY_ORDER.index(strategy) if strategy in STRATEGY_ORDER else len(STRATEGY_ORDER),
+        ),
+        SortableText(split_text[:16], -1 if split_index is None else split_index),
+        SortableText(
+            format_bytes(attr(row, "payload_bytes")), attr(row, "payload_bytes"), justify="right"
+        ),
+        SortableText(attr(row, "encoding") or MISSING, attr(row, "encoding") or ""),
+        _seconds_cell(attr(row, "head_s")),
+        _seconds_cell(attr(row, "network_p50_s")),
+        _seconds_cell(attr(row, "network_p95_s")),
+        _seconds_cell(attr(row, "tail_s")),
+        _seconds_cell(attr(row, "p95_latency")),
+        SortableText(
+            format_fraction(accuracy), -1.0 if accuracy is None else accuracy, justify="right"
+        ),
+        SortableText(format_cs(cs), -1.0 if cs is None else cs, justify="right"),
+        SortableText(
+            "pass" if qos_ok else "FAIL",
+            0 if qos_ok else 1,
+            style=Style(color=colours.get("success" if qos_ok else "error"), bold=not qos_ok),
+        ),
+    ]
+    if recommended:
+        highlight = Style(bold=True, color=colours.get("success"))
+        for cell in cells[:-1]:
+            cell.stylize(highlight)
+    return cells
+
+
+class ResultsTable(DataTable):
+    BINDINGS = RESULTS_BINDINGS
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+        self.sort_index = 0
+        self.sort_reverse = False
+
+    def on_mount(self) -> None:
+        for column in COLUMNS:
+            self.add_column(column.label, key=column.key, width=column.width)
+
+    def apply_sort(self) -> None:
+        column, _ = SORTS[self.sort_index]
+        if self.row_count:
+            self.sort(column, key=lambda cell: cell.sort_key, reverse=self.sort_reverse)
+
+    def action_cycle_sort(self) -> None:
+        self.sort_index = (self.sort_index + 1) % len(SORTS)
+        self.apply_sort()
+        self.notify(f"sorted by {SORTS[self.sort_index][1]}", timeout=2)
+
+    def action_reverse_sort(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self.apply_sort()
+
+
+class ResultsPane(Vertical):
+    """Rows are kept by key and updated in place; the view re-renders only changed cells."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rows: dict[str, Any] = {}
+        self.order: list[str] = []  # arrival order: the order given to `recommend`
+        self.violations: dict[str, list[str]] = {}
+        self.recommended_key: str | None = None
+        self.colours: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="sweep-line"):
+            yield ProgressBar(total=1.0, show_eta=False, id="sweep-progress")
+            yield Label("waiting for the model and the scenario", id="sweep-status")
+        yield ResultsTable(id="results-table")
+        yield Static("", id="recommendation")
+        yield Static("Select a row to see its latency breakdown.", id="detail")
+
+    @property
+    def table(self) -> ResultsTable:
+        return self.query_one(ResultsTable)
+
+    def set_progress(self, fraction: float, label: str) -> None:
+        self.query_one("#sweep-progress", ProgressBar).update(progress=fraction)
+        self.query_one("#sweep-status", Label).update(label)
+
+    def put_row(self, row: Any) -> None:
+        """Add the row, or update its cells in place when its key is already shown."""
+        key = row_key(row)
+        self.rows[key] = row
+        if key not in self.order:
+            self.order.append(key)
+        violations = self.violations.get(key, list(attr(row, "violations", []) or []))
+        self.violations[key] = violations
+        cells = row_cells(row, violations, key == self.recommended_key, self.colours)
+        table = self.table
+        if key in table.rows:
+            for column, cell in zip(COLUMNS, cells, strict=True):
+                table.update_cell(key, column.key, cell)
+        else:
+            table.add_row(*cells, key=key)
+
+    def refresh_row(self, key: str) -> None:
+        if key in self.rows:
+            self.put_row(self.rows[key])
+
+    def set_qos_result(self, violations: dict[str, list[str]], recommended_key: str | None):
+        previous = self.recommended_key
+        changed = {k for k, v in violations.items() if self.violations.get(k) != v}
+        self.violations.update(violations)
+        self.recommended_key = recommended_key
+        with self.app.batch_update():
+            for key in changed | {previous, recommended_key} - {None}:
+                self.refresh_row(key)
+
+    def recolour(self, colours: dict[str, str]) -> None:
+        self.colours = colours
+        with self.app.batch_update():
+            for key in self.rows:
+                self.refresh_row(key)
+
+    def clear_rows(self) -> None:
+        self.rows.clear()
+        self.order.clear()
+        self.violations.clear()
+        self.recommended_key = None
+        self.table.clear()
+
+    def rows_in_order(self) -> list[Any]:
+        return [self.rows[key] for key in self.order]
+
+    def focus_key(self, key: str) -> None:
+        table = self.table
+        if key in table.rows:
+            table.move_cursor(row=table.get_row_index(key))
+
+    def key_for_split(self, split_index: int) -> str | None:
+        """The row to show for a split: the recommended one if it is that split, else the
+        fastest row of that split."""
+        if self.recommended_key and attr(self.rows[self.recommended_key], "split_index") == (
+            split_index
+        ):
+            return self.recommended_key
+        candidates = [
+            k
+            for k in self.order
+            if attr(self.rows[k], "strategy") == "split"
+            and attr(self.rows[k], "split_index") == split_index
+        ]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda k: _finite(attr(self.rows[k], "p95_latency")))
+
+    def cursor_key(self) -> str | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        try:
+            return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:  # noqa: BLE001 - an empty or shrinking table has no cursor row
+            return None
+
+
+def _finite(x: float | None) -> float:
+    return math.inf if x is None else x
+
+
+def breakdown_bar(row: Any, width: int, colours: dict[str, str]) -> Text:
+    """head / network / tail as one bar, each part with its own glyph (readable without
+    colour) and theme colour."""
+    parts = [
+        ("head", attr(row, "head_s") or 0.0, "█"),
+        ("network", attr(row, "network_p95_s") or 0.0, "▓"),
+        ("tail", attr(row, "tail_s") or 0.0, "░"),
+    ]
+    finite = [(n, s if math.isfinite(s) else 0.0, g) for n, s, g in parts]
+    total = sum(s for _, s, _ in finite)
+    text = Text()
+    if total <= 0:
+        return Text("·" * width, style="dim")
+    used = 0
+    for i, (name, seconds, glyph) in enumerate(finite):
+        cells = width - used if i == len(finite) - 1 else round(width * seconds / total)
+        cells = max(0, min(cells, width - used))
+        used += cells
+        text.append(glyph * cells, style=Style(color=colours.get(f"sei-{name}")))
+    return text
+
+
+def detail_text(
+    row: Any, violations: list[str], recommendation: Any, is_recommended: bool, colours
+) -> Text:
+    text = Text()
+    title = f"{attr(row, 'strategy')}"
+    if attr(row, "split_index") is not None:
+        title += f" after {attr(row, 'after')} (split {attr(row, 'split_index')})"
+    title += f" · {attr(row, 'encoding')} · {format_bytes(attr(row, 'payload_bytes'))}"
+    text.append(title + "\n", style="bold")
+    text.append_text(breakdown_bar(row, 40, colours))
+    text.append(
+        f"  total p95 {format_seconds(attr(row, 'p95_latency'))}\n"
+        f"█ head {format_seconds(attr(row, 'head_s'))}  "
+        f"▓ network p95 {format_seconds(attr(row, 'network_p95_s'))}  "
+        f"░ tail {format_seconds(attr(row, 'tail_s'))}\n"
+    )
+    if violations:
+        text.append("violates: " + ", ".join(violations), style=Style(color=colours.get("error")))
+    else:
+        text.append("meets every constraint", style=Style(color=colours.get("success")))
+    if is_recommended and recommendation is not None:
+        text.append(f"\n{RECOMMENDED_MARK} recommended: {attr(recommendation, 'why')}")
+    return text
