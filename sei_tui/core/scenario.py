@@ -295,7 +295,7 @@ class Scenario:
         document["node"].append(node)
         return self._rebuild(document)
 
-    def with_node(self, name: str, **changes: Any) -> Scenario:
+    def with_node(self, name: str, /, **changes: Any) -> Scenario:
         """Change a node's ``role``, ``compute`` (None removes it) or ``name`` (renames
         every reference in links and flows)."""
         index = self.nodes.index(self.node(name))
@@ -360,7 +360,7 @@ class Scenario:
         document["link"].append(link)
         return self._rebuild(document)
 
-    def with_link(self, link: int | str, **changes: Any) -> Scenario:
+    def with_link(self, link: int | str, /, **changes: Any) -> Scenario:
         """Change a link (by index or name): ``kind``, ``nodes``, ``bitrate`` (or
         ``bitrate_bps``), ``delay`` (or ``delay_s``), ``loss``, ``overhead_bytes``,
         ``queue_packets``, ``burst`` (a BurstLoss, a dict, or None to remove), ``name``."""
@@ -394,7 +394,7 @@ class Scenario:
         document["flow"].append({"from": src, "to": dst, **_flow_changes(options)})
         return self._rebuild(document)
 
-    def with_flow(self, index: int, **changes: Any) -> Scenario:
+    def with_flow(self, index: int, /, **changes: Any) -> Scenario:
         """Change a flow: ``from``/``src``, ``to``/``dst``, ``frames``, ``fps``,
         ``payload_bytes`` (None removes it)."""
         if _not_int(index) or not 0 <= index < len(self.flows):
@@ -415,7 +415,7 @@ class Scenario:
         del document["flow"][index]
         return self._rebuild(document)
 
-    def with_compute(self, name: str, **form: Any) -> Scenario:
+    def with_compute(self, name: str, /, **form: Any) -> Scenario:
         """Add or replace a compute profile: ``gflops=13.5``, ``profile="p.json"`` (relative
         to the scenario file), or ``host=True`` with an optional ``slowdown``."""
         document = self.to_dict()

@@ -1,0 +1,272 @@
+"""Scenario model: built-ins, typed values, routing, network spec, compute profiles, saving."""
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from libsim.spec import BurstLoss, FlowSpec, LinkSpec, TcpConfig
+from sei_tui.core.errors import SeiInputError
+from sei_tui.core.scenario import (
+    ComputeProfile,
+    Flow,
+    Link,
+    Node,
+    Transport,
+    builtin_scenario,
+    builtin_scenario_names,
+    dump_scenario,
+    load_scenario,
+    parse_scenario,
+    resolve_scenario,
+    save_scenario,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_builtin_names_and_top_level_symlink():
+    assert builtin_scenario_names() == ["demo", "four-cameras", "lan", "lte"]
+    link = REPO / "scenarios"
+    assert link.is_symlink()
+    assert os.readlink(link) == "sei_tui/scenarios"
+    assert sorted(p.name for p in link.glob("*.toml")) == [
+        "demo.toml",
+        "four-cameras.toml",
+        "lan.toml",
+        "lte.toml",
+    ]
+
+
+def test_demo_is_camera_wifi_ap_ethernet_server():
+    demo = builtin_scenario("demo")
+    assert [(n.name, n.role) for n in demo.nodes] == [
+        ("camera", "edge"),
+        ("ap", "relay"),
+        ("server", "server"),
+    ]
+    wifi, ethernet = demo.links
+    assert (wifi.kind, wifi.nodes, wifi.bitrate_bps, wifi.delay_s) == (
+        "wireless",
+        ("camera", "ap"),
+        54_000_000.0,
+        0.000001,
+    )
+    assert (ethernet.kind, ethernet.bitrate_bps, ethernet.delay_s) == (
+        "full_duplex",
+        1_000_000_000.0,
+        0.002,
+    )
+    assert demo.route("camera", "server") == ["camera", "ap", "server"]
+    assert demo.edge_node().name == "camera"
+    assert demo.server_node().name == "server"
+    assert demo.compute_of("camera") == ComputeProfile("pi4", "gflops", gflops=8.0)
+    assert demo.compute_of("server").gflops == 8100.0
+    assert demo.compute_of("ap") is None
+
+
+def test_builtin_character():
+    lan, lte, four = (builtin_scenario(n) for n in ("lan", "lte", "four-cameras"))
+    assert all(link.kind == "full_duplex" for link in lan.links)
+    # LTE: long round trip, slower uplink than the LAN, some loss
+    rtt_lte = 2 * sum(link.delay_s for link in lte.links)
+    rtt_lan = 2 * sum(link.delay_s for link in lan.links)
+    assert rtt_lte >= 0.04 > rtt_lan
+    assert min(link.bitrate_bps for link in lte.links) < min(k.bitrate_bps for k in lan.links)
+    assert any(link.loss > 0 for link in lte.links)
+    wifi = next(link for link in four.links if link.kind == "wireless")
+    cameras = [n.name for n in four.nodes if n.role == "edge"]
+    assert len(cameras) == 4 and set(cameras) < set(wifi.nodes)
+    assert sorted(flow.src for flow in four.flows) == sorted(cameras)
+
+
+def test_resolve_accepts_builtin_name_or_path(tmp_path, monkeypatch):
+    assert resolve_scenario("lan") == builtin_scenario("lan")
+    path = tmp_path / "lan"
+    path.write_text(dump_scenario(builtin_scenario("demo")))
+    monkeypatch.chdir(tmp_path)
+    assert resolve_scenario("lan").name == builtin_scenario("demo").name  # a file wins
+    with pytest.raises(SeiInputError, match="no such built-in scenario"):
+        builtin_scenario("mars")
+
+
+MINIMAL = """
+[[node]]
+name = "a"
+role = "edge"
+[[node]]
+name = "b"
+role = "server"
+[[link]]
+name = "ab"
+kind = "full_duplex"
+nodes = ["a", "b"]
+bitrate = 1e6
+[[flow]]
+from = "a"
+to = "b"
+"""
+
+
+def test_defaults_follow_the_format():
+    scenario = parse_scenario(MINIMAL, "/somewhere/minimal.toml")
+    assert scenario.name == "minimal"  # no name: the file's stem
+    assert scenario.transport == Transport("tcp", 1500, 1, TcpConfig())
+    assert scenario.transport.tcp == TcpConfig(10, 0.2, True, 0.2, 4_194_304, True)
+    assert scenario.links == [Link("ab", "full_duplex", ("a", "b"), 1e6, 0.0, 0.0, 38, 100)]
+    assert scenario.flows == [Flow("a", "b", frames=1, fps=0.0, payload_bytes=None)]
+    with pytest.raises(SeiInputError, match=r"flow\[0\]\.payload_bytes: not set"):
+        scenario.to_network()
+
+
+def test_to_network_applies_overrides_to_every_flow():
+    four = builtin_scenario("four-cameras")
+    plain = four.to_network()
+    assert plain.protocol == "udp" and plain.seed == 1 and plain.mtu == 1500
+    assert plain.flows[0] == FlowSpec("camera-1", "server", 20, 5.0, 150_528)
+    assert plain.links[0] == LinkSpec(
+        "wifi",
+        "wireless",
+        ("camera-1", "camera-2", "camera-3", "camera-4", "ap"),
+        54e6,
+        1e-6,
+        0.0,
+        36,
+        100,
+        None,
+    )
+    changed = four.to_network(payload_bytes="1.5MB", frames=3, fps=0, protocol="tcp", seed=9)
+    assert changed.protocol == "tcp" and changed.seed == 9
+    assert {f.payload_bytes for f in changed.flows} == {1_500_000}
+    assert {(f.frames, f.fps) for f in changed.flows} == {(3, 0.0)}
+    assert changed.nodes == ("camera-1", "camera-2", "camera-3", "camera-4", "ap", "server")
+
+
+def test_route_is_shortest_by_hops():
+    text = (
+        MINIMAL
+        + """
+[[node]]
+name = "r1"
+role = "relay"
+[[node]]
+name = "r2"
+role = "relay"
+[[link]]
+name = "a-r1"
+kind = "half_duplex"
+nodes = ["a", "r1"]
+bitrate = "1Gbps"
+[[link]]
+name = "r1-r2"
+kind = "wireless"
+nodes = ["r1", "r2", "b"]
+bitrate = "1Gbps"
+"""
+    )
+    scenario = parse_scenario(text)
+    assert scenario.route("a", "b") == ["a", "b"]
+    assert scenario.route("r2", "a") == ["r2", "r1", "a"]
+    assert scenario.route("a", "a") == ["a"]
+    unlinked = scenario.add_node("lonely", "relay")
+    assert unlinked.route("a", "lonely") is None
+
+
+def test_compute_profile_forms_and_relative_profile_path(tmp_path):
+    folder = tmp_path / "site"
+    folder.mkdir()
+    text = MINIMAL.replace('role = "edge"', 'role = "edge"\ncompute = "board"').replace(
+        'role = "server"', 'role = "server"\ncompute = "rack"'
+    )
+    text += """
+[compute.board]
+profile = "profiles/board.json"
+slowdown = 4.0
+[compute.rack]
+host = true
+[compute."spare one"]
+gflops = 13.5
+"""
+    path = folder / "site.toml"
+    path.write_text(text)
+    scenario = load_scenario(path)
+    board = scenario.compute["board"]
+    assert board == ComputeProfile(
+        "board", "profile", profile_path=folder / "profiles" / "board.json", slowdown=4.0
+    )
+    assert scenario.compute["rack"] == ComputeProfile("rack", "host")
+    assert scenario.compute["spare one"].gflops == 13.5
+    # written back relative to the file, so the folder can move
+    assert 'profile = "profiles/board.json"' in dump_scenario(scenario)
+    assert '[compute."spare one"]' in dump_scenario(scenario)
+    moved = tmp_path / "elsewhere" / "copy.toml"
+    moved.parent.mkdir()
+    saved = save_scenario(scenario, moved)
+    assert saved.compute["board"].profile_path == folder / "profiles" / "board.json"
+    assert 'profile = "../site/profiles/board.json"' in moved.read_text()
+
+
+@pytest.mark.parametrize("name", ["demo", "lan", "lte", "four-cameras"])
+def test_builtin_round_trip(name):
+    scenario = builtin_scenario(name)
+    again = parse_scenario(dump_scenario(scenario), scenario.source)
+    assert again == scenario
+    assert dump_scenario(again) == dump_scenario(scenario)
+
+
+def test_round_trip_keeps_burst_tcp_and_unusual_names():
+    scenario = (
+        builtin_scenario("demo")
+        .with_link("wifi", burst=BurstLoss(0.01, 0.3, 0.5, 0.001))
+        .with_tcp(min_rto="1s", delayed_ack=False, rwnd="64KiB")
+        .with_node("ap", name='ap "north" \\ 1')
+        .with_name('quotes " and ünïcode ✓')
+    )
+    text = dump_scenario(scenario)
+    assert "[link.burst]" in text and "[transport.tcp]" in text
+    again = parse_scenario(text, scenario.source)
+    assert again == scenario
+    assert again.transport.tcp.rwnd == 65_536
+    assert again.links[0].burst == BurstLoss(0.01, 0.3, 0.5, 0.001)
+    assert again.route("camera", "server") == ["camera", 'ap "north" \\ 1', "server"]
+
+
+def test_save_is_atomic_and_keeps_permissions(tmp_path, monkeypatch):
+    path = tmp_path / "mine.toml"
+    demo = builtin_scenario("demo")
+    saved = save_scenario(demo, path)
+    assert saved == demo and saved.source == path
+    assert load_scenario(path) == demo
+    os.chmod(path, 0o640)
+    before = path.read_text()
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        save_scenario(demo.with_protocol("udp"), path)
+    assert path.read_text() == before  # the old file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.toml"]  # no temp left
+    monkeypatch.undo()
+    save_scenario(demo.with_protocol("udp"), path)
+    assert load_scenario(path).transport.protocol == "udp"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_unreadable_and_non_utf8_files(tmp_path):
+    with pytest.raises(SeiInputError, match="cannot read"):
+        load_scenario(tmp_path / "missing.toml")
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes(b'name = "caf\xe9"\n')
+    with pytest.raises(SeiInputError, match="not UTF-8"):
+        load_scenario(bad)
+
+
+def test_nodes_links_flows_are_typed():
+    demo = builtin_scenario()
+    assert isinstance(demo.nodes[0], Node)
+    assert isinstance(demo.links[0].nodes, tuple)
+    assert isinstance(demo.flows[0].payload_bytes, int)
+    assert isinstance(demo.links[0].bitrate_bps, float)
