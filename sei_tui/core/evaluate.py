@@ -780,13 +780,24 @@ def evaluate(
     encodings: Sequence[str] | None = None,
     input_encodings: Sequence[str] | None = None,
     all_splits: bool = False,
+    frames: int | None = None,
+    protocol: str | None = None,
     processes: int | None = None,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
 ) -> Iterator[Row]:
     """Stream one Row per deployment as its simulation completes (see `Evaluation`)."""
     evaluation = Evaluation(
-        model, weights, scenario, data, synthetic, encodings, input_encodings, all_splits
+        model,
+        weights,
+        scenario,
+        data,
+        synthetic,
+        encodings,
+        input_encodings,
+        all_splits,
+        frames=frames,
+        protocol=protocol,
     )
     evaluation.prepare(progress=progress, cancel=cancel)
     yield from evaluation.rows(qos, deadline, processes=processes, cancel=cancel)
