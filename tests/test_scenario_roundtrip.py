@@ -1,0 +1,152 @@
+"""parse(dump(s)) == s for generated scenarios: every value survives the text form exactly."""
+
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from libsim.spec import LINK_KINDS, BurstLoss, TcpConfig
+from sei_tui.core.scenario import (
+    ComputeProfile,
+    Flow,
+    Link,
+    Node,
+    Scenario,
+    Transport,
+    dump_scenario,
+    parse_scenario,
+)
+
+names = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=10
+).filter(lambda text: text == text.strip())
+positive = st.floats(min_value=0.0, exclude_min=True, allow_nan=False, allow_infinity=False)
+non_negative = st.floats(min_value=0.0, allow_nan=False, allow_infinity=False)
+probability = st.floats(min_value=0.0, max_value=1.0)
+below_one = st.floats(min_value=0.0, max_value=1.0, exclude_max=True)
+
+
+@st.composite
+def compute_profiles(draw, name):
+    kind = draw(st.sampled_from(["gflops", "profile", "host"]))
+    if kind == "gflops":
+        return ComputeProfile(name, "gflops", gflops=draw(positive))
+    slowdown = draw(st.one_of(st.just(1.0), positive))
+    if kind == "host":
+        return ComputeProfile(name, "host", slowdown=slowdown)
+    folder = draw(st.sampled_from(["/profiles", "/srv/sei/p r o f"]))
+    return ComputeProfile(
+        name, "profile", profile_path=Path(folder) / f"{name}.json", slowdown=slowdown
+    )
+
+
+@st.composite
+def burst_losses(draw):
+    p_bad_to_good = draw(st.floats(min_value=0.0, max_value=1.0, exclude_min=True))
+    return BurstLoss(draw(probability), p_bad_to_good, draw(probability), draw(below_one))
+
+
+@st.composite
+def scenarios(draw):
+    node_names = draw(
+        st.lists(names.filter(lambda n: "/" not in n), min_size=2, max_size=5, unique=True)
+    )
+    profile_names = draw(st.lists(names.filter(lambda n: "/" not in n), max_size=3, unique=True))
+    compute = {name: draw(compute_profiles(name)) for name in profile_names}
+    nodes = []
+    for index, name in enumerate(node_names):
+        if index == 0:
+            role = "edge"
+        elif index == len(node_names) - 1:
+            role = "server"
+        else:
+            role = draw(st.sampled_from(["edge", "relay", "server"]))
+        profile = None
+        if role != "relay" and compute:
+            profile = draw(st.one_of(st.none(), st.sampled_from(sorted(compute))))
+        nodes.append(Node(name, role, profile))
+    links = []
+    link_names = draw(
+        st.lists(names, min_size=len(node_names) - 1, max_size=len(node_names) - 1, unique=True)
+    )
+    for index, link_name in enumerate(link_names):
+        kind = draw(st.sampled_from(LINK_KINDS))
+        ends = (node_names[index], node_names[index + 1])
+        if kind == "wireless":
+            others = [n for n in node_names if n not in ends]
+            ends = (
+                ends + tuple(draw(st.lists(st.sampled_from(others), unique=True)))
+                if others
+                else ends
+            )
+        burst = draw(st.one_of(st.none(), burst_losses()))
+        links.append(
+            Link(
+                name=link_name,
+                kind=kind,
+                nodes=ends,
+                bitrate_bps=draw(positive),
+                delay_s=draw(non_negative),
+                loss=0.0 if burst is not None else draw(below_one),
+                overhead_bytes=draw(st.integers(0, 10**6)),
+                queue_packets=draw(st.integers(1, 10**6)),
+                burst=burst,
+            )
+        )
+    endpoints = [node.name for node in nodes if node.role != "relay"]
+    pairs = [(a, b) for a in endpoints for b in endpoints if a != b]
+    flows = [
+        Flow(
+            src,
+            dst,
+            frames=draw(st.integers(1, 10**6)),
+            fps=draw(non_negative),
+            payload_bytes=draw(st.one_of(st.none(), st.integers(1, 2**40))),
+        )
+        for src, dst in draw(st.lists(st.sampled_from(pairs), min_size=1, max_size=3))
+    ]
+    mtu = draw(st.integers(68, 65535))
+    tcp = TcpConfig(
+        initial_window=draw(st.integers(1, 1000)),
+        min_rto=draw(positive),
+        delayed_ack=draw(st.booleans()),
+        ack_delay=draw(non_negative),
+        rwnd=draw(st.integers(mtu - 40, 2**40)),
+        handshake=draw(st.booleans()),
+    )
+    transport = Transport(
+        protocol=draw(st.sampled_from(["tcp", "udp"])),
+        mtu=mtu,
+        seed=draw(st.integers(0, 2**63 - 1)),
+        tcp=tcp,
+    )
+    return Scenario(
+        name=draw(names),
+        transport=transport,
+        nodes=nodes,
+        links=links,
+        flows=flows,
+        compute=compute,
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_generated_scenarios_round_trip(scenario):
+    scenario.validate()  # the generator builds valid scenarios only
+    text = dump_scenario(scenario)
+    again = parse_scenario(text)
+    assert again == scenario
+    assert dump_scenario(again) == text
+
+
+@settings(max_examples=40, deadline=None)
+@given(scenarios())
+def test_round_trip_through_a_file_keeps_profile_paths(tmp_path_factory, scenario):
+    folder = tmp_path_factory.mktemp("rt")
+    path = folder / "s.toml"
+    path.write_text(dump_scenario(scenario, base_dir=folder), encoding="utf-8")
+    again = parse_scenario(path.read_text(encoding="utf-8"), source=path)
+    assert again == scenario
+    for name, profile in again.compute.items():
+        assert profile.profile_path == scenario.compute[name].profile_path
