@@ -1,3 +1,4 @@
 from setuptools import setup
 
-setup()
+# The native simulator: cffi compiles libsim/src/*.cpp into libsim._libsim_cffi.
+setup(cffi_modules=["libsim/build_ffi.py:ffibuilder"])

@@ -1,5 +1,6 @@
 """libsim: a packet-level network simulator on SystemC, called through cffi."""
 
+from libsim.binding import LibsimError, percentile, simulate, simulate_many
 from libsim.spec import (
     LINK_KINDS,
     PROTOCOLS,
@@ -22,8 +23,12 @@ __all__ = [
     "FlowSpec",
     "FlowSummary",
     "FrameResult",
+    "LibsimError",
     "LinkSpec",
     "NetworkSpec",
     "SimResult",
     "TcpConfig",
+    "percentile",
+    "simulate",
+    "simulate_many",
 ]

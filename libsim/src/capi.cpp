@@ -1,0 +1,361 @@
+// The C ABI: argument validation, a fresh SystemC context per run, no exception escapes.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "engine.hpp"
+#include "libsim.h"
+
+// libsystemc.so exports main() and calls sc_main; a shared library must provide one.
+extern "C" __attribute__((visibility("default"))) int sc_main(int, char**) { return 0; }
+
+struct libsim_network {
+  libsim::NetworkConfig config;
+};
+
+struct libsim_result {
+  libsim::RunOutcome outcome;
+};
+
+namespace libsim {
+bool has_route(const NetworkConfig& config, int32_t src, int32_t dst);
+}
+
+namespace {
+
+using libsim::InputError;
+
+int report(char* err, size_t err_size, int status, const std::string& message) {
+  if (err != nullptr && err_size > 0) std::snprintf(err, err_size, "%s", message.c_str());
+  return status;
+}
+
+// Runs `body`, turning every exception into a status and a message.
+template <typename Body>
+int guarded(char* err, size_t err_size, Body&& body) {
+  try {
+    body();
+    if (err != nullptr && err_size > 0) err[0] = '\0';
+    return LIBSIM_OK;
+  } catch (const InputError& e) {
+    return report(err, err_size, LIBSIM_ERR_ARGUMENT, e.what());
+  } catch (const std::bad_alloc&) {
+    return report(err, err_size, LIBSIM_ERR_MEMORY, "out of memory");
+  } catch (const sc_core::sc_report& e) {
+    return report(err, err_size, LIBSIM_ERR_INTERNAL, std::string("SystemC: ") + e.what());
+  } catch (const std::exception& e) {
+    return report(err, err_size, LIBSIM_ERR_RUNTIME, e.what());
+  } catch (...) {
+    return report(err, err_size, LIBSIM_ERR_INTERNAL, "unknown failure");
+  }
+}
+
+std::string number(double value) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.17g", value);
+  return text;
+}
+
+void require(bool condition, const std::string& message) {
+  if (!condition) throw InputError(message);
+}
+
+bool probability(double p) { return std::isfinite(p) && p >= 0.0 && p <= 1.0; }
+
+void configure_systemc_once() {
+  static bool configured = false;
+  if (configured) return;
+  configured = true;
+  setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);
+  using sc_core::sc_report_handler;
+  sc_report_handler::set_actions(sc_core::SC_INFO, sc_core::SC_DO_NOTHING);
+  sc_report_handler::set_actions(sc_core::SC_WARNING, sc_core::SC_DO_NOTHING);
+  sc_report_handler::set_actions(sc_core::SC_ERROR, sc_core::SC_THROW);
+  sc_report_handler::set_actions(sc_core::SC_FATAL, sc_core::SC_THROW);
+}
+
+// A new simulation context for one run; the process-wide one is put back afterwards.
+class FreshContext {
+ public:
+  FreshContext()
+      : saved_current_(sc_core::sc_curr_simcontext),
+        saved_default_(sc_core::sc_default_global_context),
+        context_(new sc_core::sc_simcontext) {
+    sc_core::sc_curr_simcontext = context_;
+    sc_core::sc_default_global_context = context_;
+  }
+  ~FreshContext() {
+    sc_core::sc_curr_simcontext = saved_current_;
+    sc_core::sc_default_global_context = saved_default_;
+    delete context_;
+  }
+  FreshContext(const FreshContext&) = delete;
+  FreshContext& operator=(const FreshContext&) = delete;
+
+ private:
+  sc_core::sc_simcontext* saved_current_;
+  sc_core::sc_simcontext* saved_default_;
+  sc_core::sc_simcontext* context_;
+};
+
+const libsim::FlowOutcome& flow_of(const libsim_result* result, int32_t flow) {
+  require(result != nullptr, "result is NULL");
+  require(flow >= 0 && flow < int32_t(result->outcome.flows.size()),
+          "flow index " + std::to_string(flow) + " out of range");
+  return result->outcome.flows[size_t(flow)];
+}
+
+}  // namespace
+
+extern "C" {
+
+const char* libsim_version(void) { return "libsim 1.0 (SystemC 2.3.4)"; }
+
+int libsim_network_new(int32_t protocol, int32_t mtu, uint64_t seed, const libsim_tcp_config* tcp,
+                       libsim_network** out, char* err, size_t err_size) {
+  return guarded(err, err_size, [&] {
+    require(out != nullptr, "out is NULL");
+    *out = nullptr;
+    require(protocol == LIBSIM_TCP || protocol == LIBSIM_UDP,
+            "protocol = " + std::to_string(protocol) + ": must be tcp (0) or udp (1)");
+    require(mtu >= 68 && mtu <= 65535,
+            "mtu = " + std::to_string(mtu) + ": must be between 68 and 65535");
+    libsim::TcpConfig config;
+    if (tcp != nullptr) {
+      require(tcp->initial_window >= 1 && tcp->initial_window <= 1000000,
+              "tcp.initial_window = " + std::to_string(tcp->initial_window) +
+                  ": must be between 1 and 1000000 segments");
+      require(std::isfinite(tcp->min_rto) && tcp->min_rto >= 0.0 && tcp->min_rto <= 60.0,
+              "tcp.min_rto = " + number(tcp->min_rto) + ": must be between 0 and 60 s");
+      require(tcp->delayed_ack == 0 || tcp->delayed_ack == 1,
+              "tcp.delayed_ack = " + std::to_string(tcp->delayed_ack) + ": must be 0 or 1");
+      require(std::isfinite(tcp->ack_delay) && tcp->ack_delay > 0.0 && tcp->ack_delay <= 60.0,
+              "tcp.ack_delay = " + number(tcp->ack_delay) + ": must be in (0, 60] s");
+      require(tcp->rwnd >= 1 && tcp->rwnd <= (int64_t(1) << 40),
+              "tcp.rwnd = " + std::to_string(tcp->rwnd) + ": must be between 1 and 2^40 bytes");
+      require(tcp->handshake == 0 || tcp->handshake == 1,
+              "tcp.handshake = " + std::to_string(tcp->handshake) + ": must be 0 or 1");
+      require(tcp->idle_restart == 0 || tcp->idle_restart == 1,
+              "tcp.idle_restart = " + std::to_string(tcp->idle_restart) + ": must be 0 or 1");
+      config.initial_window = tcp->initial_window;
+      config.min_rto = tcp->min_rto;
+      config.delayed_ack = tcp->delayed_ack != 0;
+      config.ack_delay = tcp->ack_delay;
+      config.rwnd = tcp->rwnd;
+      config.handshake = tcp->handshake != 0;
+      config.idle_restart = tcp->idle_restart != 0;
+    }
+    auto* net = new libsim_network;
+    net->config.protocol = protocol == LIBSIM_TCP ? libsim::Protocol::Tcp : libsim::Protocol::Udp;
+    net->config.mtu = mtu;
+    net->config.seed = seed;
+    net->config.tcp = config;
+    *out = net;
+  });
+}
+
+void libsim_network_free(libsim_network* net) { delete net; }
+
+int libsim_add_node(libsim_network* net, int32_t* index_out, char* err, size_t err_size) {
+  return guarded(err, err_size, [&] {
+    require(net != nullptr, "network is NULL");
+    require(net->config.node_count < 100000, "too many nodes (at most 100000)");
+    if (index_out != nullptr) *index_out = net->config.node_count;
+    net->config.node_count++;
+  });
+}
+
+int libsim_add_link(libsim_network* net, const libsim_link_config* link, const int32_t* nodes,
+                    size_t node_count, char* err, size_t err_size) {
+  return guarded(err, err_size, [&] {
+    require(net != nullptr, "network is NULL");
+    require(link != nullptr, "link is NULL");
+    require(nodes != nullptr || node_count == 0, "nodes is NULL");
+    const std::string name = "link " + std::to_string(net->config.links.size());
+    require(link->kind == LIBSIM_FULL_DUPLEX || link->kind == LIBSIM_HALF_DUPLEX ||
+                link->kind == LIBSIM_WIRELESS,
+            name + ": kind = " + std::to_string(link->kind) + ": unknown link kind");
+    if (link->kind == LIBSIM_WIRELESS) {
+      require(node_count >= 2 && node_count <= 1000,
+              name + ": nodes: a wireless link needs between 2 and 1000 nodes, got " +
+                  std::to_string(node_count));
+    } else {
+      require(node_count == 2, name + ": nodes: a duplex link needs exactly 2 nodes, got " +
+                                   std::to_string(node_count));
+    }
+    libsim::LinkConfig config;
+    for (size_t i = 0; i < node_count; ++i) {
+      const int32_t v = nodes[i];
+      require(v >= 0 && v < net->config.node_count,
+              name + ": nodes: unknown node index " + std::to_string(v));
+      for (int32_t seen : config.nodes) {
+        require(seen != v, name + ": nodes: node " + std::to_string(v) + " listed twice");
+      }
+      config.nodes.push_back(v);
+    }
+    require(std::isfinite(link->bitrate_bps) && link->bitrate_bps > 0.0,
+            name + ": bitrate = " + number(link->bitrate_bps) + ": must be > 0");
+    require(link->bitrate_bps <= 1e15, name + ": bitrate = " + number(link->bitrate_bps) +
+                                           ": must be at most 1e15 bit/s");
+    require(std::isfinite(link->delay_s) && link->delay_s >= 0.0 && link->delay_s <= 1000.0,
+            name + ": delay = " + number(link->delay_s) + ": must be between 0 and 1000 s");
+    require(std::isfinite(link->loss) && link->loss >= 0.0 && link->loss < 1.0,
+            name + ": loss = " + number(link->loss) + ": must be in [0, 1)");
+    require(link->overhead_bytes >= 0 && link->overhead_bytes <= 65535,
+            name + ": overhead_bytes = " + std::to_string(link->overhead_bytes) +
+                ": must be between 0 and 65535");
+    require(link->queue_packets >= 1 && link->queue_packets <= 100000000,
+            name + ": queue_packets = " + std::to_string(link->queue_packets) +
+                ": must be between 1 and 1e8");
+    require(link->has_burst == 0 || link->has_burst == 1,
+            name + ": has_burst = " + std::to_string(link->has_burst) + ": must be 0 or 1");
+    if (link->has_burst) {
+      require(probability(link->p_good_to_bad),
+              name + ": burst.p_good_to_bad = " + number(link->p_good_to_bad) +
+                  ": must be in [0, 1]");
+      require(probability(link->p_bad_to_good),
+              name + ": burst.p_bad_to_good = " + number(link->p_bad_to_good) +
+                  ": must be in [0, 1]");
+      require(std::isfinite(link->loss_bad) && link->loss_bad >= 0.0 && link->loss_bad <= 1.0,
+              name + ": burst.loss_bad = " + number(link->loss_bad) + ": must be in [0, 1]");
+      require(std::isfinite(link->loss_good) && link->loss_good >= 0.0 && link->loss_good < 1.0,
+              name + ": burst.loss_good = " + number(link->loss_good) + ": must be in [0, 1)");
+      config.has_burst = true;
+      config.burst = {link->p_good_to_bad, link->p_bad_to_good, link->loss_bad, link->loss_good};
+    }
+    config.kind = static_cast<libsim::LinkKind>(link->kind);
+    config.bitrate_bps = link->bitrate_bps;
+    config.delay_s = link->delay_s;
+    config.loss = link->loss;
+    config.overhead_bytes = link->overhead_bytes;
+    config.queue_packets = link->queue_packets;
+    net->config.links.push_back(std::move(config));
+  });
+}
+
+int libsim_add_flow(libsim_network* net, const libsim_flow_config* flow, char* err,
+                    size_t err_size) {
+  return guarded(err, err_size, [&] {
+    require(net != nullptr, "network is NULL");
+    require(flow != nullptr, "flow is NULL");
+    const std::string name = "flow " + std::to_string(net->config.flows.size());
+    const int32_t n = net->config.node_count;
+    require(flow->src >= 0 && flow->src < n,
+            name + ": from: unknown node index " + std::to_string(flow->src));
+    require(flow->dst >= 0 && flow->dst < n,
+            name + ": to: unknown node index " + std::to_string(flow->dst));
+    require(flow->src != flow->dst, name + ": from and to are the same node");
+    require(flow->frames >= 0 && flow->frames <= 100000000,
+            name + ": frames = " + std::to_string(flow->frames) + ": must be between 0 and 1e8");
+    require(std::isfinite(flow->fps) && flow->fps >= 0.0 && flow->fps <= 1e9,
+            name + ": fps = " + number(flow->fps) + ": must be between 0 and 1e9");
+    require(flow->payload_bytes >= 1 && flow->payload_bytes <= (int64_t(1) << 40),
+            name + ": payload_bytes = " + std::to_string(flow->payload_bytes) +
+                ": must be between 1 and 2^40");
+    libsim::FlowConfig config;
+    config.src = flow->src;
+    config.dst = flow->dst;
+    config.frames = flow->frames;
+    config.fps = flow->fps;
+    config.payload_bytes = flow->payload_bytes;
+    net->config.flows.push_back(config);
+  });
+}
+
+int libsim_run(const libsim_network* net, libsim_result** out, char* err, size_t err_size) {
+  return guarded(err, err_size, [&] {
+    require(out != nullptr, "out is NULL");
+    *out = nullptr;
+    require(net != nullptr, "network is NULL");
+    const libsim::NetworkConfig& config = net->config;
+    for (size_t f = 0; f < config.flows.size(); ++f) {
+      const auto& flow = config.flows[f];
+      require(flow.src < config.node_count && flow.dst < config.node_count,
+              "flow " + std::to_string(f) + ": unknown node");
+      require(libsim::has_route(config, flow.src, flow.dst),
+              "flow " + std::to_string(f) + ": no route from node " + std::to_string(flow.src) +
+                  " to node " + std::to_string(flow.dst));
+    }
+    // The UDP receiver keeps one flag per datagram.
+    if (config.protocol == libsim::Protocol::Udp) {
+      const int64_t payload = config.mtu - libsim::kIpUdpHeaderBytes;
+      for (size_t f = 0; f < config.flows.size(); ++f) {
+        const auto& flow = config.flows[f];
+        const double datagrams = double(flow.frames) * double((flow.payload_bytes + payload - 1) / payload);
+        require(datagrams <= 1e9, "flow " + std::to_string(f) +
+                                      ": more than 1e9 datagrams; use fewer or smaller frames");
+      }
+    }
+    configure_systemc_once();
+    auto result = std::make_unique<libsim_result>();
+    {
+      FreshContext context;
+      libsim::run_network(config, result->outcome);
+    }
+    *out = result.release();
+  });
+}
+
+void libsim_result_free(libsim_result* result) { delete result; }
+
+int libsim_result_stats(const libsim_result* result, libsim_run_stats* out, char* err,
+                        size_t err_size) {
+  return guarded(err, err_size, [&] {
+    require(result != nullptr, "result is NULL");
+    require(out != nullptr, "out is NULL");
+    out->events = result->outcome.events;
+    out->link_packets = result->outcome.link_packets;
+    out->end_s = libsim::to_seconds(result->outcome.end);
+    out->flows = int32_t(result->outcome.flows.size());
+  });
+}
+
+int libsim_result_flow(const libsim_result* result, int32_t flow, libsim_flow_stats* out,
+                       char* err, size_t err_size) {
+  return guarded(err, err_size, [&] {
+    const libsim::FlowOutcome& f = flow_of(result, flow);
+    require(out != nullptr, "out is NULL");
+    out->frames = int64_t(f.frames.size());
+    out->packets_sent = f.packets_sent;
+    out->packets_lost = f.packets_lost;
+    out->retransmissions = f.retransmissions;
+    out->collisions = f.collisions;
+    out->lost_ranges = int64_t(f.lost_ranges.size());
+  });
+}
+
+int libsim_result_frames(const libsim_result* result, int32_t flow, libsim_frame_record* out,
+                         size_t capacity, char* err, size_t err_size) {
+  return guarded(err, err_size, [&] {
+    const libsim::FlowOutcome& f = flow_of(result, flow);
+    require(out != nullptr || capacity == 0, "out is NULL");
+    const size_t n = std::min(capacity, f.frames.size());
+    for (size_t i = 0; i < n; ++i) {
+      const libsim::FrameOutcome& frame = f.frames[i];
+      out[i].sent_s = libsim::to_seconds(frame.sent);
+      out[i].delivered_s = libsim::to_seconds(frame.delivered);
+      out[i].delivered = frame.has_delivery ? 1 : 0;
+      out[i].complete = frame.complete ? 1 : 0;
+      out[i].lost_bytes = frame.lost_bytes;
+      out[i].lost_range_count = frame.range_count;
+    }
+  });
+}
+
+int libsim_result_lost_ranges(const libsim_result* result, int32_t flow, libsim_byte_range* out,
+                              size_t capacity, char* err, size_t err_size) {
+  return guarded(err, err_size, [&] {
+    const libsim::FlowOutcome& f = flow_of(result, flow);
+    require(out != nullptr || capacity == 0, "out is NULL");
+    const size_t n = std::min(capacity, f.lost_ranges.size());
+    for (size_t i = 0; i < n; ++i) {
+      out[i].start = f.lost_ranges[i].start;
+      out[i].end = f.lost_ranges[i].end;
+    }
+  });
+}
+
+}  // extern "C"

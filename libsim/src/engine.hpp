@@ -1,0 +1,403 @@
+// The simulator's SystemC modules: one class per concept of the network.
+//
+// Every process is an SC_METHOD woken by a lazy timer (Wakeup): a process asks to be woken
+// at a time; an earlier pending wake-up is kept and the process re-arms itself when it runs.
+// No timed notification is ever cancelled, and a run ends when no event is left.
+#pragma once
+
+#include <systemc>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model.hpp"
+
+namespace libsim {
+
+class Interface;
+class Node;
+
+// Everything one run shares: the configuration, the outcome being filled, the counters.
+class Simulation {
+ public:
+  explicit Simulation(const NetworkConfig& config);
+  const NetworkConfig& config;
+  RunOutcome outcome;
+  std::vector<Node*> nodes;
+  std::vector<class Endpoint*> sources;  // per flow, at the flow's src node
+  std::vector<class Endpoint*> sinks;    // per flow, at the flow's dst node
+  std::string failure;                   // set once; the run then drains and reports it
+
+  Time now() const { return sc_core::sc_time_stamp().value(); }
+  bool failed() const { return !failure.empty(); }
+  void fail(const std::string& message) {
+    if (failure.empty()) failure = message;
+  }
+  void deliver(const Packet& packet);
+  // A packet of `flow` vanished in the network (link loss, full queue, MAC retry limit).
+  void packet_lost(const Packet& packet) {
+    if (!packet.to_source) outcome.flows[packet.flow].packets_lost++;
+  }
+};
+
+// Lazy timer: a process asks to run at a time; see the header comment.
+class Wakeup {
+ public:
+  explicit Wakeup(Simulation& sim) : sim_(sim) {}
+  sc_core::sc_event& event() { return event_; }
+  void at(Time when);
+  // Call first thing in the process this wakes.
+  void fired() {
+    if (pending_ != kNever && pending_ <= sim_.now()) pending_ = kNever;
+  }
+
+ private:
+  Simulation& sim_;
+  sc_core::sc_event event_;
+  Time pending_ = kNever;
+};
+
+// Receives the packets addressed to one end of a flow.
+class Endpoint {
+ public:
+  virtual ~Endpoint() = default;
+  virtual void on_packet(const Packet& packet) = 0;
+};
+
+// A host or relay: routes by a static table, stores and forwards.
+class Node : public sc_core::sc_module {
+ public:
+  Node(sc_core::sc_module_name name, Simulation& sim, int32_t index);
+  int32_t index() const { return index_; }
+  void set_route(int32_t dst, Interface* via, int32_t next_hop);
+  Interface* route(int32_t dst) const { return routes_[dst].via; }
+  // A packet this node originates: never dropped by its own interface.
+  void send(const Packet& packet);
+  // A packet arriving from a link.
+  void receive(const Packet& packet);
+
+ private:
+  struct Route {
+    Interface* via = nullptr;
+    int32_t next_hop = -1;
+  };
+  Simulation& sim_;
+  int32_t index_;
+  std::vector<Route> routes_;
+};
+
+// Per-packet loss: Bernoulli, or Gilbert-Elliott (two-state Markov chain, one step per
+// packet; the state a packet meets decides its loss, then the chain moves on).
+class LossModel {
+ public:
+  LossModel(const LinkConfig& link, Rng rng);
+  bool lose();
+
+ private:
+  Rng rng_;
+  double loss_;
+  bool burst_;
+  BurstConfig ge_;
+  bool bad_ = false;
+};
+
+// A node's attachment to a link, with its drop-tail transmit queue.
+class Interface : public sc_core::sc_module {
+ public:
+  Interface(sc_core::sc_module_name name, Simulation& sim, Node& owner, int32_t queue_packets)
+      : sc_module(name), sim_(sim), owner_(owner), queue_packets_(queue_packets) {}
+  Node& owner() { return owner_; }
+  // Queue a packet for `next_hop`; false when the drop-tail queue dropped it. `local`
+  // packets (originated by this node) are never dropped: senders wait for room instead.
+  virtual bool transmit(const Packet& packet, int32_t next_hop, bool local) = 0;
+  // Whether a packet would find room in the queue now.
+  virtual bool has_room() = 0;
+  // Wake `waiter` once the queue has room.
+  virtual void notify_when_room(Wakeup& waiter) = 0;
+
+ protected:
+  Simulation& sim_;
+  Node& owner_;
+  int32_t queue_packets_;
+};
+
+// A point-to-point cable between two nodes. Packets of one direction are serialised on the
+// wire (transmission = bytes * 8 / bitrate) and arrive `delay` after their last bit left.
+class PointToPointChannel : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(PointToPointChannel);
+  PointToPointChannel(sc_core::sc_module_name name, Simulation& sim, const LinkConfig& link,
+                      int32_t link_index, Node& a, Node& b);
+  ~PointToPointChannel() override;
+  Interface& end(int dir) { return *ends_[dir]; }
+  Time transmission_time(int32_t ip_bytes) const;
+  // Reserve the wire for a transmission from end `dir` that may start at `earliest`.
+  virtual Time reserve(int dir, Time earliest, Time duration) = 0;
+  // Put a packet on the wire: it arrives at the other end at start + duration + delay.
+  void carry(int dir, const Packet& packet, Time start, Time duration);
+
+ protected:
+  Simulation& sim_;
+  const LinkConfig& link_;
+
+ private:
+  struct InFlight {
+    Time arrival;
+    Packet packet;
+  };
+  void arrive_forward() { arrive(0); }
+  void arrive_backward() { arrive(1); }
+  void arrive(int dir);
+
+  Node* nodes_[2];
+  Interface* ends_[2];
+  std::deque<InFlight> in_flight_[2];
+  Wakeup wake_[2];
+  LossModel loss_[2];
+  Time delay_;
+};
+
+// Both directions at once, each with its own wire.
+class FullDuplexChannel : public PointToPointChannel {
+ public:
+  using PointToPointChannel::PointToPointChannel;
+  Time reserve(int dir, Time earliest, Time duration) override;
+
+ private:
+  Time free_[2] = {0, 0};
+};
+
+// One wire for both directions: transmissions are served first come, first served.
+class HalfDuplexChannel : public PointToPointChannel {
+ public:
+  using PointToPointChannel::PointToPointChannel;
+  Time reserve(int dir, Time earliest, Time duration) override;
+
+ private:
+  Time free_ = 0;
+};
+
+// An interface on a point-to-point channel. The queue holds the packets whose transmission
+// has not started; the one on the wire is not counted.
+class PointToPointInterface : public Interface {
+ public:
+  PointToPointInterface(sc_core::sc_module_name name, Simulation& sim, Node& owner,
+                        int32_t queue_packets, PointToPointChannel& channel, int dir);
+  bool transmit(const Packet& packet, int32_t next_hop, bool local) override;
+  bool has_room() override;
+  void notify_when_room(Wakeup& waiter) override;
+
+ private:
+  void prune();
+  PointToPointChannel& channel_;
+  int dir_;
+  std::deque<Time> waiting_starts_;  // start times of queued packets, in order
+};
+
+class WirelessMedium;
+
+// A station of a wireless medium: its queue and its 802.11 DCF state.
+class WirelessStation : public Interface {
+ public:
+  WirelessStation(sc_core::sc_module_name name, Simulation& sim, Node& owner,
+                  int32_t queue_packets, WirelessMedium& medium, Rng rng);
+  bool transmit(const Packet& packet, int32_t next_hop, bool local) override;
+  bool has_room() override;
+  void notify_when_room(Wakeup& waiter) override;
+
+ private:
+  friend class WirelessMedium;
+  struct Queued {
+    Packet packet;
+    int32_t next_hop;
+  };
+  void start_head(Time ready);
+  void head_done(bool delivered);
+  void head_failed();
+
+  WirelessMedium& medium_;
+  Rng rng_;
+  std::deque<Queued> queue_;
+  std::vector<Wakeup*> room_waiters_;
+  uint32_t cw_;
+  uint32_t backoff_slots_ = 0;
+  uint32_t retries_ = 0;
+  Time ready_ = 0;  // when the head frame began to wait for the medium
+};
+
+// One shared half-duplex radio medium with 802.11 DCF (CSMA/CA). See links.cpp for the
+// timing constants (802.11g ERP-OFDM) and the model's simplifications.
+class WirelessMedium : public sc_core::sc_module {
+ public:
+  SC_HAS_PROCESS(WirelessMedium);
+  WirelessMedium(sc_core::sc_module_name name, Simulation& sim, const LinkConfig& link,
+                 int32_t link_index, const std::vector<Node*>& nodes);
+  ~WirelessMedium() override;
+  Interface& station_of(int32_t node_index);
+  Time data_duration(int32_t ip_bytes) const;
+  Time ack_duration() const { return ack_duration_; }
+  void station_ready() { wake_.at(sim_.now()); }
+  uint32_t cw_min() const;
+  uint32_t cw_max() const;
+  uint32_t retry_limit() const;
+
+ private:
+  struct InFlight {
+    Time arrival;
+    Packet packet;
+    Node* receiver;
+  };
+  void step();
+  void finish_transmission();
+  void contend();
+  Time countdown_start(const WirelessStation& station) const;
+
+  Simulation& sim_;
+  const LinkConfig& link_;
+  std::vector<Node*> nodes_;
+  std::vector<WirelessStation*> stations_;
+  std::deque<InFlight> in_flight_;
+  Wakeup wake_;
+  LossModel loss_;
+  Time delay_;
+  Time ack_duration_;
+  bool busy_ = false;
+  Time busy_until_ = 0;
+  Time idle_since_ = 0;
+  std::vector<WirelessStation*> transmitting_;
+  bool transmission_ok_ = false;
+};
+
+// The application at a flow's source: when frame i is written and its `sent` time.
+// Frames are handed to the transport one at a time: frame i+1 is written once frame i has
+// been handed over, and not before i / fps (fps > 0). With fps = 0 it is written at once.
+class FrameSchedule {
+ public:
+  FrameSchedule(const FlowConfig& flow) : flow_(flow) {}
+  Time due(int64_t frame) const;
+
+ private:
+  const FlowConfig& flow_;
+};
+
+class UdpSource : public sc_core::sc_module, public Endpoint {
+ public:
+  SC_HAS_PROCESS(UdpSource);
+  UdpSource(sc_core::sc_module_name name, Simulation& sim, int32_t flow);
+  void on_packet(const Packet&) override {}
+
+ private:
+  void step();
+  Simulation& sim_;
+  int32_t flow_;
+  const FlowConfig& config_;
+  FrameSchedule schedule_;
+  Wakeup wake_;
+  Node* node_;
+  Interface* interface_;
+  int64_t frame_ = 0;
+  uint32_t datagram_ = 0;
+  bool frame_started_ = false;
+};
+
+class UdpSink : public sc_core::sc_module, public Endpoint {
+ public:
+  UdpSink(sc_core::sc_module_name name, Simulation& sim, int32_t flow);
+  void on_packet(const Packet& packet) override;
+  void finish();  // fill the flow's frame outcomes
+
+ private:
+  Simulation& sim_;
+  int32_t flow_;
+  const FlowConfig& config_;
+  uint32_t datagrams_per_frame_;
+  uint32_t datagram_payload_;
+  std::vector<uint8_t> received_;  // frame * datagrams_per_frame + datagram
+  std::vector<Time> last_arrival_;
+};
+
+// TCP NewReno sender (RFC 5681, 6582, 6298) with one persistent connection.
+class TcpSender : public sc_core::sc_module, public Endpoint {
+ public:
+  SC_HAS_PROCESS(TcpSender);
+  TcpSender(sc_core::sc_module_name name, Simulation& sim, int32_t flow);
+  void on_packet(const Packet& packet) override;
+
+ private:
+  enum class State { Closed, SynSent, Established, Aborted };
+  void step();
+  void write_frames();
+  void try_send();
+  void send_segment(uint64_t seq, uint32_t len);
+  void send_syn();
+  void on_ack(const Packet& packet);
+  void on_timeout();
+  void arm_rto() { rto_deadline_ = sim_.now() + rto_; wake_.at(rto_deadline_); }
+  void update_rtt(Time sample);
+  uint64_t flight() const { return snd_max_ - snd_una_; }
+
+  Simulation& sim_;
+  int32_t flow_;
+  const FlowConfig& config_;
+  const TcpConfig& tcp_;
+  FrameSchedule schedule_;
+  Wakeup wake_;
+  Node* node_;
+  Interface* interface_;
+  uint32_t mss_;
+  State state_ = State::Closed;
+  int64_t frames_written_ = 0;
+  uint64_t written_ = 0;  // stream bytes the application has written
+  uint64_t snd_una_ = 0, snd_nxt_ = 0, snd_max_ = 0;
+  uint64_t cwnd_ = 0, ssthresh_ = 0;
+  int64_t peer_window_ = 0;
+  int64_t recover_ = -1;  // highest stream offset sent when recovery began (RFC 6582)
+  uint32_t dupacks_ = 0;
+  bool in_recovery_ = false;
+  bool first_partial_ = true;
+  bool syn_retransmitted_ = false;
+  Time syn_sent_ = 0;
+  // RFC 6298 state
+  bool have_rtt_ = false;
+  double srtt_ = 0.0, rttvar_ = 0.0;
+  Time rto_;
+  Time rto_deadline_ = kNever;
+  uint32_t consecutive_timeouts_ = 0;
+  // Karn: one segment timed at a time; a retransmission cancels the measurement.
+  bool timing_ = false;
+  uint64_t timed_end_ = 0;
+  Time timed_at_ = 0;
+  Time last_data_sent_ = 0;
+};
+
+class TcpReceiver : public sc_core::sc_module, public Endpoint {
+ public:
+  SC_HAS_PROCESS(TcpReceiver);
+  TcpReceiver(sc_core::sc_module_name name, Simulation& sim, int32_t flow);
+  void on_packet(const Packet& packet) override;
+  void finish();
+
+ private:
+  void step();
+  void send_ack();
+  void on_data(const Packet& packet);
+  Simulation& sim_;
+  int32_t flow_;
+  const FlowConfig& config_;
+  const TcpConfig& tcp_;
+  Wakeup wake_;
+  Node* node_;
+  uint32_t mss_;
+  uint64_t rcv_nxt_ = 0;
+  std::vector<ByteRange> out_of_order_;  // sorted, disjoint, all beyond rcv_nxt_
+  uint64_t unacked_bytes_ = 0;
+  Time ack_deadline_ = kNever;
+  int64_t next_frame_ = 0;
+};
+
+// Build the modules of `config` in the current SystemC context and run to completion.
+void run_network(const NetworkConfig& config, RunOutcome& outcome);
+
+}  // namespace libsim

@@ -1,0 +1,398 @@
+// Nodes, interfaces, loss models and channels: full duplex, half duplex, 802.11 DCF.
+#include <algorithm>
+#include <cmath>
+
+#include "engine.hpp"
+
+namespace libsim {
+
+using sc_core::sc_time;
+
+Simulation::Simulation(const NetworkConfig& cfg) : config(cfg) {
+  outcome.flows.resize(cfg.flows.size());
+  sources.assign(cfg.flows.size(), nullptr);
+  sinks.assign(cfg.flows.size(), nullptr);
+}
+
+void Simulation::deliver(const Packet& packet) {
+  Endpoint* endpoint = packet.to_source ? sources[packet.flow] : sinks[packet.flow];
+  endpoint->on_packet(packet);
+}
+
+void Wakeup::at(Time when) {
+  const Time now = sim_.now();
+  if (when < now) when = now;
+  // An earlier (or equal) wake-up is pending: the process re-arms itself when it runs.
+  if (pending_ != kNever && pending_ <= when) return;
+  if (when > kHorizon) {
+    sim_.fail("simulated time would exceed 1e6 s (bitrate too low or too much data)");
+    return;
+  }
+  pending_ = when;
+  event_.notify(sc_time::from_value(when - now));
+}
+
+// ---------------------------------------------------------------------------------------
+Node::Node(sc_core::sc_module_name name, Simulation& sim, int32_t index)
+    : sc_module(name), sim_(sim), index_(index), routes_(sim.config.node_count) {}
+
+void Node::set_route(int32_t dst, Interface* via, int32_t next_hop) {
+  routes_[dst].via = via;
+  routes_[dst].next_hop = next_hop;
+}
+
+void Node::send(const Packet& packet) {
+  const Route& r = routes_[packet.dst_node];
+  r.via->transmit(packet, r.next_hop, true);
+}
+
+void Node::receive(const Packet& packet) {
+  if (packet.dst_node == index_) {
+    sim_.deliver(packet);
+    return;
+  }
+  const Route& r = routes_[packet.dst_node];
+  if (!r.via->transmit(packet, r.next_hop, false)) sim_.packet_lost(packet);
+}
+
+// ---------------------------------------------------------------------------------------
+LossModel::LossModel(const LinkConfig& link, Rng rng)
+    : rng_(rng), loss_(link.loss), burst_(link.has_burst), ge_(link.burst) {}
+
+bool LossModel::lose() {
+  if (!burst_) return loss_ > 0.0 && rng_.uniform() < loss_;
+  const double p = bad_ ? ge_.loss_bad : ge_.loss_good;
+  const bool lost = p > 0.0 && rng_.uniform() < p;
+  const double move = bad_ ? ge_.p_bad_to_good : ge_.p_good_to_bad;
+  if (move > 0.0 && rng_.uniform() < move) bad_ = !bad_;
+  return lost;
+}
+
+static Time seconds_to_time(double seconds) {
+  return static_cast<Time>(std::llround(seconds * 1e12));
+}
+
+// ---------------------------------------------------------------------------------------
+PointToPointChannel::PointToPointChannel(sc_core::sc_module_name name, Simulation& sim,
+                                         const LinkConfig& link, int32_t link_index, Node& a,
+                                         Node& b)
+    : sc_module(name),
+      sim_(sim),
+      link_(link),
+      nodes_{&a, &b},
+      ends_{nullptr, nullptr},
+      wake_{Wakeup(sim), Wakeup(sim)},
+      loss_{LossModel(link, Rng(sim.config.seed, 1000 + 2 * uint64_t(link_index))),
+            LossModel(link, Rng(sim.config.seed, 1001 + 2 * uint64_t(link_index)))},
+      delay_(seconds_to_time(link.delay_s)) {
+  ends_[0] = new PointToPointInterface("end_a", sim, a, link.queue_packets, *this, 0);
+  ends_[1] = new PointToPointInterface("end_b", sim, b, link.queue_packets, *this, 1);
+  SC_METHOD(arrive_forward);
+  sensitive << wake_[0].event();
+  dont_initialize();
+  SC_METHOD(arrive_backward);
+  sensitive << wake_[1].event();
+  dont_initialize();
+}
+
+PointToPointChannel::~PointToPointChannel() {
+  delete ends_[1];
+  delete ends_[0];
+}
+
+Time PointToPointChannel::transmission_time(int32_t ip_bytes) const {
+  const double bits = 8.0 * (double(ip_bytes) + double(link_.overhead_bytes));
+  return seconds_to_time(bits / link_.bitrate_bps);
+}
+
+void PointToPointChannel::carry(int dir, const Packet& packet, Time start, Time duration) {
+  sim_.outcome.link_packets++;
+  const Time arrival = start + duration + delay_;
+  if (arrival > kHorizon) {
+    sim_.fail("simulated time would exceed 1e6 s (bitrate too low or too much data)");
+    return;
+  }
+  in_flight_[dir].push_back(InFlight{arrival, packet});
+  if (in_flight_[dir].size() == 1) wake_[dir].at(arrival);
+}
+
+void PointToPointChannel::arrive(int dir) {
+  wake_[dir].fired();
+  sim_.outcome.events++;
+  if (sim_.failed()) return;
+  const Time now = sim_.now();
+  auto& queue = in_flight_[dir];
+  while (!queue.empty() && queue.front().arrival <= now) {
+    const Packet packet = queue.front().packet;
+    queue.pop_front();
+    if (loss_[dir].lose()) {
+      sim_.packet_lost(packet);
+    } else {
+      nodes_[1 - dir]->receive(packet);
+    }
+  }
+  if (!queue.empty()) wake_[dir].at(queue.front().arrival);
+}
+
+Time FullDuplexChannel::reserve(int dir, Time earliest, Time duration) {
+  const Time start = std::max(earliest, free_[dir]);
+  free_[dir] = start + duration;
+  return start;
+}
+
+Time HalfDuplexChannel::reserve(int, Time earliest, Time duration) {
+  const Time start = std::max(earliest, free_);
+  free_ = start + duration;
+  return start;
+}
+
+// ---------------------------------------------------------------------------------------
+PointToPointInterface::PointToPointInterface(sc_core::sc_module_name name, Simulation& sim,
+                                             Node& owner, int32_t queue_packets,
+                                             PointToPointChannel& channel, int dir)
+    : Interface(name, sim, owner, queue_packets), channel_(channel), dir_(dir) {}
+
+void PointToPointInterface::prune() {
+  const Time now = sim_.now();
+  while (!waiting_starts_.empty() && waiting_starts_.front() <= now) waiting_starts_.pop_front();
+}
+
+bool PointToPointInterface::transmit(const Packet& packet, int32_t, bool local) {
+  prune();
+  if (!local && int64_t(waiting_starts_.size()) >= queue_packets_) return false;
+  const Time now = sim_.now();
+  const Time duration = channel_.transmission_time(packet.ip_bytes);
+  const Time start = channel_.reserve(dir_, now, duration);
+  if (start > now) waiting_starts_.push_back(start);
+  channel_.carry(dir_, packet, start, duration);
+  return true;
+}
+
+bool PointToPointInterface::has_room() {
+  prune();
+  return int64_t(waiting_starts_.size()) < queue_packets_;
+}
+
+void PointToPointInterface::notify_when_room(Wakeup& waiter) {
+  prune();
+  // The queue shrinks when its first packet starts its transmission.
+  waiter.at(int64_t(waiting_starts_.size()) < queue_packets_ ? sim_.now()
+                                                              : waiting_starts_.front());
+}
+
+// ---------------------------------------------------------------------------------------
+// 802.11g ERP-OFDM defaults (IEEE 802.11-2016, clauses 17 and 18, short slot time):
+constexpr Time kSlot = 9 * kMicrosecond;                // aSlotTime
+constexpr Time kSifs = 10 * kMicrosecond;               // aSIFSTime
+constexpr Time kDifs = kSifs + 2 * kSlot;               // DIFS = SIFS + 2 slots = 28 us
+constexpr Time kPreamble = 20 * kMicrosecond;           // PLCP preamble 16 us + SIGNAL 4 us
+constexpr Time kSymbol = 4 * kMicrosecond;              // one OFDM symbol
+constexpr Time kSignalExtension = 6 * kMicrosecond;     // ERP-OFDM in 2.4 GHz
+constexpr Time kRxStartDelay = 25 * kMicrosecond;       // aRxPHYStartDelay
+constexpr uint32_t kCwMin = 15;                         // aCWmin
+constexpr uint32_t kCwMax = 1023;                       // aCWmax
+constexpr uint32_t kRetryLimit = 7;                     // dot11ShortRetryLimit
+constexpr int32_t kAckBytes = 14;                       // ACK frame: FC, duration, RA, FCS
+constexpr int32_t kServiceAndTailBits = 16 + 6;         // SERVICE field + tail bits
+// Control frames go at the highest basic rate not above the data rate: 6, 12 or 24 Mbit/s.
+static double ack_rate(double data_rate) {
+  for (double rate : {24e6, 12e6, 6e6}) {
+    if (rate <= data_rate) return rate;
+  }
+  return data_rate;
+}
+
+static Time ofdm_duration(int64_t bytes, double rate) {
+  const double bits_per_symbol = rate * 4e-6;
+  const double symbols = std::ceil((kServiceAndTailBits + 8.0 * double(bytes)) / bits_per_symbol);
+  return kPreamble + static_cast<Time>(symbols) * kSymbol + kSignalExtension;
+}
+
+uint32_t WirelessMedium::cw_min() const { return kCwMin; }
+uint32_t WirelessMedium::cw_max() const { return kCwMax; }
+uint32_t WirelessMedium::retry_limit() const { return kRetryLimit; }
+
+WirelessStation::WirelessStation(sc_core::sc_module_name name, Simulation& sim, Node& owner,
+                                 int32_t queue_packets, WirelessMedium& medium, Rng rng)
+    : Interface(name, sim, owner, queue_packets), medium_(medium), rng_(rng), cw_(kCwMin) {}
+
+bool WirelessStation::has_room() {
+  // The head frame is in service (contending or on the air); the rest wait.
+  const int64_t waiting = queue_.empty() ? 0 : int64_t(queue_.size()) - 1;
+  return waiting < queue_packets_;
+}
+
+bool WirelessStation::transmit(const Packet& packet, int32_t next_hop, bool local) {
+  if (!local && !has_room()) return false;
+  queue_.push_back(Queued{packet, next_hop});
+  if (queue_.size() == 1) start_head(sim_.now());
+  return true;
+}
+
+void WirelessStation::notify_when_room(Wakeup& waiter) {
+  if (has_room()) {
+    waiter.at(sim_.now());
+    return;
+  }
+  if (std::find(room_waiters_.begin(), room_waiters_.end(), &waiter) == room_waiters_.end())
+    room_waiters_.push_back(&waiter);
+}
+
+// Every frame draws a backoff in [0, CW] (also right after a success: 802.11 post-backoff).
+void WirelessStation::start_head(Time ready) {
+  backoff_slots_ = rng_.below_or_equal(cw_);
+  ready_ = ready;
+  medium_.station_ready();
+}
+
+void WirelessStation::head_done(bool delivered) {
+  if (!delivered) sim_.packet_lost(queue_.front().packet);
+  queue_.pop_front();
+  cw_ = kCwMin;
+  retries_ = 0;
+  for (Wakeup* waiter : room_waiters_) waiter->at(sim_.now());
+  room_waiters_.clear();
+  if (!queue_.empty()) start_head(sim_.now());
+}
+
+void WirelessStation::head_failed() {
+  retries_++;
+  if (retries_ > kRetryLimit) {
+    head_done(false);
+    return;
+  }
+  cw_ = std::min(2 * cw_ + 1, kCwMax);
+  start_head(sim_.now());
+}
+
+WirelessMedium::WirelessMedium(sc_core::sc_module_name name, Simulation& sim,
+                               const LinkConfig& link, int32_t link_index,
+                               const std::vector<Node*>& nodes)
+    : sc_module(name),
+      sim_(sim),
+      link_(link),
+      nodes_(nodes),
+      wake_(sim),
+      loss_(link, Rng(sim.config.seed, 1000 + 2 * uint64_t(link_index))),
+      delay_(seconds_to_time(link.delay_s)),
+      ack_duration_(ofdm_duration(kAckBytes, ack_rate(link.bitrate_bps))) {
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const std::string station_name = "station" + std::to_string(i);
+    stations_.push_back(new WirelessStation(
+        station_name.c_str(), sim, *nodes[i], link.queue_packets, *this,
+        Rng(sim.config.seed, 500000 + 1000 * uint64_t(link_index) + i)));
+  }
+  SC_METHOD(step);
+  sensitive << wake_.event();
+  dont_initialize();
+}
+
+WirelessMedium::~WirelessMedium() {
+  for (auto it = stations_.rbegin(); it != stations_.rend(); ++it) delete *it;
+}
+
+Interface& WirelessMedium::station_of(int32_t node_index) {
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i]->index() == node_index) return *stations_[i];
+  }
+  throw InputError("node is not on this wireless link");
+}
+
+Time WirelessMedium::data_duration(int32_t ip_bytes) const {
+  return ofdm_duration(int64_t(ip_bytes) + link_.overhead_bytes, link_.bitrate_bps);
+}
+
+// Slots are counted from DIFS after the medium became idle; a station that became ready
+// later joins at the next slot boundary.
+Time WirelessMedium::countdown_start(const WirelessStation& station) const {
+  const Time grid = idle_since_ + kDifs;
+  if (station.ready_ <= grid) return grid;
+  return grid + (station.ready_ - grid + kSlot - 1) / kSlot * kSlot;
+}
+
+void WirelessMedium::step() {
+  wake_.fired();
+  sim_.outcome.events++;
+  if (sim_.failed()) return;
+  const Time now = sim_.now();
+  while (!in_flight_.empty() && in_flight_.front().arrival <= now) {
+    const InFlight item = in_flight_.front();
+    in_flight_.pop_front();
+    item.receiver->receive(item.packet);
+  }
+  if (busy_ && now >= busy_until_) finish_transmission();
+  if (!busy_) contend();
+  if (!in_flight_.empty()) wake_.at(in_flight_.front().arrival);
+  if (busy_) wake_.at(busy_until_);
+}
+
+void WirelessMedium::finish_transmission() {
+  busy_ = false;
+  idle_since_ = busy_until_;
+  std::vector<WirelessStation*> done;
+  done.swap(transmitting_);
+  for (WirelessStation* station : done) {
+    if (transmission_ok_) {
+      station->head_done(true);
+    } else {
+      station->head_failed();
+    }
+  }
+}
+
+// DCF: the station whose backoff ends first transmits; if several end in the same slot,
+// they collide. The others freeze their remaining slots until the medium is idle again.
+void WirelessMedium::contend() {
+  const Time now = sim_.now();
+  Time first = kNever;
+  for (WirelessStation* station : stations_) {
+    if (station->queue_.empty()) continue;
+    first = std::min(first, countdown_start(*station) + station->backoff_slots_ * kSlot);
+  }
+  if (first == kNever) return;
+  if (first > now) {
+    wake_.at(first);
+    return;
+  }
+  Time longest = 0;
+  for (WirelessStation* station : stations_) {
+    if (station->queue_.empty()) continue;
+    const Time start = countdown_start(*station);
+    if (start + station->backoff_slots_ * kSlot == now) {
+      transmitting_.push_back(station);
+      longest = std::max(longest, data_duration(station->queue_.front().packet.ip_bytes));
+    } else if (start < now) {
+      station->backoff_slots_ -= uint32_t((now - start) / kSlot);
+    }
+    station->ready_ = 0;  // counts again from the next idle period
+  }
+  sim_.outcome.link_packets += transmitting_.size();
+  busy_ = true;
+  if (transmitting_.size() == 1 && !loss_.lose()) {
+    // Data, propagation, SIFS, MAC ACK, propagation.
+    const auto& head = transmitting_.front()->queue_.front();
+    Node* receiver = nullptr;
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      if (nodes_[i]->index() == head.next_hop) receiver = nodes_[i];
+    }
+    const Time arrival = now + longest + delay_;
+    in_flight_.push_back(InFlight{arrival, head.packet, receiver});
+    transmission_ok_ = true;
+    busy_until_ = arrival + kSifs + ack_duration_ + delay_;
+  } else {
+    if (transmitting_.size() > 1) {
+      for (WirelessStation* station : transmitting_)
+        sim_.outcome.flows[station->queue_.front().packet.flow].collisions++;
+    }
+    // No ACK comes: the senders give up after ACKTimeout = SIFS + slot + RX start delay.
+    transmission_ok_ = false;
+    busy_until_ = now + longest + delay_ + kSifs + kSlot + kRxStartDelay;
+  }
+  if (busy_until_ > kHorizon) {
+    sim_.fail("simulated time would exceed 1e6 s (bitrate too low or too much data)");
+    return;
+  }
+  wake_.at(busy_until_);
+}
+
+}  // namespace libsim
