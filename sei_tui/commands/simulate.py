@@ -131,47 +131,60 @@ def simulation_json(scenario_name: str, net: Any, result: Any) -> dict[str, Any]
 
 
 def _print_tables(scenario: Any, net: Any, result: Any) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
     from sei_tui.core.units import format_bytes, format_rate, format_seconds
 
+    def table(title: str, columns: tuple[str, ...]) -> Table:
+        out = Table(
+            title=title,
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+            collapse_padding=True,
+        )
+        for index, column in enumerate(columns):
+            out.add_column(column, justify="left" if index == 0 else "right", no_wrap=True)
+        return out
+
     console = Console()
+    console.print(f"[bold]{scenario.name}[/]")
     console.print(
-        f"[bold]{scenario.name}[/]  {net.protocol.upper()}  seed {net.seed}  "
-        f"mtu {net.mtu}  {len(net.links)} links  "
-        f"{result.events} events  {result.link_packets} link packets  "
-        f"wall {format_seconds(result.wall_s)}"
+        f"{net.protocol.upper()} · seed {net.seed} · {result.events} events · "
+        f"{result.link_packets} link packets · wall {format_seconds(result.wall_s)}"
     )
-    summary_table = Table(title="Per flow", title_justify="left")
-    for column in ("flow", "payload", "frames ok", "mean", "p50", "p95", "p99", "max"):
-        summary_table.add_column(column, justify="left" if column == "flow" else "right")
-    for column in ("pkts sent", "pkts lost", "retx", "collisions", "goodput"):
-        summary_table.add_column(column, justify="right")
+    latency = table("Latency per flow", ("flow", "ok", "mean", "p50", "p95", "p99", "max"))
+    packets = table(
+        "Packets per flow", ("flow", "payload", "sent", "lost", "retx", "collisions", "goodput")
+    )
     for spec, flow in zip(net.flows, result.flows, strict=True):
         s = flow.summary
-        summary_table.add_row(
-            f"{flow.src} → {flow.dst}",
-            format_bytes(spec.payload_bytes),
+        label = f"{flow.src} → {flow.dst}"
+        latency.add_row(
+            label,
             f"{s.complete}/{s.frames}",
-            format_seconds(s.mean_s),
-            format_seconds(s.p50_s),
-            format_seconds(s.p95_s),
-            format_seconds(s.p99_s),
-            format_seconds(s.max_s),
+            *(format_seconds(v) for v in (s.mean_s, s.p50_s, s.p95_s, s.p99_s, s.max_s)),
+        )
+        packets.add_row(
+            label,
+            format_bytes(spec.payload_bytes),
             str(s.packets_sent),
             str(s.packets_lost),
             str(s.retransmissions),
             str(s.collisions),
             format_rate(s.goodput_bps),
         )
-    console.print(summary_table)
+    console.print(latency)
+    console.print(packets)
     for flow in result.flows:
-        frames_table = Table(title=f"Frames {flow.src} → {flow.dst}", title_justify="left")
-        for column in ("#", "sent", "delivered", "latency", "complete", "lost bytes"):
-            frames_table.add_column(column, justify="right")
+        frames_table = table(
+            f"Frames {flow.src} → {flow.dst}",
+            ("#", "sent", "delivered", "latency", "complete", "lost bytes"),
+        )
         frames = list(flow.frames)
-        shown = frames
+        shown: list[Any] = frames
         if len(frames) > FRAME_ROWS_HEAD + FRAME_ROWS_TAIL + 1:
             shown = frames[:FRAME_ROWS_HEAD] + [None] + frames[-FRAME_ROWS_TAIL:]
         for frame in shown:
