@@ -101,7 +101,8 @@ def test_human_output_has_summary_and_frames(captured_nets, capsys):
     assert main(["simulate", "demo", "--payload-bytes", "150528"]) == 0
     out = capsys.readouterr().out
     assert "camera to edge server over Wi-Fi" in out
-    assert "Per flow" in out and "Frames camera → server" in out
+    assert "Latency per flow" in out and "Packets per flow" in out
+    assert "Frames camera → server" in out
     assert "12.5 ms" in out  # the canned latency, formatted for people
     assert "1/2" in out  # frames complete
 
