@@ -43,7 +43,7 @@ from sei_tui.tui.screens.help import HelpScreen
 from sei_tui.tui.screens.prompt import PromptScreen
 from sei_tui.tui.services import CoreServices, ReportContext, Services, report_format
 from sei_tui.tui.themes import DEFAULT_THEME, choose_theme, load_themes
-from sei_tui.tui.widgets.model_tree import ModelTree
+from sei_tui.tui.widgets.model_tree import ModelTree, tree_header
 from sei_tui.tui.widgets.network import NetworkPane
 from sei_tui.tui.widgets.results import ResultsPane, detail_text, row_key
 
@@ -141,6 +141,7 @@ class SeiApp(App[None]):
                 with Horizontal(id="model-progress-line", classes="progress-line"):
                     yield ProgressBar(total=1.0, show_eta=False, id="model-progress")
                     yield Label("waiting for the model", id="model-status")
+                yield Static(tree_header(), id="tree-header", markup=False)
                 yield ModelTree(id="model-tree")
             with Vertical(id="right"):
                 yield NetworkPane(id="network-pane", classes="pane")

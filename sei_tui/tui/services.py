@@ -8,6 +8,7 @@ screen paints before torch has finished importing.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -113,10 +114,12 @@ class CoreServices:
     def load_scenario(self, path: str | None) -> Any:
         from sei_tui.core import scenario as scenario_module
 
-        if path is None:
-            return scenario_module.builtin_scenario("demo")
-        if not Path(path).exists() and path in scenario_module.builtin_scenario_names():
-            return scenario_module.builtin_scenario(path)
+        if path is None or (
+            not Path(path).exists() and path in scenario_module.builtin_scenario_names()
+        ):
+            # A built-in lives in the package: forget its file so saving asks where to.
+            builtin = scenario_module.builtin_scenario(path or "demo")
+            return dataclasses.replace(builtin, source=None)
         return scenario_module.load_scenario(path)
 
     def save_scenario(self, scenario: Any, path: str) -> None:

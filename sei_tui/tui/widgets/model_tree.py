@@ -114,7 +114,7 @@ class ModelTree(Tree[TreeEntry]):
         text.append(f" {STAR if info.is_maximum else ' '}", style="bold")
         text.append(RECOMMENDED if info.index == self.recommended else " ", style="bold")
         text.append(f" {format_bytes(info.payload_bytes):>9}")
-        text.append(f" {format_flops(info.head_flops):>7}", style="italic")
+        text.append(f" {format_flops(info.head_flops):>10}", style="italic")
         return text
 
     def _depth_hint(self, info: SplitRowInfo) -> int:
@@ -174,6 +174,11 @@ class ModelTree(Tree[TreeEntry]):
                 "(tensors from before it are still needed later)",
                 timeout=4,
             )
+
+
+def tree_header() -> str:
+    """Column titles over the tree rows (the columns `_split_label` writes)."""
+    return f"{'split point':<23}{'CS':<11}{'payload':>10}{'head FLOPs':>11}"
 
 
 def split_rows(graph: Any, saliency: Any | None) -> dict[int, SplitRowInfo]:

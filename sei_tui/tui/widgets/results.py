@@ -42,18 +42,18 @@ class Column:
 
 
 COLUMNS: tuple[Column, ...] = (
-    Column("strategy", "Strategy", 9),
+    Column("strategy", "Strategy", 8),
     Column("split", "Split", 16),
+    Column("encoding", "Enc", 6),
+    Column("total_p95", "Total p95", 9),
+    Column("accuracy", "Acc", 6),
+    Column("qos", "QoS", 4),
     Column("payload", "Payload", 9),
-    Column("encoding", "Enc", 8),
     Column("head", "Head", 8),
     Column("net_p50", "Net p50", 8),
     Column("net_p95", "Net p95", 8),
     Column("tail", "Tail", 8),
-    Column("total_p95", "Total p95", 9),
-    Column("accuracy", "Acc", 6),
     Column("cs", "CS", 8),
-    Column("qos", "QoS", 6),
 )
 SORTS: tuple[tuple[str, str], ...] = (
     ("total_p95", "total p95"),
@@ -83,35 +83,37 @@ def row_cells(
     accuracy = attr(row, "accuracy")
     cs = attr(row, "cs")
     qos_ok = not violations
-    cells = [
-        SortableText(
+    by_column = {
+        "strategy": SortableText(
             (RECOMMENDED_MARK + " " if recommended else "  ") + strategy,
             STRATEGY_ORDER.index(strategy) if strategy in STRATEGY_ORDER else len(STRATEGY_ORDER),
         ),
-        SortableText(split_text[:16], -1 if split_index is None else split_index),
-        SortableText(
-            format_bytes(attr(row, "payload_bytes")), attr(row, "payload_bytes"), justify="right"
-        ),
-        SortableText(attr(row, "encoding") or MISSING, attr(row, "encoding") or ""),
-        _seconds_cell(attr(row, "head_s")),
-        _seconds_cell(attr(row, "network_p50_s")),
-        _seconds_cell(attr(row, "network_p95_s")),
-        _seconds_cell(attr(row, "tail_s")),
-        _seconds_cell(attr(row, "p95_latency")),
-        SortableText(
+        "split": SortableText(split_text[:16], -1 if split_index is None else split_index),
+        "encoding": SortableText(attr(row, "encoding") or MISSING, attr(row, "encoding") or ""),
+        "total_p95": _seconds_cell(attr(row, "p95_latency")),
+        "accuracy": SortableText(
             format_fraction(accuracy), -1.0 if accuracy is None else accuracy, justify="right"
         ),
-        SortableText(format_cs(cs), -1.0 if cs is None else cs, justify="right"),
-        SortableText(
+        "qos": SortableText(
             "pass" if qos_ok else "FAIL",
             0 if qos_ok else 1,
             style=Style(color=colours.get("success" if qos_ok else "error"), bold=not qos_ok),
         ),
-    ]
+        "payload": SortableText(
+            format_bytes(attr(row, "payload_bytes")), attr(row, "payload_bytes"), justify="right"
+        ),
+        "head": _seconds_cell(attr(row, "head_s")),
+        "net_p50": _seconds_cell(attr(row, "network_p50_s")),
+        "net_p95": _seconds_cell(attr(row, "network_p95_s")),
+        "tail": _seconds_cell(attr(row, "tail_s")),
+        "cs": SortableText(format_cs(cs), -1.0 if cs is None else cs, justify="right"),
+    }
+    cells = [by_column[column.key] for column in COLUMNS]
     if recommended:
         highlight = Style(bold=True, color=colours.get("success"))
-        for cell in cells[:-1]:
-            cell.stylize(highlight)
+        for column, cell in zip(COLUMNS, cells, strict=True):
+            if column.key != "qos":
+                cell.stylize(highlight)
     return cells
 
 

@@ -1,0 +1,369 @@
+"""Pilot tests of the TUI against deterministic services (tests/test_tui_fakes.py).
+
+Expected numbers come from the hand formula in the fakes' docstring (store-and-forward
+per hop + propagation delay; FLOPs / GFLOP/s), worked out here independently of the app.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from test_tui_fakes import FakeServices, fake_graph
+
+from sei_tui.core.scenario import builtin_scenario, load_scenario, save_scenario
+from sei_tui.tui.app import DEBOUNCE_S, SeiApp
+from sei_tui.tui.bindings import BINDING_SECTIONS
+from sei_tui.tui.format import format_seconds
+from sei_tui.tui.screens.editors import LinkEditor
+from sei_tui.tui.screens.help import HelpScreen
+from sei_tui.tui.widgets.model_tree import ModelTree
+from sei_tui.tui.widgets.results import ResultsPane
+
+WIDE = (160, 48)
+NARROW = (80, 24)
+
+
+async def settle(pilot, app, rounds: int = 4) -> None:
+    """Let workers finish and their messages be handled (a few rounds: they chain)."""
+    for _ in range(rounds):
+        await pilot.pause(0.05)
+        await app.workers.wait_for_complete()
+    await pilot.pause(0.05)
+
+
+async def after_edit(pilot, app) -> None:
+    await pilot.pause(DEBOUNCE_S + 0.1)
+    await settle(pilot, app)
+
+
+def results(app) -> ResultsPane:
+    return app.query_one(ResultsPane)
+
+
+def cursor_row(app):
+    pane = results(app)
+    return pane.rows[pane.cursor_key()]
+
+
+def wifi_network_s(payload_bytes: int, wifi_bps: float) -> float:
+    # demo scenario: wifi (wifi_bps, 1 us) then ethernet (1 Gbit/s, 2 ms)
+    return payload_bytes * 8 / wifi_bps + 1e-6 + payload_bytes * 8 / 1e9 + 2e-3
+
+
+async def test_first_screen_fills_table_and_tree():
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        # 1 local + 1 remote + 9 split points x 2 encodings
+        assert len(results(app).rows) == 2 + 9 * 2
+        tree = app.query_one(ModelTree)
+        assert tree.split_indices == list(range(9))
+        assert tree.maxima == [1, 6]
+        row = results(app).rows["split:8:fp32"]
+        assert row.network_p95_s == pytest.approx(wifi_network_s(40, 54e6))
+
+
+async def test_keyboard_split_selection_and_table_follow():
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        tree = app.query_one(ModelTree)
+        tree.focus()
+        await pilot.press("right_square_bracket")
+        assert tree.selected == 1
+        # the fastest row of split 1: fp16 halves the 65536-byte payload
+        assert results(app).cursor_key() == "split:1:fp16"
+        await pilot.press("right_square_bracket")
+        assert tree.selected == 6
+        assert cursor_row(app).split_index == 6
+        await pilot.press("left_square_bracket")
+        assert tree.selected == 1
+        # move in the tree and select with enter: cursor on features_2 (split 2)
+        tree.move_cursor(tree._split_nodes[2])
+        await pilot.press("enter")
+        assert tree.selected == 2
+        assert cursor_row(app).split_index == 2
+        detail = str(app.query_one("#detail").render())
+        assert "split 2" in detail and "features_2" in detail
+        # the table drives the tree too
+        table = results(app).table
+        table.focus()
+        target = table.get_row_index("split:5:fp32")
+        table.move_cursor(row=target)
+        await pilot.pause()
+        assert tree.selected == 5
+        assert tree.cursor_node.data.split_index == 5
+
+
+async def test_non_split_layer_is_not_selectable():
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        tree = app.query_one(ModelTree)
+        tree.focus()
+        layer = next(n for n in tree.root.children[0].children if n.data.name == "features_4")
+        tree.move_cursor(layer)
+        await pilot.press("enter")
+        assert tree.selected is None
+        assert any("not a split point" in n.message for n in app._notifications)
+
+
+async def open_link_editor(pilot, app) -> LinkEditor:
+    await pilot.press("2")
+    links = app.query_one("#links-table")
+    assert links.has_focus
+    links.move_cursor(row=0)  # wifi
+    await pilot.press("e")
+    await pilot.pause()
+    assert isinstance(app.screen, LinkEditor)
+    return app.screen
+
+
+async def set_field(pilot, editor, field: str, text: str) -> None:
+    field_input = editor.query_one(f"#field-{field}")
+    field_input.focus()
+    field_input.value = text
+    await pilot.pause()
+
+
+async def test_changing_a_link_bitrate_changes_latencies():
+    services = FakeServices()
+    app = SeiApp(services=services)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        before = results(app).rows["split:3:fp32"].network_p95_s
+        assert before == pytest.approx(wifi_network_s(32768, 54e6))
+        editor = await open_link_editor(pilot, app)
+        await set_field(pilot, editor, "bitrate", "6Mbps")
+        await pilot.press("enter")
+        await after_edit(pilot, app)
+        assert app.scenario.links[0].bitrate_bps == 6e6
+        expected = wifi_network_s(32768, 6e6)
+        row = results(app).rows["split:3:fp32"]
+        assert row.network_p95_s == pytest.approx(expected)
+        assert expected > 5 * before
+        cell = results(app).table.get_cell("split:3:fp32", "net_p95")
+        assert str(cell) == format_seconds(expected)
+        assert "6Mbps" in str(app.query_one("#links-table").get_cell("wifi", "bitrate"))
+
+
+async def test_invalid_value_shows_error_and_keeps_old_value():
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        original = app.scenario
+        editor = await open_link_editor(pilot, app)
+        await set_field(pilot, editor, "bitrate", "54 furlongs")
+        error = str(editor.query_one("#editor-error").render())
+        assert "bitrate" in error and "furlongs" in error
+        await pilot.press("enter")
+        assert app.screen is editor  # refused: still editing
+        # a value every field accepts but the scenario does not: an unknown node
+        await set_field(pilot, editor, "bitrate", "54Mbps")
+        await set_field(pilot, editor, "nodes", "camera, nowhere")
+        await pilot.press("enter")
+        assert app.screen is editor
+        assert "nowhere" in str(editor.query_one("#editor-error").render())
+        await pilot.press("escape")
+        assert app.scenario == original
+        assert app.scenario.links[0].bitrate_bps == 54e6
+        assert str(app.query_one("#links-table").get_cell("wifi", "bitrate")) == "54Mbps"
+
+
+async def test_save_then_reopen_gives_the_same_scenario(tmp_path):
+    path = tmp_path / "site.toml"
+    save_scenario(builtin_scenario("demo"), path)
+    app = SeiApp(services=FakeServices(), scenario=str(path))
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        editor = await open_link_editor(pilot, app)
+        await set_field(pilot, editor, "delay", "5ms")
+        await set_field(pilot, editor, "queue", "40")
+        await pilot.press("enter")
+        await pilot.press("t")  # and switch to UDP
+        await after_edit(pilot, app)
+        edited = app.scenario
+        assert edited.transport.protocol == "udp"
+        await pilot.press("w")
+        await settle(pilot, app)
+        saved = load_scenario(path)
+        assert saved == edited
+        assert saved.links[0].delay_s == 0.005 and saved.links[0].queue_packets == 40
+        assert not list(tmp_path.glob(".*.tmp")), "the atomic save left a temp file"
+        # reopen through the palette action: the same scenario comes back
+        app.action_open_scenario()
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = str(path)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert app.scenario == edited
+        assert app.undo_stack == []
+
+
+async def test_undo_restores_the_previous_scenario():
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        original = app.scenario
+        await pilot.press("t")
+        assert app.scenario.transport.protocol == "udp"
+        assert "UDP" in str(app.query_one("#path-diagram").render())
+        await pilot.press("u")
+        assert app.scenario == original
+        assert "TCP" in str(app.query_one("#path-diagram").render())
+
+
+async def test_removing_the_only_route_is_refused():
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        original = app.scenario
+        await pilot.press("2")
+        await pilot.press("d")  # delete wifi: the camera would be cut off
+        assert app.scenario == original
+        status = str(app.query_one("#network-status").render())
+        assert "no route" in status
+
+
+async def test_edits_rerun_once_and_qos_does_not_resimulate():
+    services = FakeServices()
+    app = SeiApp(services=services)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        assert services.evaluations == 1
+        for _ in range(3):  # a burst of edits: one evaluation after the debounce
+            await pilot.press("t")
+        await after_edit(pilot, app)
+        assert services.evaluations == 2
+        assert services.evaluated_scenarios[-1].transport.protocol == "udp"
+        qos = app.query_one("#qos-input")
+        qos.focus()
+        qos.value = "p95_latency<=0.0025"
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert services.evaluations == 2
+
+
+async def test_qos_marks_violations_and_moves_the_recommendation():
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        pane = results(app)
+        assert pane.recommended_key == "local:None:result"  # fastest with no constraints
+        qos = app.query_one("#qos-input")
+        qos.focus()
+        # the demo edge does 8 GFLOP/s: the whole model (3.82 MFLOP) takes 478 us there,
+        # more than 200 us; only deployments with head <= 200 us remain
+        qos.value = "head_s<=0.0002"
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert pane.violations["local:None:result"] == ["head_s<=0.0002"]
+        assert str(pane.table.get_cell("local:None:result", "qos")) == "FAIL"
+        best = pane.rows[pane.recommended_key]
+        assert best.head_s <= 0.0002
+        feasible = [r for r in pane.rows.values() if r.head_s <= 0.0002]
+        assert best.p95_latency == min(r.p95_latency for r in feasible)
+        assert "◆" in str(pane.table.get_cell(pane.recommended_key, "strategy"))
+        # a bad constraint shows an error and keeps the previous QoS
+        await pilot.press("slash")
+        assert qos.has_focus
+        qos.value = "p95<=fast"
+        await pilot.press("enter")
+        status = str(app.query_one("#qos-status").render())
+        assert "p95<=fast" in status and "keeping" in status
+        assert app.qos_text == "head_s<=0.0002"
+
+
+async def test_worker_failure_becomes_a_notification():
+    app = SeiApp(services=FakeServices(fail=("evaluate",)))
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        messages = [n.message for n in app._notifications]
+        assert any("evaluate failed" in m and "exploded" in m for m in messages)
+        assert app.is_running
+        await pilot.press("2")  # still responsive
+        assert app.query_one("#links-table").has_focus
+        assert app.query_one(ModelTree).split_indices  # the model side still shows
+
+
+async def test_model_failure_becomes_a_notification():
+    app = SeiApp(services=FakeServices(fail=("model",)))
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        assert any("model failed" in n.message for n in app._notifications)
+        assert "model failed" in str(app.query_one("#model-status").render())
+
+
+async def test_narrow_terminal_turns_panes_into_tabs():
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=NARROW) as pilot:
+        await settle(pilot, app)
+        assert app.query_one("#pane-tabs").display
+        shown = [p for p in ("model", "network", "results") if app.query_one(f"#{p}-pane").display]
+        assert shown == ["model"]
+        await pilot.press("3")
+        shown = [p for p in ("model", "network", "results") if app.query_one(f"#{p}-pane").display]
+        assert shown == ["results"]
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        assert not app.query_one("#pane-tabs").display
+        assert all(app.query_one(f"#{p}-pane").display for p in ("model", "network", "results"))
+
+
+async def test_help_lists_every_binding():
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("#help-text").render())
+        ids = [b.id for _, bindings in BINDING_SECTIONS for b in bindings]
+        assert len(ids) == len(set(ids)), "binding ids must be unique"
+        for binding_id in ids:
+            assert binding_id in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_export_report_writes_json_with_every_row(tmp_path):
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        target = tmp_path / "report.json"
+        app.action_export_report()
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = str(target)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        report = json.loads(target.read_text())
+        assert len(report["rows"]) == 2 + 2 * len(fake_graph().split_points)
+        rec = report["recommendation"]["row"]
+        assert report["rows"][rec]["strategy"] == "local"
+
+
+async def test_theme_switch_and_unknown_theme(monkeypatch):
+    monkeypatch.setenv("SEI_THEME", "sei-light")
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        assert app.theme == "sei-light"
+        app.action_switch_theme("sei-dark")
+        await pilot.pause()
+        assert app.theme == "sei-dark"
+    app = SeiApp(services=FakeServices(), theme_name="no-such-theme")
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        assert app.theme == "sei-dark"
+        assert any("no-such-theme" in n.message for n in app._notifications)
+
+
+def test_app_module_does_not_import_torch():
+    code = (
+        "import sys\nfrom sei_tui.tui.app import SeiApp\nSeiApp()\nprint('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
