@@ -827,13 +827,14 @@ def _link_from_document(table: dict[str, Any]) -> Link:
 
 
 def _shortest_path(links: Iterable[Link], src: str, dst: str) -> list[str] | None:
-    neighbours: dict[str, list[str]] = {}
+    """BFS by hop count over nodes and the links (media) they share: each link is expanded
+    once, so a wireless medium of n stations costs n, not n squared."""
+    links_of: dict[str, list[Link]] = {}
     for link in links:
         for node in link.nodes:
-            for other in link.nodes:
-                if other != node:
-                    neighbours.setdefault(node, []).append(other)
+            links_of.setdefault(node, []).append(link)
     previous: dict[str, str | None] = {src: None}
+    expanded: set[int] = set()
     queue = deque([src])
     while queue:
         node = queue.popleft()
@@ -842,10 +843,14 @@ def _shortest_path(links: Iterable[Link], src: str, dst: str) -> list[str] | Non
             while (before := previous[path[-1]]) is not None:
                 path.append(before)
             return path[::-1]
-        for other in neighbours.get(node, []):
-            if other not in previous:
-                previous[other] = node
-                queue.append(other)
+        for link in links_of.get(node, []):
+            if id(link) in expanded:
+                continue
+            expanded.add(id(link))
+            for other in link.nodes:
+                if other not in previous:
+                    previous[other] = node
+                    queue.append(other)
     return None
 
 
@@ -924,11 +929,13 @@ def _validate(scenario: Scenario, label: str, document: Mapping[str, Any] | None
         link_index[link.name] = index
         if link.kind not in LINK_KINDS:
             raise fail((*path, "kind"), link.kind, f"must be one of {', '.join(LINK_KINDS)}")
+        seen: set[str] = set()
         for position, node_name in enumerate(link.nodes):
             if node_name not in node_index:
                 raise fail((*path, "nodes", position), node_name, "no such node")
-            if link.nodes.index(node_name) != position:
+            if node_name in seen:
                 raise fail((*path, "nodes", position), node_name, "listed twice on this link")
+            seen.add(node_name)
         if link.kind == "wireless":
             if len(link.nodes) < 2:
                 raise fail(
