@@ -190,3 +190,15 @@ def test_end_to_end_builtin_demo_is_deterministic(capsys):
     assert flow["summary"]["complete"] == 3
     # one 150528-byte frame over 54 Mbit/s Wi-Fi cannot arrive faster than its bits
     assert min(f["latency_s"] for f in flow["frames"]) > 150_528 * 8 / 54e6
+
+
+def test_simulator_refusal_is_exit_2(monkeypatch, capsys):
+    def refuse(net):
+        raise libsim.LibsimError("link 'wifi': bitrate too high for the model")
+
+    monkeypatch.setattr(libsim, "simulate", refuse)
+    assert main(["simulate", "demo"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        "demo.toml: the simulator refused the network: link 'wifi': bitrate too high for the model"
+    )

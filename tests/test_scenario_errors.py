@@ -386,3 +386,8 @@ def test_real_process_exit_code_and_no_traceback(tmp_path):
         "'furlongs' for a bit rate (known: bps, bit/s, kbps, Kbps, kbit/s, Mbps, Mbit/s, "
         "Gbps, Gbit/s, Tbps)"
     )
+
+
+def test_toml_dates_are_shown_as_written(tmp_path):
+    with pytest.raises(SeiInputError, match=r"^x\.toml: link\[0\]\.delay = 1979-05-27: "):
+        parse_scenario(_mutate('delay = "10us"', "delay = 1979-05-27"), "x.toml")

@@ -12,6 +12,7 @@ carry a unit (``"54Mbps"``, ``"2ms"``, ``"1.5MB"``; k/M/G decimal, KiB/MiB binar
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import math
 import os
@@ -1173,6 +1174,8 @@ def _toml_value(value: Any) -> str:
         )
     if value is None:
         return "(none)"
+    if isinstance(value, datetime.date | datetime.time):  # TOML dates and times
+        return value.isoformat()
     return repr(value)
 
 
