@@ -123,3 +123,16 @@ def test_flows_and_compute_edits(demo):
     assert (measured.compute["pi4"].kind, measured.compute["pi4"].slowdown) == ("host", 4.0)
     with pytest.raises(SeiInputError, match=r"node\[0\]\.compute = \"pi4\": no \[compute\.pi4\]"):
         demo.remove_compute("pi4")
+
+
+def test_invalid_scenarios_cannot_be_constructed(demo):
+    import dataclasses
+
+    with pytest.raises(SeiInputError, match=r"flow\[0\]\.to = \"server\": no route"):
+        dataclasses.replace(demo, links=demo.links[:1])
+    bad_link = dataclasses.replace(demo.links[1], bitrate_bps=0.0)
+    with pytest.raises(SeiInputError, match=r"^<scenario '.*'>: link\[1\]\.bitrate = \"0bps\""):
+        dataclasses.replace(demo, links=[demo.links[0], bad_link], source=None)
+    demo.links.append(bad_link)  # a list mutated in place: validate() notices
+    with pytest.raises(SeiInputError, match="duplicate"):
+        demo.validate()

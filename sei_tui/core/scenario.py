@@ -12,6 +12,7 @@ carry a unit (``"54Mbps"``, ``"2ms"``, ``"1.5MB"``; k/M/G decimal, KiB/MiB binar
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 import difflib
 import math
@@ -71,6 +72,11 @@ _FLOW_KEYS = ("from", "to", "frames", "fps", "payload_bytes")
 _COMPUTE_KEYS = ("gflops", "profile", "host", "slowdown")
 
 KeyPath = tuple[str | int, ...]  # a key path inside the TOML document: ("link", 1, "bitrate")
+
+# (label, raw TOML document) of the parse in progress in this thread/context, if any
+_PARSING: contextvars.ContextVar[tuple[str, Mapping[str, Any]] | None] = contextvars.ContextVar(
+    "sei_scenario_parsing", default=None
+)
 
 
 # --------------------------------------------------------------------------- data
@@ -136,6 +142,13 @@ class Scenario:
     compute: dict[str, ComputeProfile]
     source: Path | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        # every Scenario is validated once, at birth; a parse supplies its file label and
+        # raw document so errors quote values as the user wrote them
+        parsing = _PARSING.get()
+        label, document = parsing if parsing is not None else (self.label, None)
+        _validate(self, label, document)
+
     # ----------------------------------------------------------------- queries
 
     @property
@@ -189,7 +202,10 @@ class Scenario:
         return self.compute[node.compute] if node.compute is not None else None
 
     def validate(self) -> None:
-        """Raise SeiInputError naming the first problem (key path and value), if any."""
+        """Raise SeiInputError naming the first problem (key path and value), if any.
+
+        Construction already validates (``dataclasses.replace`` too); this re-checks after
+        code mutated the lists in place instead of using the editing methods."""
         _validate(self, self.label, None)
 
     # ----------------------------------------------------------------- simulation
@@ -674,17 +690,19 @@ def _from_document(document: dict[str, Any], label: str, source: Path | None) ->
     for profile_name, table in compute_table.items():
         compute[profile_name] = _read_compute(read, profile_name, table, base)
 
-    scenario = Scenario(
-        name=name,
-        transport=transport,
-        nodes=nodes,
-        links=links,
-        flows=flows,
-        compute=compute,
-        source=source,
-    )
-    _validate(scenario, label, document)
-    return scenario
+    token = _PARSING.set((label, document))
+    try:
+        return Scenario(
+            name=name,
+            transport=transport,
+            nodes=nodes,
+            links=links,
+            flows=flows,
+            compute=compute,
+            source=source,
+        )
+    finally:
+        _PARSING.reset(token)
 
 
 def _read_transport(read: _Reader, table: dict[str, Any]) -> Transport:
