@@ -92,9 +92,20 @@ def summarize(frames: Sequence[FrameResult], payload_bytes: int, **counters: int
     )
 
 
-def _rename(message: str, kind: str, index: int, name: str) -> str:
-    # The engine names links and flows by index; the caller knows them by name.
-    return re.sub(rf"^{kind} {index}\b", f"{kind} {name!r}", message)
+def _rename(message: str, net: NetworkSpec) -> str:
+    """The engine names nodes, links and flows by index; the caller knows their names."""
+    names = {
+        "node": list(net.nodes),
+        "link": [link.name for link in net.links],
+        "flow": [f"{flow.src}->{flow.dst}" for flow in net.flows],
+    }
+
+    def by_name(match: re.Match[str]) -> str:
+        kind, index = match.group(1), int(match.group(2))
+        known = names[kind]
+        return f"{kind} {known[index]!r}" if index < len(known) else match.group(0)
+
+    return re.sub(r"\b(node|link|flow) (\d+)\b", by_name, message)
 
 
 class _Native:
@@ -106,11 +117,11 @@ class _Native:
         self.net = None
         self.result = None
 
-    def check(self, status: int, rename: tuple[str, int, str] | None = None) -> None:
+    def check(self, status: int, net: NetworkSpec | None = None) -> None:
         if status != self.lib.LIBSIM_OK:
             message = self.ffi.string(self.err).decode("utf-8", "replace")
-            if rename is not None:
-                message = _rename(message, *rename)
+            if net is not None:
+                message = _rename(message, net)
             raise LibsimError(message or f"libsim failed with status {status}")
 
     def close(self) -> None:
@@ -147,7 +158,7 @@ def _build(native: _Native, net: NetworkSpec) -> dict[str, int]:
             raise LibsimError(f"node {name!r} is defined twice")
         native.check(lib.libsim_add_node(native.net, slot, err, len(err)))
         index[name] = slot[0]
-    for i, link in enumerate(net.links):
+    for link in net.links:
         if link.kind not in LINK_KINDS:
             raise LibsimError(
                 f"link {link.name!r}: kind = {link.kind!r}: must be one of {', '.join(LINK_KINDS)}"
@@ -171,9 +182,9 @@ def _build(native: _Native, net: NetworkSpec) -> dict[str, int]:
         nodes = ffi.new("int32_t[]", [index[n] for n in link.nodes])
         native.check(
             lib.libsim_add_link(native.net, config, nodes, len(link.nodes), err, len(err)),
-            rename=("link", i, link.name),
+            net,
         )
-    for i, flow in enumerate(net.flows):
+    for flow in net.flows:
         name = f"{flow.src}->{flow.dst}"
         for role, node in (("from", flow.src), ("to", flow.dst)):
             if node not in index:
@@ -184,9 +195,7 @@ def _build(native: _Native, net: NetworkSpec) -> dict[str, int]:
         config.frames = int(flow.frames)
         config.fps = float(flow.fps)
         config.payload_bytes = int(flow.payload_bytes)
-        native.check(
-            lib.libsim_add_flow(native.net, config, err, len(err)), rename=("flow", i, name)
-        )
+        native.check(lib.libsim_add_flow(native.net, config, err, len(err)), net)
     return index
 
 
@@ -251,7 +260,7 @@ def simulate(net: NetworkSpec) -> SimResult:
             started = time.perf_counter()
             status = native.lib.libsim_run(native.net, out, native.err, len(native.err))
             wall_s = time.perf_counter() - started
-            native.check(status)
+            native.check(status, net)
             native.result = out[0]
             return _read(native, net, wall_s)
         finally:

@@ -334,7 +334,7 @@ class TcpSender : public sc_core::sc_module, public Endpoint {
   void send_syn();
   void on_ack(const Packet& packet);
   void on_timeout();
-  void arm_rto() { rto_deadline_ = sim_.now() + rto_; wake_.at(rto_deadline_); }
+  void arm_rto() { rto_deadline_ = sim_.now() + rto_; timer_.at(rto_deadline_); }
   void update_rtt(Time sample);
   uint64_t flight() const { return snd_max_ - snd_una_; }
 
@@ -343,7 +343,8 @@ class TcpSender : public sc_core::sc_module, public Endpoint {
   const FlowConfig& config_;
   const TcpConfig& tcp_;
   FrameSchedule schedule_;
-  Wakeup wake_;
+  Wakeup wake_;   // the next frame is due, or the interface has room again
+  Wakeup timer_;  // retransmission timer: kept apart so its wake-ups stay in time order
   Node* node_;
   Interface* interface_;
   uint32_t mss_;

@@ -132,6 +132,7 @@ TcpSender::TcpSender(sc_core::sc_module_name name, Simulation& sim, int32_t flow
       tcp_(sim.config.tcp),
       schedule_(config_),
       wake_(sim),
+      timer_(sim),
       node_(sim.nodes[config_.src]),
       interface_(node_->route(config_.dst)),
       mss_(uint32_t(sim.config.mtu - kIpTcpHeaderBytes)),
@@ -141,11 +142,12 @@ TcpSender::TcpSender(sc_core::sc_module_name name, Simulation& sim, int32_t flow
   peer_window_ = tcp_.rwnd;
   if (!tcp_.handshake) state_ = State::Established;
   SC_METHOD(step);
-  sensitive << wake_.event();
+  sensitive << wake_.event() << timer_.event();
 }
 
 void TcpSender::step() {
   wake_.fired();
+  timer_.fired();
   sim_.outcome.events++;
   if (sim_.failed() || state_ == State::Aborted) return;
   const Time now = sim_.now();
@@ -154,7 +156,7 @@ void TcpSender::step() {
       rto_deadline_ = kNever;
       on_timeout();
     } else {
-      wake_.at(rto_deadline_);
+      timer_.at(rto_deadline_);
     }
   }
   if (state_ == State::Aborted) return;

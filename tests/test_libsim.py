@@ -1,0 +1,326 @@
+"""libsim behaviour against numbers worked out by hand (formulas in each test)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from libsim import (
+    BurstLoss,
+    FlowSpec,
+    LinkSpec,
+    NetworkSpec,
+    TcpConfig,
+    percentile,
+    simulate,
+    simulate_many,
+)
+
+NS = 1e-9
+OVERHEAD = 38  # link-layer bytes per packet used throughout
+
+
+def chain(hops: int, bitrate: float, delay: float, flows, protocol="udp", mtu=1500, **link):
+    """n0 - n1 - ... - n<hops>, all links equal."""
+    nodes = tuple(f"n{i}" for i in range(hops + 1))
+    links = tuple(
+        LinkSpec(f"l{i}", "full_duplex", (nodes[i], nodes[i + 1]), bitrate, delay, **link)
+        for i in range(hops)
+    )
+    return NetworkSpec(nodes=nodes, links=links, flows=tuple(flows), protocol=protocol, mtu=mtu)
+
+
+def wire_time(ip_bytes: int, bitrate: float) -> float:
+    return (ip_bytes + OVERHEAD) * 8 / bitrate
+
+
+# --- UDP: store and forward, exactly ---------------------------------------------------
+
+
+@pytest.mark.parametrize("hops", [1, 2])
+def test_udp_last_datagram_matches_store_and_forward(hops):
+    # 50 equal datagrams of 1472 B: the last arrives after (N + H - 1) T + H d.
+    mtu, n = 1500, 50
+    payload = n * (mtu - 28)
+    bitrate, delay = 100e6, 0.005
+    net = chain(hops, bitrate, delay, [FlowSpec("n0", f"n{hops}", 1, 0, payload)])
+    frame = simulate(net).flows[0].frames[0]
+    t = wire_time(mtu, bitrate)
+    assert frame.complete and frame.sent_s == 0.0
+    assert abs(frame.delivered_s - ((n + hops - 1) * t + hops * delay)) < NS
+
+
+def test_udp_short_last_datagram_on_two_hops():
+    # 9 full datagrams then one of 100 B. Hop 1 ends at 9T + t; hop 2 is still busy with
+    # datagram 9 until 10T + d, so the short one leaves the relay then: 10T + t + 2d.
+    mtu, bitrate, delay = 1500, 10e6, 0.002
+    payload = 9 * (mtu - 28) + 100
+    big, small = wire_time(mtu, bitrate), wire_time(100 + 28, bitrate)
+    one = simulate(chain(1, bitrate, delay, [FlowSpec("n0", "n1", 1, 0, payload)]))
+    two = simulate(chain(2, bitrate, delay, [FlowSpec("n0", "n2", 1, 0, payload)]))
+    assert abs(one.flows[0].frames[0].delivered_s - (9 * big + small + delay)) < NS
+    assert abs(two.flows[0].frames[0].delivered_s - (10 * big + small + 2 * delay)) < NS
+    assert two.link_packets == 2 * 10
+
+
+def test_udp_frames_at_fps_are_sent_on_schedule():
+    net = chain(1, 100e6, 0.001, [FlowSpec("n0", "n1", 5, 20, 3000)])
+    frames = simulate(net).flows[0].frames
+    # 3000 B = 1472 + 1472 + 56: three datagrams per frame, no queueing between frames.
+    expected = 2 * wire_time(1500, 100e6) + wire_time(56 + 28, 100e6) + 0.001
+    for i, frame in enumerate(frames):
+        assert frame.sent_s == pytest.approx(i / 20, abs=1e-12)
+        assert abs(frame.latency_s - expected) < NS
+
+
+def test_source_blocks_instead_of_dropping_and_relay_drops_tail():
+    # A 1 Gbit/s access link feeding a 10 Mbit/s link through a relay with a 5-packet queue:
+    # the source's own interface never drops; the relay must.
+    nodes = ("cam", "relay", "srv")
+    links = (
+        LinkSpec("fast", "full_duplex", ("cam", "relay"), 1e9, 1e-4, queue_packets=5),
+        LinkSpec("slow", "full_duplex", ("relay", "srv"), 10e6, 1e-4, queue_packets=5),
+    )
+    burst = NetworkSpec(nodes, links, (FlowSpec("cam", "srv", 1, 0, 200_000),), protocol="udp")
+    result = simulate(burst).flows[0]
+    assert result.summary.packets_lost > 0
+    assert result.frames[0].lost_bytes > 0
+    # Reversed: the slow link is the source's own; nothing is lost anywhere.
+    reverse = NetworkSpec(nodes, links, (FlowSpec("srv", "cam", 1, 0, 200_000),), protocol="udp")
+    back = simulate(reverse).flows[0]
+    assert back.summary.packets_lost == 0 and back.frames[0].complete
+
+
+def test_udp_lost_ranges_add_up_to_lost_bytes():
+    datagram = 1500 - 28
+    net = chain(2, 50e6, 0.001, [FlowSpec("n0", "n2", 20, 30, 50_000)], loss=0.05)
+    flow = simulate(replace(net, seed=7)).flows[0]
+    assert flow.summary.packets_lost > 0
+    for frame in flow.frames:
+        assert sum(end - start for start, end in frame.lost_ranges) == frame.lost_bytes
+        edges = [x for r in frame.lost_ranges for x in r]
+        assert edges == sorted(edges) and all(0 <= x <= 50_000 for x in edges)
+        assert all(start % datagram == 0 for start, _ in frame.lost_ranges)
+        assert frame.complete == (frame.lost_bytes == 0)
+    # Every lost datagram is one lost range piece: lost bytes match the lost packet count.
+    lost = sum(f.lost_bytes for f in flow.frames)
+    short = 50_000 % datagram
+    n_short_lost = sum(1 for f in flow.frames for _, end in f.lost_ranges if end == 50_000)
+    assert lost == (flow.summary.packets_lost - n_short_lost) * datagram + n_short_lost * short
+
+
+def test_gilbert_elliott_loss_rate_and_bursts():
+    # Stationary bad-state share = p_gb / (p_gb + p_bg); loss = share * loss_bad.
+    burst = BurstLoss(p_good_to_bad=0.02, p_bad_to_good=0.25, loss_bad=0.6)
+    expected = 0.02 / 0.27 * 0.6
+    datagram = 1500 - 28
+    frames, per_frame = 100, 100
+    net = chain(1, 1e9, 1e-5, [FlowSpec("n0", "n1", frames, 0, per_frame * datagram)])
+    bursty = simulate(replace(net, links=(replace(net.links[0], burst=burst),))).flows[0]
+    rate = bursty.summary.packets_lost / (frames * per_frame)
+    assert rate == pytest.approx(expected, rel=0.2)
+    # Same mean loss without memory: losses come in shorter runs.
+    bernoulli = simulate(replace(net, links=(replace(net.links[0], loss=expected),))).flows[0]
+
+    def mean_run(flow):
+        runs = [(end - start) // datagram for f in flow.frames for start, end in f.lost_ranges]
+        return sum(runs) / len(runs)
+
+    assert mean_run(bursty) > 1.5 * mean_run(bernoulli)
+
+
+# --- TCP -------------------------------------------------------------------------------
+
+BITRATE, DELAY, MTU = 100e6, 0.005, 1500
+MSS = MTU - 40
+
+
+def tcp_link(size, frames=1, loss=0.0, tcp=TcpConfig(), seed=1):
+    net = chain(1, BITRATE, DELAY, [FlowSpec("n0", "n1", frames, 0, size)], "tcp", loss=loss)
+    return replace(net, tcp=tcp, seed=seed)
+
+
+def payload_capacity(size: int) -> float:
+    """Payload bit/s when the wire is always busy with this frame's segments."""
+    segments = math.ceil(size / MSS)
+    return BITRATE * size / (size + segments * (40 + OVERHEAD))
+
+
+def test_tcp_without_loss_fills_the_link_after_slow_start():
+    size = 100_000
+    flow = simulate(tcp_link(size, frames=60)).flows[0]
+    delivered = [f.delivered_s for f in flow.frames]
+    assert all(f.complete for f in flow.frames)
+    steady = 8 * size * (59 - 20) / (delivered[59] - delivered[20])
+    assert steady == pytest.approx(payload_capacity(size), rel=0.005)
+    assert flow.summary.packets_lost == 0
+
+
+def test_tcp_10mb_transfer_time_and_goodput():
+    size = 10_000_000
+    rtt = 2 * DELAY
+    flow = simulate(tcp_link(size)).flows[0]
+    capacity = BITRATE * MSS / (MSS + 40 + OVERHEAD)
+    # At least the handshake RTT plus the payload at full capacity; slow start from 10
+    # segments to the ~86-segment pipe costs a few more RTTs, not more.
+    assert size * 8 / capacity + rtt < flow.frames[0].latency_s < size * 8 / capacity + 8 * rtt
+    assert flow.summary.goodput_bps == pytest.approx(capacity, rel=0.07)
+    assert flow.summary.goodput_bps < capacity
+
+
+def test_tcp_with_loss_is_slower_and_retransmits():
+    size = 2_000_000
+    clean = simulate(tcp_link(size)).flows[0]
+    lossy = simulate(tcp_link(size, loss=0.01)).flows[0]
+    assert lossy.frames[0].complete
+    assert lossy.summary.retransmissions > 0 and lossy.summary.packets_lost > 0
+    assert lossy.frames[0].latency_s > 1.5 * clean.frames[0].latency_s
+    # Each lost data segment is sent again at least once.
+    assert lossy.summary.retransmissions >= lossy.summary.packets_lost
+
+
+def test_tcp_handshake_costs_one_round_trip():
+    # SYN and SYN-ACK: 40 B each plus framing, one propagation delay each way.
+    handshake_rtt = 2 * DELAY + 2 * wire_time(40, BITRATE)
+    with_handshake = simulate(tcp_link(1_000_000)).flows[0].frames
+    without = simulate(tcp_link(1_000_000, tcp=TcpConfig(handshake=False))).flows[0].frames
+    assert abs(with_handshake[0].latency_s - without[0].latency_s - handshake_rtt) < NS
+
+
+def test_tcp_single_segment_latency():
+    # One 1000 B frame without handshake: one segment, one hop.
+    flow = simulate(tcp_link(1000, tcp=TcpConfig(handshake=False))).flows[0]
+    assert abs(flow.frames[0].latency_s - (wire_time(1040, BITRATE) + DELAY)) < NS
+    assert flow.summary.packets_sent == 1
+
+
+def test_tcp_initial_window_limits_the_first_flight():
+    # No handshake, IW = 4 segments, 8 segments to send on a long link: the first four leave
+    # back to back, the rest wait one RTT for the ACKs (every 2nd segment is acknowledged).
+    tcp = TcpConfig(handshake=False, initial_window=4)
+    net = chain(1, BITRATE, 0.05, [FlowSpec("n0", "n1", 1, 0, 8 * MSS)], "tcp")
+    flow = simulate(replace(net, tcp=tcp)).flows[0]
+    t = wire_time(MTU, BITRATE)
+    ack = wire_time(40, BITRATE)
+    first_ack_back = 2 * t + 0.05 + ack + 0.05  # ACK of segments 1-2
+    second_ack_back = 4 * t + 0.05 + ack + 0.05  # ACK of segments 3-4
+    # Slow start adds one MSS per ACK: ACK 1 makes cwnd 5 (una 2): segments 5-7 leave at
+    # once; ACK 2 makes it 6 (una 4): segment 8 follows when the wire is free.
+    expected = max(first_ack_back + 3 * t, second_ack_back) + t + 0.05
+    assert abs(flow.frames[0].latency_s - expected) < NS
+
+
+# --- wireless --------------------------------------------------------------------------
+
+
+def wifi(stations: int, protocol="udp", frames=6, size=60_000, fps=10, seed=1):
+    cams = tuple(f"cam{i}" for i in range(stations))
+    links = (
+        LinkSpec("wifi", "wireless", (*cams, "ap"), 54e6, 1e-6),
+        LinkSpec("lan", "full_duplex", ("ap", "srv"), 1e9, 1e-4),
+    )
+    flows = tuple(FlowSpec(c, "srv", frames, fps, size) for c in cams)
+    return NetworkSpec((*cams, "ap", "srv"), links, flows, protocol=protocol, seed=seed)
+
+
+def test_one_wireless_station_matches_dcf_timing():
+    # One datagram per frame, alone on the medium (802.11g: 20 us preamble + SIGNAL,
+    # 4 us symbols of 216 bits at 54 Mbit/s, 6 us signal extension), then the LAN hop.
+    # Frame 0 finds the medium idle since t = 0: DIFS, then a backoff of 0..15 whole slots.
+    # Later frames join the idle medium's slot grid: at most one slot of alignment more.
+    size, slot, difs = 1000, 9e-6, 28e-6
+    flow = simulate(wifi(1, frames=20, size=size, fps=100)).flows[0]
+    symbols = math.ceil((16 + 6 + 8 * (size + 28 + OVERHEAD)) / 216)
+    air = 20e-6 + 4e-6 * symbols + 6e-6
+    lan = wire_time(size + 28, 1e9) + 1e-4
+    first_wait = flow.frames[0].latency_s - (difs + air + 1e-6 + lan)
+    assert -NS < first_wait < 15 * slot + NS
+    assert abs(round(first_wait / slot) * slot - first_wait) < NS
+    waits = [f.latency_s - (air + 1e-6 + lan) for f in flow.frames[1:]]
+    assert all(-NS < w < 16 * slot + NS for w in waits)
+    assert len({round(w, 9) for w in waits}) > 3  # the backoff is random
+    assert flow.summary.collisions == 0 and flow.summary.complete == 20
+
+
+def test_more_stations_share_the_medium_latency_grows_and_collisions_counted():
+    means = []
+    for n in (1, 2, 4):
+        result = simulate(wifi(n))
+        flows = result.flows
+        means.append(sum(f.summary.mean_s for f in flows) / n)
+        collisions = sum(f.summary.collisions for f in flows)
+        if n == 1:
+            assert collisions == 0
+        else:
+            assert collisions > 0
+    assert means[0] < means[1] < means[2]
+
+
+def test_tcp_over_wifi_completes():
+    result = simulate(wifi(2, protocol="tcp", frames=4, size=30_000))
+    for flow in result.flows:
+        assert flow.summary.complete == 4
+
+
+def test_half_duplex_is_slower_than_full_duplex_for_tcp():
+    full = simulate(tcp_link(1_000_000)).flows[0].frames[0].latency_s
+    net = tcp_link(1_000_000)
+    half_net = replace(net, links=(replace(net.links[0], kind="half_duplex"),))
+    half = simulate(half_net).flows[0].frames[0].latency_s
+    assert half > full
+
+
+# --- determinism, parallel runs, statistics -----------------------------------------------
+
+
+def strip_wall(result):
+    return replace(result, wall_s=0.0)
+
+
+def test_same_seed_same_result_other_seed_other_result():
+    net = replace(wifi(3, protocol="tcp", frames=3, size=20_000), seed=11)
+    lossy = replace(net, links=(replace(net.links[0], loss=0.02), net.links[1]))
+    a, b = simulate(lossy), simulate(lossy)
+    assert strip_wall(a) == strip_wall(b)
+    assert strip_wall(simulate(replace(lossy, seed=12))) != strip_wall(a)
+
+
+def test_simulate_many_matches_simulate():
+    nets = [replace(wifi(2, frames=2, size=10_000), seed=s) for s in range(6)]
+    got = dict(simulate_many(nets, processes=2))
+    assert sorted(got) == list(range(6))
+    for i, net in enumerate(nets):
+        assert strip_wall(got[i]) == strip_wall(simulate(net))
+
+
+def test_simulate_many_stops_when_cancelled():
+    nets = [wifi(1, frames=1, size=1000)] * 20
+    seen = []
+    for index, _ in simulate_many(nets, processes=2, cancel=lambda: len(seen) >= 3):
+        seen.append(index)
+    assert len(seen) == 3
+
+
+def test_percentile_is_nearest_rank():
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 95) == 4.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 25) == 1.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 26) == 2.0
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 100) == 100.0
+    assert percentile([7.0], 1) == 7.0
+
+
+def test_summary_statistics_follow_the_frames():
+    flow = simulate(wifi(1, frames=20, size=5000)).flows[0]
+    latencies = sorted(f.latency_s for f in flow.frames)
+    s = flow.summary
+    assert s.frames == 20 and s.complete == 20
+    assert s.mean_s == pytest.approx(sum(latencies) / 20)
+    assert s.p50_s == latencies[9] and s.p95_s == latencies[18] and s.p99_s == latencies[19]
+    assert s.max_s == latencies[-1]
+    span = max(f.delivered_s for f in flow.frames) - flow.frames[0].sent_s
+    assert s.goodput_bps == pytest.approx(8 * 20 * 5000 / span)
