@@ -202,3 +202,25 @@ def test_simulator_refusal_is_exit_2(monkeypatch, capsys):
     assert err.endswith(
         "demo.toml: the simulator refused the network: link 'wifi': bitrate too high for the model"
     )
+
+
+def test_end_to_end_udp_loss_reports_datagram_ranges(tmp_path, capsys):
+    text = _chain_scenario(1, 1500, "10Mbps", "1ms", 38)
+    text = text.replace("overhead_bytes = 38\n", "overhead_bytes = 38\nloss = 0.2\n")
+    text = text.replace("frames = 3", "frames = 20")
+    path = tmp_path / "lossy.toml"
+    path.write_text(text, encoding="utf-8")
+    assert main(["simulate", str(path), "--json", "--seed", "5"]) == 0
+    (flow,) = json.loads(capsys.readouterr().out)["flows"]
+    datagram = 1500 - UDP_IP_HEADERS
+    lost_total = 0
+    for frame in flow["frames"]:
+        ranges = frame["lost_ranges"]
+        assert frame["lost_bytes"] == sum(end - start for start, end in ranges)
+        assert frame["complete"] == (not ranges)
+        for start, end in ranges:
+            assert start % datagram == 0 and 0 <= start < end <= 10_000
+        lost_total += len(ranges)
+    summary = flow["summary"]
+    assert summary["packets_lost"] >= lost_total > 0  # adjacent lost datagrams may merge
+    assert summary["complete"] == sum(frame["complete"] for frame in flow["frames"]) < 20
