@@ -20,8 +20,12 @@ from sei_tui.core.scenario import (
 names = st.text(
     alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=10
 ).filter(lambda text: text == text.strip())
+# the ranges the format accepts (sei_tui.core.scenario MAX_* bounds), edges included
 positive = st.floats(min_value=0.0, exclude_min=True, allow_nan=False, allow_infinity=False)
-non_negative = st.floats(min_value=0.0, allow_nan=False, allow_infinity=False)
+bitrates = st.floats(min_value=0.0, max_value=1e15, exclude_min=True)
+delays = st.floats(min_value=0.0, max_value=1000.0)
+timers = st.floats(min_value=0.0, max_value=60.0, exclude_min=True)
+rates = st.floats(min_value=0.0, max_value=1e9)
 probability = st.floats(min_value=0.0, max_value=1.0)
 below_one = st.floats(min_value=0.0, max_value=1.0, exclude_max=True)
 
@@ -85,11 +89,11 @@ def scenarios(draw):
                 name=link_name,
                 kind=kind,
                 nodes=ends,
-                bitrate_bps=draw(positive),
-                delay_s=draw(non_negative),
+                bitrate_bps=draw(bitrates),
+                delay_s=draw(delays),
                 loss=0.0 if burst is not None else draw(below_one),
-                overhead_bytes=draw(st.integers(0, 10**6)),
-                queue_packets=draw(st.integers(1, 10**6)),
+                overhead_bytes=draw(st.integers(0, 65535)),
+                queue_packets=draw(st.integers(1, 10**8)),
                 burst=burst,
             )
         )
@@ -99,18 +103,18 @@ def scenarios(draw):
         Flow(
             src,
             dst,
-            frames=draw(st.integers(1, 10**6)),
-            fps=draw(non_negative),
+            frames=draw(st.integers(1, 10**8)),
+            fps=draw(rates),
             payload_bytes=draw(st.one_of(st.none(), st.integers(1, 2**40))),
         )
         for src, dst in draw(st.lists(st.sampled_from(pairs), min_size=1, max_size=3))
     ]
     mtu = draw(st.integers(68, 65535))
     tcp = TcpConfig(
-        initial_window=draw(st.integers(1, 1000)),
-        min_rto=draw(positive),
+        initial_window=draw(st.integers(1, 10**6)),
+        min_rto=draw(timers),
         delayed_ack=draw(st.booleans()),
-        ack_delay=draw(non_negative),
+        ack_delay=draw(timers),
         rwnd=draw(st.integers(mtu - 40, 2**40)),
         handshake=draw(st.booleans()),
     )

@@ -51,6 +51,17 @@ MTU_MIN, MTU_MAX = 68, 65535  # IPv4 minimum (RFC 791) and the 16-bit total leng
 SEED_MAX = 2**63 - 1  # TOML integers are signed 64-bit
 UDP_IP_HEADER_BYTES = 28  # IPv4 (20) + UDP (8): a datagram carries mtu - 28 payload bytes
 TCP_IP_HEADER_BYTES = 40  # IPv4 (20) + TCP (20): MSS = mtu - 40
+# Upper bounds the simulator accepts (libsim/src/capi.cpp); checked here so an error names
+# the file's key instead of the C API's argument.
+MAX_BITRATE_BPS = 1e15
+MAX_DELAY_S = 1000.0
+MAX_TIMER_S = 60.0  # tcp.min_rto and tcp.ack_delay (RFC 6298 allows capping RTO at 60 s)
+MAX_OVERHEAD_BYTES = 65535
+MAX_QUEUE_PACKETS = 100_000_000
+MAX_INITIAL_WINDOW = 1_000_000
+MAX_FRAMES = 100_000_000
+MAX_FPS = 1e9
+MAX_BYTES = 2**40  # payload_bytes and tcp.rwnd
 
 _TOP_KEYS = ("name", "transport", "node", "link", "flow", "compute")
 _TRANSPORT_KEYS = ("protocol", "mtu", "seed", "tcp")
@@ -222,12 +233,18 @@ class Scenario:
         label = self.label
         if payload_bytes is not None:
             payload_bytes = _with_label(label, parse_bytes, payload_bytes, "payload_bytes")
-            if payload_bytes < 1:
-                raise SeiInputError(f"{label}: payload_bytes = {payload_bytes}: must be >= 1")
-        if frames is not None and (_not_int(frames) or frames < 1):
-            raise SeiInputError(f"{label}: frames = {_toml_value(frames)}: must be an integer >= 1")
-        if fps is not None and (_not_number(fps) or not math.isfinite(fps) or fps < 0):
-            raise SeiInputError(f"{label}: fps = {_toml_value(fps)}: must be a number >= 0")
+            if not 1 <= payload_bytes <= MAX_BYTES:
+                raise SeiInputError(
+                    f"{label}: payload_bytes = {payload_bytes}: must be >= 1 and <= 2^40"
+                )
+        if frames is not None and (_not_int(frames) or not 1 <= frames <= MAX_FRAMES):
+            raise SeiInputError(
+                f"{label}: frames = {_toml_value(frames)}: must be an integer 1..{MAX_FRAMES}"
+            )
+        if fps is not None and (_not_number(fps) or not 0 <= fps <= MAX_FPS):
+            raise SeiInputError(
+                f"{label}: fps = {_toml_value(fps)}: must be a number >= 0 and <= {MAX_FPS:g}"
+            )
         if protocol is not None and protocol not in PROTOCOLS:
             raise SeiInputError(
                 f"{label}: protocol = {_toml_value(protocol)}: must be one of "
@@ -903,17 +920,24 @@ def _validate(scenario: Scenario, label: str, document: Mapping[str, Any] | None
         raise fail(("transport", "seed"), transport.seed, f"must be 0..{SEED_MAX}")
     tcp = transport.tcp
     tcp_path: KeyPath = ("transport", "tcp")
-    if tcp.initial_window < 1:
-        raise fail((*tcp_path, "initial_window"), tcp.initial_window, "must be >= 1 segment")
-    if not 0 < tcp.min_rto < math.inf:
-        raise fail((*tcp_path, "min_rto"), format_duration(tcp.min_rto), "must be > 0")
-    if not 0 <= tcp.ack_delay < math.inf:
-        raise fail((*tcp_path, "ack_delay"), format_duration(tcp.ack_delay), "must be >= 0")
+    if not 1 <= tcp.initial_window <= MAX_INITIAL_WINDOW:
+        raise fail(
+            (*tcp_path, "initial_window"),
+            tcp.initial_window,
+            f"must be 1..{MAX_INITIAL_WINDOW} segments",
+        )
+    for key, seconds in (("min_rto", tcp.min_rto), ("ack_delay", tcp.ack_delay)):
+        if not 0 < seconds <= MAX_TIMER_S:
+            raise fail(
+                (*tcp_path, key), _shown(format_duration, seconds), "must be > 0 and <= 60 s"
+            )
     mss = transport.mtu - TCP_IP_HEADER_BYTES
     if tcp.rwnd < mss:
         raise fail(
             (*tcp_path, "rwnd"), tcp.rwnd, f"must hold at least one segment (MSS = {mss} bytes)"
         )
+    if tcp.rwnd > MAX_BYTES:
+        raise fail((*tcp_path, "rwnd"), tcp.rwnd, "must be <= 2^40 bytes (1TiB)")
 
     node_index: dict[str, int] = {}
     for index, node in enumerate(scenario.nodes):
@@ -966,16 +990,28 @@ def _validate(scenario: Scenario, label: str, document: Mapping[str, Any] | None
                 list(link.nodes),
                 f'a {link.kind} link joins exactly 2 nodes (use kind = "wireless" to share)',
             )
-        if not 0 < link.bitrate_bps < math.inf:
-            raise fail((*path, "bitrate"), format_bitrate(link.bitrate_bps), "must be > 0")
-        if not 0 <= link.delay_s < math.inf:
-            raise fail((*path, "delay"), format_duration(link.delay_s), "must be >= 0")
+        if not 0 < link.bitrate_bps <= MAX_BITRATE_BPS:
+            raise fail(
+                (*path, "bitrate"),
+                _shown(format_bitrate, link.bitrate_bps),
+                "must be > 0 and <= 1e15 bit/s",
+            )
+        if not 0 <= link.delay_s <= MAX_DELAY_S:
+            raise fail(
+                (*path, "delay"),
+                _shown(format_duration, link.delay_s),
+                "must be >= 0 and <= 1000s",
+            )
         if not 0 <= link.loss < 1:
             raise fail((*path, "loss"), link.loss, "must be in [0, 1)")
-        if link.overhead_bytes < 0:
-            raise fail((*path, "overhead_bytes"), link.overhead_bytes, "must be >= 0")
-        if link.queue_packets < 1:
-            raise fail((*path, "queue_packets"), link.queue_packets, "must be >= 1 packet")
+        if not 0 <= link.overhead_bytes <= MAX_OVERHEAD_BYTES:
+            raise fail((*path, "overhead_bytes"), link.overhead_bytes, "must be 0..65535 bytes")
+        if not 1 <= link.queue_packets <= MAX_QUEUE_PACKETS:
+            raise fail(
+                (*path, "queue_packets"),
+                link.queue_packets,
+                f"must be 1..{MAX_QUEUE_PACKETS} packets",
+            )
         if link.burst is not None:
             burst_path: KeyPath = (*path, "burst")
             if link.loss != 0:
@@ -1010,12 +1046,14 @@ def _validate(scenario: Scenario, label: str, document: Mapping[str, Any] | None
             raise fail((*path, "to"), flow.dst, "a flow needs two different nodes")
         if _shortest_path(scenario.links, flow.src, flow.dst) is None:
             raise fail((*path, "to"), flow.dst, f"no route from {flow.src!r} over the links")
-        if flow.frames < 1:
-            raise fail((*path, "frames"), flow.frames, "must be >= 1")
-        if not 0 <= flow.fps < math.inf:
-            raise fail((*path, "fps"), flow.fps, "must be >= 0 (0 = back to back)")
-        if flow.payload_bytes is not None and flow.payload_bytes < 1:
-            raise fail((*path, "payload_bytes"), flow.payload_bytes, "must be >= 1 byte")
+        if not 1 <= flow.frames <= MAX_FRAMES:
+            raise fail((*path, "frames"), flow.frames, f"must be 1..{MAX_FRAMES}")
+        if not 0 <= flow.fps <= MAX_FPS:
+            raise fail((*path, "fps"), flow.fps, "must be >= 0 (0 = back to back) and <= 1e9")
+        if flow.payload_bytes is not None and not 1 <= flow.payload_bytes <= MAX_BYTES:
+            raise fail(
+                (*path, "payload_bytes"), flow.payload_bytes, "must be >= 1 byte and <= 2^40"
+            )
 
     for name, profile in scenario.compute.items():
         path = ("compute", name)
@@ -1035,6 +1073,11 @@ def _validate(scenario: Scenario, label: str, document: Mapping[str, Any] | None
 
 
 _ABSENT = object()
+
+
+def _shown(formatter: Callable[[float], str], value: float) -> str | float:
+    """A quantity in its unit spelling when it has one (not NaN, infinite or negative)."""
+    return formatter(value) if math.isfinite(value) and value >= 0 else value
 
 
 def _lookup(document: Mapping[str, Any] | None, path: KeyPath) -> Any:
