@@ -224,3 +224,21 @@ def test_end_to_end_udp_loss_reports_datagram_ranges(tmp_path, capsys):
     summary = flow["summary"]
     assert summary["packets_lost"] >= lost_total > 0  # adjacent lost datagrams may merge
     assert summary["complete"] == sum(frame["complete"] for frame in flow["frames"]) < 20
+
+
+@pytest.mark.parametrize("name", ["demo", "lan", "lte", "four-cameras"])
+def test_every_builtin_simulates(name, capsys):
+    from sei_tui.core.scenario import builtin_scenario
+
+    scenario = builtin_scenario(name)
+    assert main(["simulate", name, "--frames", "2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["scenario"] == scenario.name
+    assert [(f["from"], f["to"]) for f in doc["flows"]] == [(f.src, f.dst) for f in scenario.flows]
+    for flow, spec in zip(doc["flows"], scenario.flows, strict=True):
+        assert len(flow["frames"]) == 2
+        # no frame beats the bits of its payload over the slowest link of its route
+        slowest = min(link.bitrate_bps for link in scenario.links)
+        for frame in flow["frames"]:
+            if frame["latency_s"] is not None:
+                assert frame["latency_s"] > spec.payload_bytes * 8 / slowest

@@ -1,10 +1,12 @@
 """Editing a scenario (the TUI topology editor's operations): always valid or an error."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from libsim.spec import BurstLoss
 from sei_tui.core.errors import SeiInputError
-from sei_tui.core.scenario import Link, builtin_scenario
+from sei_tui.core.scenario import Link, builtin_scenario, dump_scenario, parse_scenario
 
 
 @pytest.fixture
@@ -136,3 +138,75 @@ def test_invalid_scenarios_cannot_be_constructed(demo):
     demo.links.append(bad_link)  # a list mutated in place: validate() notices
     with pytest.raises(SeiInputError, match="duplicate"):
         demo.validate()
+
+
+bad_values = st.one_of(
+    st.integers(-5, 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["0Mbps", "-1ms", "5KB", "", "tcp"]),
+    st.booleans(),
+)
+good_link_values = {
+    "kind": st.sampled_from(["full_duplex", "half_duplex", "wireless"]),
+    "bitrate": st.sampled_from(["11Mbps", "1Gbps", 2e6]),
+    "delay": st.sampled_from(["5ms", "250us", 0]),
+    "loss": st.floats(0.0, 0.5),
+    "overhead_bytes": st.integers(0, 100),
+    "queue_packets": st.integers(1, 500),
+    "name": st.sampled_from(["renamed", "x"]),
+    "bogus": st.just(1),
+}
+
+
+@st.composite
+def edits(draw, scenario):
+    """One editor operation on `scenario`, with arguments mostly good, sometimes bad."""
+    node_names = [node.name for node in scenario.nodes]
+    bad = draw(st.booleans()) and draw(st.booleans())
+    kind = draw(
+        st.sampled_from(
+            ["with_link", "add_node", "remove_node", "add_link", "remove_link", "protocol"]
+        )
+    )
+    if kind == "with_link":
+        index = draw(st.integers(0, len(scenario.links) - (0 if bad else 1)))
+        key = draw(st.sampled_from(sorted(good_link_values)))
+        value = draw(bad_values if bad else good_link_values[key])
+        return lambda s: s.with_link(index, **{key: value})
+    if kind == "add_node":
+        name = draw(st.sampled_from(["cam9", "relay9", "spare"] + (["camera", ""] if bad else [])))
+        role = draw(st.sampled_from(["edge", "relay", "server"] + (["cloud"] if bad else [])))
+        return lambda s: s.add_node(name, role)
+    if kind == "remove_node":
+        name = draw(st.sampled_from(node_names + (["ghost"] if bad else [])))
+        return lambda s: s.remove_node(name)
+    if kind == "add_link":
+        size = draw(st.integers(1, 3) if bad else st.just(2))
+        ends = draw(st.lists(st.sampled_from(node_names), min_size=size, max_size=size))
+        link_kind = draw(st.sampled_from(["full_duplex", "half_duplex", "wireless"]))
+        bitrate = draw(bad_values if bad else good_link_values["bitrate"])
+        return lambda s: s.add_link(f"l{len(s.links)}", link_kind, ends, bitrate)
+    if kind == "remove_link":
+        index = draw(st.integers(0, len(scenario.links) - (0 if bad else 1)))
+        return lambda s: s.remove_link(index)
+    protocol = draw(st.sampled_from(["tcp", "udp"] + (["sctp"] if bad else [])))
+    return lambda s: s.with_protocol(protocol)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_random_edit_sequences_never_yield_an_invalid_scenario(data):
+    scenario = builtin_scenario(data.draw(st.sampled_from(["demo", "four-cameras"])))
+    for _ in range(8):
+        before = dump_scenario(scenario)
+        edit = data.draw(edits(scenario))
+        try:
+            edited = edit(scenario)
+        except SeiInputError as exc:
+            assert str(exc).startswith(f"{scenario.label}: ")
+            assert "\n" not in str(exc)
+            assert dump_scenario(scenario) == before  # a refused edit changes nothing
+            continue
+        edited.validate()
+        assert parse_scenario(dump_scenario(edited), edited.source) == edited
+        scenario = edited
