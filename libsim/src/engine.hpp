@@ -202,7 +202,8 @@ class WirelessMedium;
 class WirelessStation : public Interface {
  public:
   WirelessStation(sc_core::sc_module_name name, Simulation& sim, Node& owner,
-                  int32_t queue_packets, WirelessMedium& medium, Rng rng);
+                  const LinkConfig& link, WirelessMedium& medium, Rng backoff_rng,
+                  Rng loss_rng);
   bool transmit(const Packet& packet, int32_t next_hop, bool local) override;
   bool has_room() override;
   void notify_when_room(Wakeup& waiter) override;
@@ -219,6 +220,7 @@ class WirelessStation : public Interface {
 
   WirelessMedium& medium_;
   Rng rng_;
+  LossModel loss_;  // this station's frames, as seen by their receivers
   std::deque<Queued> queue_;
   std::vector<Wakeup*> room_waiters_;
   uint32_t cw_;
@@ -238,7 +240,9 @@ class WirelessMedium : public sc_core::sc_module {
   Interface& station_of(int32_t node_index);
   Time data_duration(int32_t ip_bytes) const;
   Time ack_duration() const { return ack_duration_; }
-  void station_ready() { wake_.at(sim_.now()); }
+  // A station's head frame is waiting: wake when its backoff could end. While the medium is
+  // busy, the end of the transmission re-runs the contention anyway.
+  void station_ready(const WirelessStation& station);
   uint32_t cw_min() const;
   uint32_t cw_max() const;
   uint32_t retry_limit() const;
@@ -260,7 +264,6 @@ class WirelessMedium : public sc_core::sc_module {
   std::vector<WirelessStation*> stations_;
   std::deque<InFlight> in_flight_;
   Wakeup wake_;
-  LossModel loss_;
   Time delay_;
   Time ack_duration_;
   bool busy_ = false;

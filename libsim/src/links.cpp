@@ -213,8 +213,13 @@ uint32_t WirelessMedium::cw_max() const { return kCwMax; }
 uint32_t WirelessMedium::retry_limit() const { return kRetryLimit; }
 
 WirelessStation::WirelessStation(sc_core::sc_module_name name, Simulation& sim, Node& owner,
-                                 int32_t queue_packets, WirelessMedium& medium, Rng rng)
-    : Interface(name, sim, owner, queue_packets), medium_(medium), rng_(rng), cw_(kCwMin) {}
+                                 const LinkConfig& link, WirelessMedium& medium, Rng backoff_rng,
+                                 Rng loss_rng)
+    : Interface(name, sim, owner, link.queue_packets),
+      medium_(medium),
+      rng_(backoff_rng),
+      loss_(link, loss_rng),
+      cw_(kCwMin) {}
 
 bool WirelessStation::has_room() {
   // The head frame is in service (contending or on the air); the rest wait.
@@ -242,7 +247,7 @@ void WirelessStation::notify_when_room(Wakeup& waiter) {
 void WirelessStation::start_head(Time ready) {
   backoff_slots_ = rng_.below_or_equal(cw_);
   ready_ = ready;
-  medium_.station_ready();
+  medium_.station_ready(*this);
 }
 
 void WirelessStation::head_done(bool delivered) {
@@ -273,14 +278,14 @@ WirelessMedium::WirelessMedium(sc_core::sc_module_name name, Simulation& sim,
       link_(link),
       nodes_(nodes),
       wake_(sim),
-      loss_(link, Rng(sim.config.seed, 1000 + 2 * uint64_t(link_index))),
       delay_(seconds_to_time(link.delay_s)),
       ack_duration_(ofdm_duration(kAckBytes, ack_rate(link.bitrate_bps))) {
   for (size_t i = 0; i < nodes.size(); ++i) {
     const std::string station_name = "station" + std::to_string(i);
-    stations_.push_back(new WirelessStation(
-        station_name.c_str(), sim, *nodes[i], link.queue_packets, *this,
-        Rng(sim.config.seed, 500000 + 1000 * uint64_t(link_index) + i)));
+    const uint64_t stream = 1000000 + 2000 * uint64_t(link_index) + 2 * i;
+    stations_.push_back(new WirelessStation(station_name.c_str(), sim, *nodes[i], link, *this,
+                                            Rng(sim.config.seed, stream),
+                                            Rng(sim.config.seed, stream + 1)));
   }
   SC_METHOD(step);
   sensitive << wake_.event();
@@ -300,6 +305,11 @@ Interface& WirelessMedium::station_of(int32_t node_index) {
 
 Time WirelessMedium::data_duration(int32_t ip_bytes) const {
   return ofdm_duration(int64_t(ip_bytes) + link_.overhead_bytes, link_.bitrate_bps);
+}
+
+void WirelessMedium::station_ready(const WirelessStation& station) {
+  if (busy_) return;
+  wake_.at(countdown_start(station) + station.backoff_slots_ * kSlot);
 }
 
 // Slots are counted from DIFS after the medium became idle; a station that became ready
@@ -368,7 +378,7 @@ void WirelessMedium::contend() {
   }
   sim_.outcome.link_packets += transmitting_.size();
   busy_ = true;
-  if (transmitting_.size() == 1 && !loss_.lose()) {
+  if (transmitting_.size() == 1 && !transmitting_.front()->loss_.lose()) {
     // Data, propagation, SIFS, MAC ACK, propagation.
     const auto& head = transmitting_.front()->queue_.front();
     Node* receiver = nullptr;
