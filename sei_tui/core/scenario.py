@@ -22,7 +22,7 @@ import tempfile
 import tomllib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,6 @@ ROLES = ("edge", "relay", "server")
 COMPUTE_KINDS = ("gflops", "profile", "host")
 MTU_MIN, MTU_MAX = 68, 65535  # IPv4 minimum (RFC 791) and the 16-bit total length field
 SEED_MAX = 2**63 - 1  # TOML integers are signed 64-bit
-UDP_IP_HEADER_BYTES = 28  # IPv4 (20) + UDP (8): a datagram carries mtu - 28 payload bytes
 TCP_IP_HEADER_BYTES = 40  # IPv4 (20) + TCP (20): MSS = mtu - 40
 # Upper bounds the simulator accepts (libsim/src/capi.cpp); checked here so an error names
 # the file's key instead of the C API's argument.
@@ -361,22 +360,23 @@ class Scenario:
                 raise SeiInputError(
                     f"{where}: flow[{flow_index}] ({flow.src} -> {flow.dst}) ends there"
                 )
-        document = self.to_dict()
-        del document["node"][index]
-        kept = []
-        for link in document["link"]:
-            if name not in link["nodes"]:
-                kept.append(link)
-            elif link["kind"] == "wireless" and len(link["nodes"]) > 2:
-                link["nodes"] = [n for n in link["nodes"] if n != name]
-                kept.append(link)
-        document["link"] = kept
-        remaining = [_link_from_document(link) for link in kept]
+        remaining: list[Link] = []
+        for link in self.links:
+            if name not in link.nodes:
+                remaining.append(link)
+            elif link.kind == "wireless" and len(link.nodes) > 2:
+                remaining.append(replace(link, nodes=tuple(n for n in link.nodes if n != name)))
         for flow_index, flow in enumerate(self.flows):
             if _shortest_path(remaining, flow.src, flow.dst) is None:
                 raise SeiInputError(
                     f"{where}: flow[{flow_index}] ({flow.src} -> {flow.dst}) would have no route"
                 )
+        document = self.to_dict()
+        del document["node"][index]
+        kept_names = {link.name for link in remaining}
+        document["link"] = [link for link in document["link"] if link["name"] in kept_names]
+        for link in document["link"]:
+            link["nodes"] = [n for n in link["nodes"] if n != name]
         return self._rebuild(document)
 
     def add_link(
@@ -856,10 +856,6 @@ def _read_compute(read: _Reader, name: str, table: Any, base: Path) -> ComputePr
     if read.boolean(table["host"], (*path, "host")) is not True:
         raise read.fail((*path, "host"), False, "write host = true to measure on this machine")
     return ComputeProfile(name=name, kind="host", slowdown=slowdown)
-
-
-def _link_from_document(table: dict[str, Any]) -> Link:
-    return _read_link(_Reader("<edit>"), table, ("link", 0))
 
 
 def _shortest_path(links: Iterable[Link], src: str, dst: str) -> list[str] | None:
