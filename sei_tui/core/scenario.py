@@ -1246,8 +1246,8 @@ def _write_table(lines: list[str], header: str, table: Mapping[str, Any]) -> Non
 
 def _write_document(document: Mapping[str, Any]) -> str:
     lines = [
-        "# sei scenario: shared/design/scenario-format.md",
-        "# units: bit/s, seconds, bytes; strings carry units (k/M/G decimal, KiB/MiB binary)",
+        "# sei scenario. Numbers are SI (bit/s, seconds, bytes); strings carry a unit:",
+        '# "54Mbps", "2ms", "1.5MB" (k/M/G are decimal, KiB/MiB binary).',
         f"name = {_toml_value(document['name'])}",
     ]
     transport = document["transport"]
