@@ -522,6 +522,8 @@ def resolve_scenario(spec: str | os.PathLike[str]) -> Scenario:
         return load_scenario(path)
     if os.fspath(spec) in builtin_scenario_names():
         return builtin_scenario(os.fspath(spec))
+    if path.exists():
+        return load_scenario(path)  # not a regular file: its read error says why
     raise SeiInputError(
         f"{path}: no such file, and not a built-in scenario "
         f"(built-in: {', '.join(builtin_scenario_names())})"
