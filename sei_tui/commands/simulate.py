@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", metavar="F", help="frames per second per flow (0 = back to back)")
     p.add_argument("--protocol", metavar="tcp|udp", help="transport protocol")
     p.add_argument("--seed", metavar="S", help="random seed (same seed, same result)")
-    p.add_argument("--json", action="store_true", help="print JSON (cli.md shape)")
+    p.add_argument("--json", action="store_true", help="print JSON (stable keys) instead of tables")
 
 
 def _integer(flag: str, text: str | None) -> int | None:
