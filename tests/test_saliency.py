@@ -451,6 +451,13 @@ def test_local_maxima_rules(values, expected):
     assert local_maxima(values) == expected
 
 
+def test_local_maxima_tolerance_merges_rounding_differences():
+    chain = [-3.0, -1.4483396, -1.4483387, -1.4483388, -1.4483387, -2.0]
+    assert local_maxima(chain) == [1]
+    assert local_maxima(chain, tolerance=0.0) == [2, 4]
+    assert local_maxima([0.0, 1e-4, 0.0]) == [1]  # above the tolerance: a real peak
+
+
 def test_local_maxima_without_endpoints():
     assert local_maxima([3, 1, 2, 1, 5], endpoints=False) == [2]
 

@@ -151,14 +151,23 @@ def _log10(value: float) -> float:
 # --------------------------------------------------------------------------- maxima
 
 
-def local_maxima(values: Sequence[float | None], endpoints: bool = True) -> list[int]:
-    """Indices of the local maxima of a curve.
+# log10 units: float32 sums over large tensors differ in the 6th-7th digit, and a linear
+# chain of vector points (gradient x activation) is near-equal along the chain.
+MAXIMA_TOLERANCE = 1e-5
 
-    - Interior: strictly above both neighbours.
-    - Plateau: a run of equal values strictly above the values on both sides counts once,
-      at its first index (the earliest split: least computation on the edge).
+
+def local_maxima(
+    values: Sequence[float | None], endpoints: bool = True, tolerance: float = MAXIMA_TOLERANCE
+) -> list[int]:
+    """Indices of the local maxima of a curve (of log10 CS values).
+
+    - Values within `tolerance` of each other are equal.
+    - Interior: above both neighbours.
+    - Plateau: a run of equal values (each within `tolerance` of the run's first value)
+      above the values on both sides counts once, at its first index (the earliest split:
+      least computation on the edge).
     - Endpoints (when `endpoints`): the first/last point (or a plateau touching it) counts
-      when strictly above its only neighbour.
+      when above its only neighbour.
     - A curve that is flat everywhere has no maximum; a single finite point is one.
     - None, NaN and -inf are never maxima (and are below any finite value).
     """
@@ -169,13 +178,13 @@ def local_maxima(values: Sequence[float | None], endpoints: bool = True) -> list
     maxima: list[int] = []
     start = 0
     while start < n:
-        end = start
-        while end + 1 < n and curve[end + 1] == curve[start]:
-            end += 1
         value = curve[start]
+        end = start
+        while end + 1 < n and (curve[end + 1] == value or abs(curve[end + 1] - value) <= tolerance):
+            end += 1
         if math.isfinite(value):
-            left = curve[start - 1] < value if start > 0 else None
-            right = curve[end + 1] < value if end < n - 1 else None
+            left = curve[start - 1] < value - tolerance if start > 0 else None
+            right = curve[end + 1] < value - tolerance if end < n - 1 else None
             if left is not None and right is not None:
                 if left and right:
                     maxima.append(start)
