@@ -146,7 +146,7 @@ def _build(native: _Native, net: NetworkSpec) -> dict[str, int]:
     tcp.ack_delay = float(net.tcp.ack_delay)
     tcp.rwnd = int(net.tcp.rwnd)
     tcp.handshake = 1 if net.tcp.handshake else 0
-    tcp.idle_restart = 1 if getattr(net.tcp, "idle_restart", True) else 0
+    tcp.idle_restart = 1 if net.tcp.idle_restart else 0
     protocol = lib.LIBSIM_TCP if net.protocol == "tcp" else lib.LIBSIM_UDP
     out = ffi.new("libsim_network **")
     native.check(lib.libsim_network_new(protocol, int(net.mtu), net.seed, tcp, out, err, len(err)))

@@ -21,6 +21,8 @@ class TcpConfig:
     ack_delay: float = 0.2  # seconds
     rwnd: int = 4_194_304  # receive window, bytes
     handshake: bool = True  # first frame of a connection pays SYN / SYN-ACK
+    # RFC 5681 4.1: after an idle period longer than the RTO, restart from min(IW, cwnd).
+    idle_restart: bool = True
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,16 @@ class FrameResult:
 
 @dataclass(frozen=True)
 class FlowSummary:
+    """Statistics of one flow's frames.
+
+    Latency statistics cover the frames that arrived at least in part (`latency_s` not
+    None); p50/p95/p99 are nearest-rank percentiles (the smallest latency with at least p %
+    of the values at or below it). `goodput_bps` is the payload that arrived, in bits, over
+    the time from the first frame's `sent_s` to the last delivery. `packets_sent` and
+    `packets_lost` count data-direction packets (TCP: segments and SYNs, retransmissions
+    included); `collisions` counts this flow's wireless transmissions that collided.
+    """
+
     frames: int
     complete: int
     mean_s: float | None

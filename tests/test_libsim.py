@@ -324,3 +324,18 @@ def test_summary_statistics_follow_the_frames():
     assert s.max_s == latencies[-1]
     span = max(f.delivered_s for f in flow.frames) - flow.frames[0].sent_s
     assert s.goodput_bps == pytest.approx(8 * 20 * 5000 / span)
+
+
+def test_tcp_restarts_slow_start_after_an_idle_rto():
+    # Frames 2 s apart (idle >> RTO): RFC 5681 4.1 cuts cwnd back to IW for every frame, so
+    # each later frame is slower than with the window kept open. (Immediate ACKs: a delayed
+    # ACK of a frame's last odd segment would race a 0.2 s RTO and blur the comparison.)
+    net = chain(1, BITRATE, DELAY, [FlowSpec("n0", "n1", 4, 0.5, 1_000_000)], "tcp")
+    restart = simulate(replace(net, tcp=TcpConfig(delayed_ack=False))).flows[0].frames
+    keep_tcp = TcpConfig(delayed_ack=False, idle_restart=False)
+    keep = simulate(replace(net, tcp=keep_tcp)).flows[0].frames
+    assert restart[0].latency_s == keep[0].latency_s
+    for k in (1, 2, 3):
+        assert restart[k].latency_s > keep[k].latency_s + DELAY
+        # Restarting from IW each time: every later frame costs about the same.
+        assert restart[k].latency_s == pytest.approx(restart[1].latency_s, rel=0.01)

@@ -30,7 +30,9 @@ class Simulation {
   std::vector<class Endpoint*> sinks;    // per flow, at the flow's dst node
   std::string failure;                   // set once; the run then drains and reports it
 
-  Time now() const { return sc_core::sc_time_stamp().value(); }
+  // The current simulated time, read once per process activation (Wakeup::fired).
+  Time now() const { return now_; }
+  void sync_clock() { now_ = sc_core::sc_time_stamp().value(); }
   bool failed() const { return !failure.empty(); }
   void fail(const std::string& message) {
     if (failure.empty()) failure = message;
@@ -40,6 +42,9 @@ class Simulation {
   void packet_lost(const Packet& packet) {
     if (!packet.to_source) outcome.flows[packet.flow].packets_lost++;
   }
+
+ private:
+  Time now_ = 0;
 };
 
 // Lazy timer: a process asks to run at a time; see the header comment.
@@ -50,6 +55,7 @@ class Wakeup {
   void at(Time when);
   // Call first thing in the process this wakes.
   void fired() {
+    sim_.sync_clock();
     if (pending_ != kNever && pending_ <= sim_.now()) pending_ = kNever;
   }
 

@@ -139,7 +139,7 @@ void run_network(const NetworkConfig& config, RunOutcome& outcome) {
   if (sim.failed()) throw std::runtime_error(sim.failure);
   for (UdpSink* sink : udp_sinks) sink->finish();
   for (TcpReceiver* receiver : tcp_receivers) receiver->finish();
-  sim.outcome.end = sim.now();
+  sim.outcome.end = sc_core::sc_time_stamp().value();
   outcome = std::move(sim.outcome);
 }
 
