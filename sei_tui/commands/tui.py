@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+import threading
+from pathlib import Path
+
+from sei_tui.core.errors import SeiInputError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -10,19 +16,67 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--model", default="demo", help="torchvision model name, 'demo', or file.py:factory"
     )
     p.add_argument("--weights", help="torchvision weights name or a local state-dict file")
-    p.add_argument("--scenario", help="scenario TOML file (default: the built-in demo)")
+    p.add_argument(
+        "--scenario", help="scenario TOML file or built-in name (default: the built-in demo)"
+    )
     p.add_argument("--data", help="labelled image folder for saliency and accuracy")
-    p.add_argument("--theme", help="theme name (or set SEI_THEME)")
+    p.add_argument("--qos", default="", help='constraints, e.g. "p95_latency<=0.1,accuracy>=0.9"')
+    p.add_argument("--theme", help="theme name, e.g. sei-dark or sei-light (or set SEI_THEME)")
 
 
 def run(args: argparse.Namespace) -> int:
+    _check_arguments(args)
+    # Imported here so `sei --help` never pays for Textual; torch loads inside the app's
+    # workers, after the first screen has painted.
     from sei_tui.tui.app import SeiApp
 
-    SeiApp(
+    app = SeiApp(
         model=args.model,
         weights=args.weights,
         scenario=args.scenario,
         data=args.data,
         theme_name=args.theme,
-    ).run()
+        qos=args.qos,
+    )
+    app.run()
+    if app.return_code:
+        return app.return_code
+    _exit_without_waiting_for_workers()
     return 0
+
+
+def _exit_without_waiting_for_workers() -> None:
+    """Quit means quit: a worker thread still inside a long core call (training the demo,
+    a simulation) cannot be interrupted, and the interpreter would wait for it at exit."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate()[1:]):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Refuse bad input before the screen opens: one line, exit 2."""
+    if args.scenario is not None and not Path(args.scenario).exists():
+        from sei_tui.core.scenario import builtin_scenario_names
+
+        if args.scenario not in builtin_scenario_names():
+            raise SeiInputError(
+                f"--scenario = {args.scenario}: no such file or built-in scenario "
+                f"(built-in: {', '.join(builtin_scenario_names())})"
+            )
+    if args.data is not None and not Path(args.data).is_dir():
+        raise SeiInputError(f"--data = {args.data}: not a folder")
+    if args.qos:
+        from sei_tui.core.qos import parse_qos
+
+        parse_qos(args.qos)
+    theme = args.theme or os.environ.get("SEI_THEME")
+    if theme:
+        from textual.theme import BUILTIN_THEMES
+
+        from sei_tui.tui.themes import load_themes
+
+        known = sorted({t.name for t in load_themes()} | set(BUILTIN_THEMES))
+        if theme not in known:
+            origin = "--theme" if args.theme else "SEI_THEME"
+            raise SeiInputError(f"{origin} = {theme}: unknown theme (known: {', '.join(known)})")

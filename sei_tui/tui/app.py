@@ -139,7 +139,9 @@ class SeiApp(App[None]):
         with Horizontal(id="panes"):
             with Vertical(id="model-pane", classes="pane"):
                 with Horizontal(id="model-progress-line", classes="progress-line"):
-                    yield ProgressBar(total=1.0, show_eta=False, id="model-progress")
+                    yield ProgressBar(
+                        total=1.0, show_eta=False, show_percentage=False, id="model-progress"
+                    )
                     yield Label("waiting for the model", id="model-status")
                 yield Static(tree_header(), id="tree-header", markup=False)
                 yield ModelTree(id="model-tree")
@@ -215,7 +217,16 @@ class SeiApp(App[None]):
 
     # ------------------------------------------------------------------ workers
     def _reporter(self, task: str):
-        return lambda fraction, label: self.post_message(TaskProgress(task, fraction, label))
+        """A progress callback for the core that also stops the work once the worker is
+        cancelled (long core loops report progress more often than they check cancel)."""
+        worker = get_current_worker()
+
+        def report(fraction: float, label: str) -> None:
+            if worker.is_cancelled:
+                raise SeiCancelled()
+            self.post_message(TaskProgress(task, fraction, label))
+
+        return report
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="scenario")
     def load_scenario_worker(self, path: str | None) -> None:

@@ -29,7 +29,7 @@ def format_seconds(s: float | None) -> str:
     if s == 0:
         return "0"
     if s < 1e-6:
-        return f"{s * 1e9:.0f} ns"
+        return f"{s * 1e9:.3g} ns"
     if s < 1e-3:
         return f"{s * 1e6:.0f} µs"
     if s < 1.0:

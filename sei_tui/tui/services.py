@@ -134,9 +134,9 @@ class CoreServices:
         from sei_tui.core.graph import analyze_model
         from sei_tui.core.models import load_model
 
-        progress(0.3, f"loading {spec}")
-        loaded = load_model(spec, weights)
-        progress(0.6, "tracing the graph and finding split points")
+        progress(0.1, f"loading {spec}")
+        loaded = load_model(spec, weights, progress=lambda f, s: progress(0.1 + 0.6 * f, s))
+        progress(0.7, "tracing the graph and finding split points")
         graph = analyze_model(loaded)
         self._loaded = loaded
         progress(1.0, f"{graph.name}: {len(graph.split_points)} split points")

@@ -157,7 +157,7 @@ class ResultsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="sweep-line"):
-            yield ProgressBar(total=1.0, show_eta=False, id="sweep-progress")
+            yield ProgressBar(total=1.0, show_eta=False, show_percentage=False, id="sweep-progress")
             yield Label("waiting for the model and the scenario", id="sweep-status")
         yield ResultsTable(id="results-table")
         yield Static("", id="recommendation")

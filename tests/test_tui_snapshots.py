@@ -1,0 +1,80 @@
+"""Snapshot tests of the sei screens (pytest-textual-snapshot; update with
+`pytest tests/test_tui_snapshots.py --snapshot-update`, then look at the report).
+
+Deterministic: FakeServices give a fixed graph, fixed CS values and analytic latencies
+from the built-in demo scenario's fixed GFLOP/s compute profiles; no clock, no ETA, no
+cursor blink; every worker has finished before the picture is taken.
+"""
+
+from __future__ import annotations
+
+from test_tui_fakes import FakeServices
+
+from sei_tui.tui.app import SeiApp
+
+
+async def settle(pilot) -> None:
+    for _ in range(4):
+        await pilot.pause(0.05)
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause(0.05)
+
+
+def app(**kwargs) -> SeiApp:
+    return SeiApp(services=FakeServices(), **kwargs)
+
+
+def test_main_screen_80x24(snap_compare):
+    assert snap_compare(app(), terminal_size=(80, 24), run_before=settle)
+
+
+def test_main_screen_results_tab_80x24(snap_compare):
+    async def results_tab(pilot):
+        await settle(pilot)
+        await pilot.press("3")
+
+    assert snap_compare(app(), terminal_size=(80, 24), run_before=results_tab)
+
+
+def test_main_screen_160x48_with_split_and_qos(snap_compare):
+    async def choose(pilot):
+        await settle(pilot)
+        await pilot.press("right_square_bracket")  # first CS maximum
+        await pilot.press("slash")
+        pilot.app.query_one("#qos-input").value = "p95_latency<=0.0025, accuracy>=0.88"
+        await pilot.press("enter")
+        await settle(pilot)
+
+    assert snap_compare(app(), terminal_size=(160, 48), run_before=choose)
+
+
+def test_topology_editor_with_validation_error(snap_compare):
+    async def bad_bitrate(pilot):
+        await settle(pilot)
+        await pilot.press("2", "e")
+        await pilot.pause()
+        field = pilot.app.screen.query_one("#field-bitrate")
+        field.focus()
+        field.value = "-5Mbps"
+        await pilot.pause()
+        await pilot.press("enter")  # refused: the error stays
+        await pilot.pause()
+
+    assert snap_compare(app(), terminal_size=(80, 24), run_before=bad_bitrate)
+
+
+def test_help_screen(snap_compare):
+    async def help_screen(pilot):
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(app(), terminal_size=(100, 48), run_before=help_screen)
+
+
+def test_light_theme_160x48(snap_compare):
+    async def choose(pilot):
+        await settle(pilot)
+        await pilot.press("right_square_bracket", "right_square_bracket")
+
+    assert snap_compare(app(theme_name="sei-light"), terminal_size=(160, 48), run_before=choose)

@@ -1,0 +1,105 @@
+"""The real `sei tui` in tmux at 80x24, driven by keys as a person would, read back with
+`tmux capture-pane`. Slow-ish (a real process, real scenario, real core services)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sei_tui.core.scenario import builtin_scenario, load_scenario, save_scenario
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+
+class TmuxSession:
+    def __init__(self, name: str, command: str, width: int = 80, height: int = 24) -> None:
+        self.name = name
+        subprocess.run(
+            ["tmux", "new-session", "-d", "-s", name, "-x", str(width), "-y", str(height), command],
+            check=True,
+        )
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
+
+    def capture(self) -> str:
+        out = subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True
+        )
+        return out.stdout
+
+    def wait_for(self, *texts: str, absent: tuple[str, ...] = (), timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.capture()
+            if all(t in screen for t in texts) and not any(t in screen for t in absent):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"never saw {texts!r} on screen; last screen:\n{screen}")
+
+    def alive(self) -> bool:
+        return subprocess.run(["tmux", "has-session", "-t", self.name]).returncode == 0
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+
+def test_real_app_at_80x24(tmp_path: Path):
+    scenario_path = tmp_path / "site.toml"
+    save_scenario(builtin_scenario("demo"), scenario_path)
+    env = f"TERM=xterm-256color SEI_THEME=sei-dark XDG_CACHE_HOME={tmp_path / 'cache'}"
+    command = f"env {env} {sys.executable} -m sei_tui tui --scenario {scenario_path}"
+    session = TmuxSession(f"sei-tui-test-{os.getpid()}", command)
+    try:
+        start = time.monotonic()
+        screen = session.wait_for("QoS", "1 Model", "2 Network", "3 Results")
+        first_paint_s = time.monotonic() - start
+        print(f"first paint in tmux: {first_paint_s:.2f} s\n{screen}")
+        assert len(screen.splitlines()[0]) <= 80
+
+        session.keys("2")
+        screen = session.wait_for("wifi", "ethernet", "54Mbps", "camera")
+        print(screen)
+
+        # edit the wifi bitrate: focus order name, nodes, kind, bitrate
+        session.keys("e")
+        session.wait_for("Link wifi", "Enter applies")
+        time.sleep(0.5)  # let the dialog take focus before typing into it
+        session.keys("Tab", "Tab", "Tab")  # a field's text is selected on focus
+        time.sleep(0.3)
+        session.keys("12Mbps")
+        time.sleep(0.3)
+        session.keys("Enter")
+        screen = session.wait_for("12Mbps", absent=("Link wifi",))  # the editor closed
+        print(screen)
+
+        session.keys("w")  # atomic save to the scenario's own file
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if load_scenario(scenario_path).links[0].bitrate_bps == 12e6:
+                break
+            time.sleep(0.1)
+        assert load_scenario(scenario_path).links[0].bitrate_bps == 12e6
+
+        session.keys("?")
+        screen = session.wait_for("sei keys", "sei.split.next")
+        print(screen)
+        session.keys("Escape")
+        time.sleep(0.3)  # an Escape straight before q would read as Alt+q
+        session.keys("q")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and session.alive():
+            time.sleep(0.1)
+        assert not session.alive(), "q did not quit the app"
+    finally:
+        session.kill()
