@@ -10,6 +10,7 @@ import pytest
 from libsim import (
     BurstLoss,
     FlowSpec,
+    LibsimError,
     LinkSpec,
     NetworkSpec,
     TcpConfig,
@@ -182,8 +183,9 @@ def test_tcp_with_loss_is_slower_and_retransmits():
 
 
 def test_tcp_handshake_costs_one_round_trip():
-    # SYN and SYN-ACK: 40 B each plus framing, one propagation delay each way.
-    handshake_rtt = 2 * DELAY + 2 * wire_time(40, BITRATE)
+    # SYN and SYN-ACK: 40 B each plus framing, one propagation delay each way; the pure ACK
+    # that completes the handshake goes on the wire just before the first segment.
+    handshake_rtt = 2 * DELAY + 3 * wire_time(40, BITRATE)
     with_handshake = simulate(tcp_link(1_000_000)).flows[0].frames
     without = simulate(tcp_link(1_000_000, tcp=TcpConfig(handshake=False))).flows[0].frames
     assert abs(with_handshake[0].latency_s - without[0].latency_s - handshake_rtt) < NS
@@ -339,3 +341,10 @@ def test_tcp_restarts_slow_start_after_an_idle_rto():
         assert restart[k].latency_s > keep[k].latency_s + DELAY
         # Restarting from IW each time: every later frame costs about the same.
         assert restart[k].latency_s == pytest.approx(restart[1].latency_s, rel=0.01)
+
+
+def test_simulate_many_raises_the_error_of_a_bad_network():
+    good = wifi(1, frames=1, size=1000)
+    bad = replace(good, links=(replace(good.links[0], bitrate_bps=0.0), good.links[1]))
+    with pytest.raises(LibsimError, match="bitrate = 0"):
+        list(simulate_many([good, bad, good], processes=2))

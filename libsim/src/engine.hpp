@@ -40,7 +40,12 @@ class Simulation {
   void deliver(const Packet& packet);
   // A packet of `flow` vanished in the network (link loss, full queue, MAC retry limit).
   void packet_lost(const Packet& packet) {
-    if (!packet.to_source) outcome.flows[packet.flow].packets_lost++;
+    if (counts_as_sent(packet)) outcome.flows[packet.flow].packets_lost++;
+  }
+  // The packets a flow's packets_sent / packets_lost count: payload and connection set-up.
+  static bool counts_as_sent(const Packet& packet) {
+    return packet.kind == PacketKind::UdpData || packet.kind == PacketKind::TcpData ||
+           packet.kind == PacketKind::TcpSyn;
   }
 
  private:
@@ -338,7 +343,8 @@ class TcpSender : public sc_core::sc_module, public Endpoint {
   enum class State { Closed, SynSent, Established, Aborted };
   void step();
   void write_frames();
-  void try_send();
+  // Send what the windows allow; `limited_transmit` extra bytes of new data (RFC 3042).
+  void try_send(uint64_t limited_transmit = 0);
   void send_segment(uint64_t seq, uint32_t len);
   void send_syn();
   void on_ack(const Packet& packet);

@@ -262,7 +262,8 @@ void WirelessStation::head_done(bool delivered) {
 
 void WirelessStation::head_failed() {
   retries_++;
-  if (retries_ > kRetryLimit) {
+  // The frame is dropped once its retry count reaches the limit: 7 attempts in all.
+  if (retries_ >= kRetryLimit) {
     head_done(false);
     return;
   }

@@ -205,11 +205,13 @@ void TcpSender::send_syn() {
   arm_rto();
 }
 
-void TcpSender::try_send() {
+void TcpSender::try_send(uint64_t limited_transmit) {
   if (state_ != State::Established) return;
   bool sent_any = false;
+  // Limited transmit sends only new data (RFC 3042).
+  if (limited_transmit > 0 && snd_nxt_ < snd_max_) limited_transmit = 0;
   while (snd_nxt_ < written_) {
-    const uint64_t window = std::min<uint64_t>(cwnd_, uint64_t(peer_window_));
+    const uint64_t window = std::min<uint64_t>(cwnd_ + limited_transmit, uint64_t(peer_window_));
     const uint32_t len = uint32_t(std::min<uint64_t>(mss_, written_ - snd_nxt_));
     if (snd_nxt_ + len > snd_una_ + window) break;
     if (!interface_->has_room()) {
@@ -261,6 +263,14 @@ void TcpSender::on_packet(const Packet& packet) {
     state_ = State::Established;
     peer_window_ = packet.window;
     rto_deadline_ = kNever;
+    // The third segment of the handshake: a pure ACK, then the data.
+    Packet ack;
+    ack.kind = PacketKind::TcpAck;
+    ack.flow = flow_;
+    ack.dst_node = config_.dst;
+    ack.ip_bytes = kIpTcpHeaderBytes;
+    ack.window = tcp_.rwnd;
+    node_->send(ack);
     if (!syn_retransmitted_) {
       update_rtt(sim_.now() - syn_sent_);
     } else {
@@ -343,6 +353,12 @@ void TcpSender::on_ack(const Packet& packet) {
   if (in_recovery_) {
     cwnd_ += mss_;  // inflate by the segment that left the network
     try_send();
+    return;
+  }
+  if (dupacks_ < 3) {
+    // RFC 5681 3.2 step 1 / RFC 3042: one new segment per duplicate ACK, beyond cwnd by at
+    // most two segments.
+    try_send(uint64_t(dupacks_) * mss_);
     return;
   }
   if (dupacks_ != 3) return;
