@@ -1,0 +1,98 @@
+"""`sei profile`: measure per-node latency on this machine (batch 1, median of repeats)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+# Slowest nodes listed for humans (the file / --json has all of them).
+SLOWEST_ROWS = 15
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "model", metavar="MODEL", help="torchvision model name, 'demo', or path/to/file.py:factory"
+    )
+    p.add_argument("--weights", metavar="W", help="torchvision weights name or a state-dict file")
+    p.add_argument(
+        "--input-shape", metavar="C,H,W", help="input shape (default: from the weights/model)"
+    )
+    p.add_argument("--out", metavar="FILE.json", help="write the profile here (for scenarios)")
+    p.add_argument("--repeats", metavar="N", default="10", help="timed passes (median; default 10)")
+    p.add_argument("--warmup", metavar="N", default="3", help="untimed passes first (default 3)")
+    p.add_argument("--json", action="store_true", help="print the profile JSON to stdout")
+
+
+def _count(flag: str, text: str, minimum: int) -> int:
+    from sei_tui.core.errors import SeiInputError
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise SeiInputError(f"{flag} = {text!r}: expected an integer") from None
+    if value < minimum:
+        raise SeiInputError(f"{flag} = {value}: must be >= {minimum}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from sei_tui.core.graph import analyze_model
+    from sei_tui.core.models import load_model, parse_input_shape
+    from sei_tui.core.profiling import profile_json, profile_model, save_profile
+
+    repeats = _count("--repeats", args.repeats, 1)
+    warmup = _count("--warmup", args.warmup, 0)
+    shape = parse_input_shape(args.input_shape) if args.input_shape else None
+    loaded = load_model(args.model, weights=args.weights, input_shape=shape)
+    graph = analyze_model(loaded)
+    profile = profile_model(graph, warmup=warmup, repeats=repeats)
+    if args.out:
+        save_profile(profile, args.out)
+    if args.json:
+        json.dump(profile_json(profile), sys.stdout)
+        sys.stdout.write("\n")
+        return 0
+    _print_summary(graph, profile, args.out)
+    return 0
+
+
+def _print_summary(graph, profile, out: str | None) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from sei_tui.core.units import format_seconds
+
+    console = Console()
+    console.print(
+        f"[bold]{graph.name}[/] · input {'x'.join(map(str, graph.input_shape))} · batch 1 · "
+        f"torch {profile.torch_version} · {profile.threads} threads · "
+        f"{profile.machine['processor']}"
+    )
+    console.print(
+        f"whole model {format_seconds(profile.total_seconds)} (sum of per-node medians, "
+        f"{profile.repeats} repeats after {profile.warmup} warm-up) · "
+        f"fingerprint {profile.fingerprint}"
+    )
+    table = Table(
+        title=f"Slowest {SLOWEST_ROWS} nodes",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for i, column in enumerate(("node", "op", "time", "share")):
+        table.add_column(column, justify="left" if i < 2 else "right", no_wrap=True)
+    ops = {
+        n.name: type(graph.graph_module.get_submodule(n.target)).__name__
+        if n.op == "call_module"
+        else n.target.rpartition(".")[2]
+        for n in graph.nodes
+    }
+    total = profile.total_seconds or 1.0
+    slowest = sorted(profile.node_seconds.items(), key=lambda kv: -kv[1])[:SLOWEST_ROWS]
+    for name, seconds in slowest:
+        table.add_row(name, ops.get(name, ""), format_seconds(seconds), f"{seconds / total:.1%}")
+    console.print(table)
+    if out:
+        console.print(f"profile written to {out}")
