@@ -223,11 +223,13 @@ class WirelessStation : public Interface {
   friend class WirelessMedium;
   struct Queued {
     Packet packet;
-    int32_t next_hop;
+    Node* receiver;
+    Time airtime;  // data frame duration on the medium
   };
   void start_head(Time ready);
-  void head_done(bool delivered);
-  void head_failed();
+  // The head frame's exchange ended at `at`: delivered (or dropped), or failed (retry).
+  void head_done(bool delivered, Time at);
+  void head_failed(Time at);
 
   WirelessMedium& medium_;
   Rng rng_;
@@ -237,7 +239,8 @@ class WirelessStation : public Interface {
   uint32_t cw_;
   uint32_t backoff_slots_ = 0;
   uint32_t retries_ = 0;
-  Time ready_ = 0;  // when the head frame began to wait for the medium
+  Time ready_ = 0;        // when the head frame began to wait for the medium
+  Time released_at_ = 0;  // the last frame counts as in service until then
 };
 
 // One shared half-duplex radio medium with 802.11 DCF (CSMA/CA). See links.cpp for the
@@ -249,6 +252,7 @@ class WirelessMedium : public sc_core::sc_module {
                  int32_t link_index, const std::vector<Node*>& nodes);
   ~WirelessMedium() override;
   Interface& station_of(int32_t node_index);
+  Node* member(int32_t node_index) const;
   Time data_duration(int32_t ip_bytes) const;
   Time ack_duration() const { return ack_duration_; }
   // A station's head frame is waiting: wake when its backoff could end. While the medium is
@@ -266,7 +270,7 @@ class WirelessMedium : public sc_core::sc_module {
   };
   void step();
   void finish_transmission();
-  void contend();
+  Time contend();
   Time countdown_start(const WirelessStation& station) const;
 
   Simulation& sim_;
@@ -278,6 +282,7 @@ class WirelessMedium : public sc_core::sc_module {
   Time delay_;
   Time ack_duration_;
   bool busy_ = false;
+  bool in_step_ = false;
   Time busy_until_ = 0;
   Time idle_since_ = 0;
   std::vector<WirelessStation*> transmitting_;
@@ -308,7 +313,8 @@ class UdpSource : public sc_core::sc_module, public Endpoint {
   int32_t flow_;
   const FlowConfig& config_;
   FrameSchedule schedule_;
-  Wakeup wake_;
+  Wakeup wake_;         // the interface has room again
+  Wakeup frame_timer_;  // the next frame is due (its own timer keeps wake-ups in order)
   Node* node_;
   Interface* interface_;
   int64_t frame_ = 0;
@@ -358,8 +364,10 @@ class TcpSender : public sc_core::sc_module, public Endpoint {
   const FlowConfig& config_;
   const TcpConfig& tcp_;
   FrameSchedule schedule_;
-  Wakeup wake_;   // the next frame is due, or the interface has room again
-  Wakeup timer_;  // retransmission timer: kept apart so its wake-ups stay in time order
+  // One lazy timer per purpose, so that each one's wake-ups only move forward in time.
+  Wakeup wake_;         // the interface has room again
+  Wakeup frame_timer_;  // the next frame is due
+  Wakeup timer_;        // retransmission timer
   Node* node_;
   Interface* interface_;
   uint32_t mss_;

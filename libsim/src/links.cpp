@@ -222,14 +222,16 @@ WirelessStation::WirelessStation(sc_core::sc_module_name name, Simulation& sim, 
       cw_(kCwMin) {}
 
 bool WirelessStation::has_room() {
-  // The head frame is in service (contending or on the air); the rest wait.
-  const int64_t waiting = queue_.empty() ? 0 : int64_t(queue_.size()) - 1;
-  return waiting < queue_packets_;
+  // The head frame is in service (contending, on the air, or awaiting its MAC ACK until
+  // released_at_); the rest wait.
+  const int64_t total = int64_t(queue_.size()) + (sim_.now() < released_at_ ? 1 : 0);
+  return std::max<int64_t>(total - 1, 0) < queue_packets_;
 }
 
 bool WirelessStation::transmit(const Packet& packet, int32_t next_hop, bool local) {
   if (!local && !has_room()) return false;
-  queue_.push_back(Queued{packet, next_hop});
+  queue_.push_back(
+      Queued{packet, medium_.member(next_hop), medium_.data_duration(packet.ip_bytes)});
   if (queue_.size() == 1) start_head(sim_.now());
   return true;
 }
@@ -241,6 +243,8 @@ void WirelessStation::notify_when_room(Wakeup& waiter) {
   }
   if (std::find(room_waiters_.begin(), room_waiters_.end(), &waiter) == room_waiters_.end())
     room_waiters_.push_back(&waiter);
+  // The frame awaiting its ACK leaves then; the waiter checks again.
+  if (sim_.now() < released_at_) waiter.at(released_at_);
 }
 
 // Every frame draws a backoff in [0, CW] (also right after a success: 802.11 post-backoff).
@@ -250,25 +254,26 @@ void WirelessStation::start_head(Time ready) {
   medium_.station_ready(*this);
 }
 
-void WirelessStation::head_done(bool delivered) {
+void WirelessStation::head_done(bool delivered, Time at) {
   if (!delivered) sim_.packet_lost(queue_.front().packet);
   queue_.pop_front();
+  released_at_ = at;
   cw_ = kCwMin;
   retries_ = 0;
-  for (Wakeup* waiter : room_waiters_) waiter->at(sim_.now());
+  for (Wakeup* waiter : room_waiters_) waiter->at(at);
   room_waiters_.clear();
-  if (!queue_.empty()) start_head(sim_.now());
+  if (!queue_.empty()) start_head(at);
 }
 
-void WirelessStation::head_failed() {
+void WirelessStation::head_failed(Time at) {
   retries_++;
   // The frame is dropped once its retry count reaches the limit: 7 attempts in all.
   if (retries_ >= kRetryLimit) {
-    head_done(false);
+    head_done(false, at);
     return;
   }
   cw_ = std::min(2 * cw_ + 1, kCwMax);
-  start_head(sim_.now());
+  start_head(at);
 }
 
 WirelessMedium::WirelessMedium(sc_core::sc_module_name name, Simulation& sim,
@@ -304,12 +309,19 @@ Interface& WirelessMedium::station_of(int32_t node_index) {
   throw InputError("node is not on this wireless link");
 }
 
+Node* WirelessMedium::member(int32_t node_index) const {
+  for (Node* node : nodes_) {
+    if (node->index() == node_index) return node;
+  }
+  throw InputError("node is not on this wireless link");
+}
+
 Time WirelessMedium::data_duration(int32_t ip_bytes) const {
   return ofdm_duration(int64_t(ip_bytes) + link_.overhead_bytes, link_.bitrate_bps);
 }
 
 void WirelessMedium::station_ready(const WirelessStation& station) {
-  if (busy_) return;
+  if (busy_ || in_step_) return;
   wake_.at(countdown_start(station) + station.backoff_slots_ * kSlot);
 }
 
@@ -331,10 +343,18 @@ void WirelessMedium::step() {
     in_flight_.pop_front();
     item.receiver->receive(item.packet);
   }
-  if (busy_ && now >= busy_until_) finish_transmission();
-  if (!busy_) contend();
-  if (!in_flight_.empty()) wake_.at(in_flight_.front().arrival);
-  if (busy_) wake_.at(busy_until_);
+  // A delivered frame's exchange is settled at once, effective at the end of its MAC ACK
+  // (busy_until_): one wake-up fewer per frame, same timing. A failed one at its ACK timeout.
+  if (busy_ && (now >= busy_until_ || (transmission_ok_ && in_flight_.empty()))) {
+    in_step_ = true;  // stations made ready here are seen by contend() below
+    finish_transmission();
+    in_step_ = false;
+  }
+  Time next = busy_ ? busy_until_ : contend();
+  if (!in_flight_.empty()) next = std::min(next, in_flight_.front().arrival);
+  // One request for the earliest: a later one first would be overridden, leaving a dead
+  // entry in SystemC's timed queue.
+  if (next != kNever) wake_.at(next);
 }
 
 void WirelessMedium::finish_transmission() {
@@ -344,34 +364,32 @@ void WirelessMedium::finish_transmission() {
   done.swap(transmitting_);
   for (WirelessStation* station : done) {
     if (transmission_ok_) {
-      station->head_done(true);
+      station->head_done(true, busy_until_);
     } else {
-      station->head_failed();
+      station->head_failed(busy_until_);
     }
   }
 }
 
 // DCF: the station whose backoff ends first transmits; if several end in the same slot,
 // they collide. The others freeze their remaining slots until the medium is idle again.
-void WirelessMedium::contend() {
+// Returns when the medium needs attention next (the end of the transmission begun now, or
+// the end of the first backoff).
+Time WirelessMedium::contend() {
   const Time now = sim_.now();
   Time first = kNever;
   for (WirelessStation* station : stations_) {
     if (station->queue_.empty()) continue;
     first = std::min(first, countdown_start(*station) + station->backoff_slots_ * kSlot);
   }
-  if (first == kNever) return;
-  if (first > now) {
-    wake_.at(first);
-    return;
-  }
+  if (first == kNever || first > now) return first;
   Time longest = 0;
   for (WirelessStation* station : stations_) {
     if (station->queue_.empty()) continue;
     const Time start = countdown_start(*station);
     if (start + station->backoff_slots_ * kSlot == now) {
       transmitting_.push_back(station);
-      longest = std::max(longest, data_duration(station->queue_.front().packet.ip_bytes));
+      longest = std::max(longest, station->queue_.front().airtime);
     } else if (start < now) {
       station->backoff_slots_ -= uint32_t((now - start) / kSlot);
     }
@@ -382,12 +400,8 @@ void WirelessMedium::contend() {
   if (transmitting_.size() == 1 && !transmitting_.front()->loss_.lose()) {
     // Data, propagation, SIFS, MAC ACK, propagation.
     const auto& head = transmitting_.front()->queue_.front();
-    Node* receiver = nullptr;
-    for (size_t i = 0; i < nodes_.size(); ++i) {
-      if (nodes_[i]->index() == head.next_hop) receiver = nodes_[i];
-    }
     const Time arrival = now + longest + delay_;
-    in_flight_.push_back(InFlight{arrival, head.packet, receiver});
+    in_flight_.push_back(InFlight{arrival, head.packet, head.receiver});
     transmission_ok_ = true;
     busy_until_ = arrival + kSifs + ack_duration_ + delay_;
   } else {
@@ -401,9 +415,9 @@ void WirelessMedium::contend() {
   }
   if (busy_until_ > kHorizon) {
     sim_.fail("simulated time would exceed 1e6 s (bitrate too low or too much data)");
-    return;
+    return kNever;
   }
-  wake_.at(busy_until_);
+  return busy_until_;
 }
 
 }  // namespace libsim

@@ -23,14 +23,16 @@ UdpSource::UdpSource(sc_core::sc_module_name name, Simulation& sim, int32_t flow
       config_(sim.config.flows[flow]),
       schedule_(config_),
       wake_(sim),
+      frame_timer_(sim),
       node_(sim.nodes[config_.src]),
       interface_(node_->route(config_.dst)) {
   SC_METHOD(step);
-  sensitive << wake_.event();
+  sensitive << wake_.event() << frame_timer_.event();
 }
 
 void UdpSource::step() {
   wake_.fired();
+  frame_timer_.fired();
   sim_.outcome.events++;
   if (sim_.failed()) return;
   const Time now = sim_.now();
@@ -42,7 +44,7 @@ void UdpSource::step() {
     if (!frame_started_) {
       const Time due = schedule_.due(frame_);
       if (due > now) {
-        wake_.at(due);
+        frame_timer_.at(due);
         return;
       }
       outcome.frames[frame_].sent = config_.fps > 0.0 ? due : now;
@@ -132,6 +134,7 @@ TcpSender::TcpSender(sc_core::sc_module_name name, Simulation& sim, int32_t flow
       tcp_(sim.config.tcp),
       schedule_(config_),
       wake_(sim),
+      frame_timer_(sim),
       timer_(sim),
       node_(sim.nodes[config_.src]),
       interface_(node_->route(config_.dst)),
@@ -142,11 +145,12 @@ TcpSender::TcpSender(sc_core::sc_module_name name, Simulation& sim, int32_t flow
   peer_window_ = tcp_.rwnd;
   if (!tcp_.handshake) state_ = State::Established;
   SC_METHOD(step);
-  sensitive << wake_.event() << timer_.event();
+  sensitive << wake_.event() << frame_timer_.event() << timer_.event();
 }
 
 void TcpSender::step() {
   wake_.fired();
+  frame_timer_.fired();
   timer_.fired();
   sim_.outcome.events++;
   if (sim_.failed() || state_ == State::Aborted) return;
@@ -172,7 +176,7 @@ void TcpSender::write_frames() {
   while (frames_written_ < config_.frames && snd_max_ >= written_) {
     const Time due = schedule_.due(frames_written_);
     if (due > now) {
-      wake_.at(due);
+      frame_timer_.at(due);
       return;
     }
     // RFC 5681 4.1: after an idle period longer than RTO, restart from min(IW, cwnd).
