@@ -137,6 +137,29 @@ class TokenNet(Tapped):
 TOKEN_POINTS = [["patch"], ["permute"], ["mix"], ["act"], ["flatten"], ["tokens"], ["mean"]]
 
 
+class WindowNet(Tapped):
+    """Swin-like windows folded into the batch, plus a constant computed from a parameter."""
+
+    def __init__(self, classes: int = 3):
+        super().__init__()
+        self.patch = nn.Conv2d(3, 8, 4, stride=4)
+        self.table = nn.Parameter(torch.randn(1, 4, 8))
+        self.attn = nn.Linear(8, 8)
+        self.head = nn.Linear(8, classes)
+
+    def forward(self, x):
+        x = self.patch(x).permute(0, 2, 3, 1)  # B x 4 x 4 x 8
+        b = x.shape[0]
+        windows = x.reshape(b, 2, 2, 2, 2, 8).permute(0, 1, 3, 2, 4, 5).reshape(-1, 4, 8)
+        windows = self.tap("reshape_1", windows)  # (B * 4 windows) x 4 tokens x 8
+        bias = self.tap("mul", self.table * 2.0)  # not computed from the images
+        y = self.tap("attn", self.attn(windows + bias))
+        return self.head(y.reshape(b, 16, 8).mean(1))
+
+
+WINDOW_POINTS = [["reshape_1"], ["reshape_1", "mul"], ["attn"]]
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -205,6 +228,10 @@ def _reference_map(act: torch.Tensor, grad: torch.Tensor, layout: str) -> torch.
     elif layout == "tokens":  # N x C
         weights = grad.mean(dim=0)
         cam = sum(weights[c] * act[:, c] for c in range(act.shape[1]))
+    elif layout == "windows":  # nW x N x C of one image: every window's tokens are positions
+        act, grad = act.reshape(-1, act.shape[-1]), grad.reshape(-1, grad.shape[-1])
+        weights = grad.mean(dim=0)
+        cam = sum(weights[c] * act[:, c] for c in range(act.shape[1]))
     else:  # vector C: one position, gradient x activation
         cam = (grad * act).sum().reshape(1)
     return torch.clamp(cam, min=0).reshape(-1)
@@ -219,6 +246,8 @@ def _reference(model: Tapped, points, dataset, layouts, target="top1"):
         weighted, weight = 0.0, 0
         per_class_weighted: dict[int, float] = {}
         for name in names:
+            if layouts[name] == "constant":  # no per-image data: not part of the CS
+                continue
             map_sum, class_sum = None, {}
             for i in range(len(dataset)):
                 image, label = dataset[i]
@@ -226,8 +255,10 @@ def _reference(model: Tapped, points, dataset, layouts, target="top1"):
                 logits = model(image[None])
                 cls = int(logits.argmax(1)) if target == "top1" else label
                 logits[0, cls].backward()
-                act = model.taps[name][0].detach()
-                grad = model.taps[name].grad[0]
+                if layouts[name] == "windows":  # the image's windows are the whole tensor
+                    act, grad = model.taps[name].detach(), model.taps[name].grad
+                else:
+                    act, grad = model.taps[name][0].detach(), model.taps[name].grad[0]
                 cam = _reference_map(act, grad, layouts[name])
                 map_sum = cam.double() if map_sum is None else map_sum + cam.double()
                 class_sum.setdefault(cls, []).append(float(cam.double().mean()))
@@ -315,6 +346,18 @@ def test_one_pass_equals_reference_on_tokens_channels_last_and_vectors():
     }
     expected, _, _ = _reference(model, TOKEN_POINTS, dataset, layouts)
     _assert_close([p.cs for p in result.points], expected)
+
+
+def test_windows_folded_into_the_batch_and_constants_left_out():
+    torch.manual_seed(3)
+    model = WindowNet()
+    dataset = _data(5, (3, 16, 16), 3, seed=8)
+    graph = _graph(model, WINDOW_POINTS, (3, 16, 16))
+    result = cumulative_saliency(graph, dataset, batch_size=2, cache=False)
+    layouts = {"reshape_1": "windows", "mul": "constant", "attn": "windows"}
+    expected, _, _ = _reference(model, WINDOW_POINTS, dataset, layouts)
+    _assert_close([p.cs for p in result.points], expected)
+    assert result.points[0].cs == result.points[1].cs > 0
 
 
 def test_in_place_relu_gives_the_same_curve():

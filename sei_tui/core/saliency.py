@@ -15,7 +15,11 @@ Rules for tensors that are not B x C x H x W (all batch-first):
   (a class token included), C the channels. Rank 3 is always read as tokens.
 - B x C (flat vectors): one position, so Grad-CAM reduces to ReLU(sum_c grad_c * act_c),
   i.e. gradient x activation summed over features.
-- Non-floating tensors carry no gradient: they are left out of their point's CS.
+- A leading dim of k x B (windows folded into the batch, batch-major, as in Swin's window
+  attention) is read as B x (k * d1) x ...: the k blocks are extra positions.
+- Tensors not computed from the images' data (constants of the model, attention masks
+  built from sizes, sizes themselves) and non-floating tensors carry no per-image saliency:
+  they are left out of their point's CS (a point with nothing left has CS 0).
 Multi-tensor payloads: each tensor gets its own CS; the point's CS is their mean weighted by
 each tensor's elements per image (its share of the payload).
 The class score explained is the top-1 prediction (`target="top1"`) or the label
@@ -341,8 +345,15 @@ class _CapturingInterpreter(torch.fx.Interpreter):
         self.captured: dict[str, Any] = {}
         self.protect = {n.name for n in module.graph.nodes if n.name in self.wanted}
         self.protect = {n for n in self.protect if _modified_in_place_later(module, n)}
+        # nodes whose value is computed from the input's data (not merely from its size)
+        self.data_dependent: set[str] = set()
 
     def run_node(self, n: torch.fx.Node) -> Any:
+        if n.op == "placeholder" or any(
+            m.name in self.data_dependent and _carries_tensor(self.env.get(m))
+            for m in n.all_input_nodes
+        ):
+            self.data_dependent.add(n.name)
         result = super().run_node(n)
         if n.name in self.wanted:
             self.captured[n.name] = result
@@ -350,6 +361,32 @@ class _CapturingInterpreter(torch.fx.Interpreter):
                 # a later in-place op would overwrite the captured tensor: hand it a copy
                 result = result.clone()
         return result
+
+
+def _carries_tensor(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_carries_tensor(v) for v in value)
+    if isinstance(value, dict):
+        return any(_carries_tensor(v) for v in value.values())
+    return False
+
+
+def per_image_view(tensor: torch.Tensor, batch: int) -> torch.Tensor | None:
+    """The tensor as batch x ..., or None when it is not per-image data.
+
+    A leading dim of k * batch (Swin's windows folded into the batch, batch-major) becomes
+    batch x (k * d1) x ...: the k blocks are extra positions of each image.
+    """
+    if tensor.dim() == 0 or tensor.shape[0] % batch != 0:
+        return None
+    folded = tensor.shape[0] // batch
+    if folded == 1:
+        return tensor
+    if tensor.dim() == 1:
+        return tensor.reshape(batch, folded)
+    return tensor.reshape(batch, folded * tensor.shape[1], *tensor.shape[2:])
 
 
 def _is_in_place(module: torch.fx.GraphModule, node: torch.fx.Node) -> bool:
@@ -450,6 +487,7 @@ def saliency_pass(
 def _one_batch(module, accumulator, images, labels, dtype, device, input_shape, target) -> None:
     interpreter = _CapturingInterpreter(module, accumulator.tensor_names)
     x = images.to(device=device, dtype=dtype).requires_grad_(True)
+    batch = int(x.shape[0])
     with torch.enable_grad():
         logits = _logits_of(interpreter.run(x))
         classes = int(logits.shape[1])
@@ -464,10 +502,15 @@ def _one_batch(module, accumulator, images, labels, dtype, device, input_shape, 
             targets = logits.detach().argmax(dim=1)
         score = logits.gather(1, targets[:, None]).sum()
         captured = interpreter.captured
+        # floating tensors computed from the images; constants, masks and sizes carry no
+        # per-image saliency and are left out
         names = [
             n
             for n in accumulator.tensor_names
-            if isinstance(captured.get(n), torch.Tensor) and captured[n].is_floating_point()
+            if n in interpreter.data_dependent
+            and isinstance(captured.get(n), torch.Tensor)
+            and captured[n].is_floating_point()
+            and per_image_view(captured[n], batch) is not None
         ]
         differentiable = [n for n in names if captured[n].requires_grad]
         gradients = torch.autograd.grad(
@@ -477,10 +520,13 @@ def _one_batch(module, accumulator, images, labels, dtype, device, input_shape, 
     targets = targets.cpu()
     with torch.no_grad():
         for name in names:
-            activation = captured[name].detach()
+            activation = per_image_view(captured[name].detach(), batch)
             gradient = by_name.get(name)
-            if gradient is None:
-                gradient = torch.zeros_like(activation)
+            gradient = (
+                torch.zeros_like(activation)
+                if gradient is None
+                else per_image_view(gradient, batch)
+            )
             if name not in accumulator.layouts:
                 accumulator.layouts[name] = tensor_layout(activation.shape, input_shape)
                 accumulator.elements[name] = int(activation[0].numel())
