@@ -31,6 +31,7 @@ scenario, or to one link with `LINK.bitrate=...`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
@@ -355,7 +356,9 @@ class Deployment:
     compute: str
     tail: Any = None  # callable(payload tensors) -> logits
     regenerate: Callable[[], list[bytes]] | None = field(default=None, repr=False)
-    lossless: tuple[float, float] | None = None  # (accuracy, agreement) when nothing is lost
+    # deployments that decode to identical payloads (fp32 and fp32+zlib: lossless
+    # compression) share one measurement of lossless accuracy
+    decoded_as: tuple | None = None
 
     def encoded_frames(self) -> list[bytes]:
         return self.frames if self.frames is not None else self.regenerate()
@@ -448,13 +451,17 @@ class Evaluation:
         self.compute_label = f"edge {self.edge_compute.label}, server {self.server_compute.label}"
         self.deployments = []
         self._frame_bytes = 0
+        self._lossless: dict[tuple, tuple[float, float]] = {}
         self._prepare_local()
         self._prepare_remote()
         candidates = self.candidate_splits()
-        for k, sp in enumerate(candidates):
+        groups = self._split_groups(candidates)
+        done = 0
+        for group in groups:
             _check(cancel)
-            report(0.4 + 0.6 * k / max(len(candidates), 1), f"encoding split {sp.index}")
-            self._prepare_split(sp)
+            report(0.4 + 0.6 * done / max(len(candidates), 1), f"encoding split {group[0].index}")
+            self._prepare_splits(group, cancel)
+            done += len(group)
         report(1.0, "prepared")
         self.prepared = True
 
@@ -547,40 +554,79 @@ class Evaluation:
         tensors = [torch.cat([o[t] for o in outs]) for t in range(len(outs[0]))]
         return [[t[j : j + 1] for t in tensors] for j in range(len(self.images))]
 
-    def _prepare_split(self, sp) -> None:
-        head, tail = self.graph.split(sp.index)
-        per_image = self._split_payloads(head)
-        shapes = [tuple(t.shape) for t in per_image[0]]
-        for enc in self.encodings:
-            frames, encode_s = _timed_map(lambda p, e=enc: encode_tensors(p, e), per_image)
-            _, decode_s = _timed_map(lambda f: decode_tensors(f, shapes), frames[:8])
+    def _split_groups(self, candidates: list) -> list[list]:
+        """Consecutive split points whose encoded frames fit the memory budget together:
+        each group's payloads come from one forward pass."""
+        per_split = len(self.images) * len(self.encodings)
+        groups: list[list] = []
+        size = 0
+        for sp in candidates:
+            cost = int(sp.payload_bytes) * per_split
+            if groups and size + cost <= FRAME_BUDGET_BYTES:
+                groups[-1].append(sp)
+                size += cost
+            else:
+                groups.append([sp])
+                size = cost
+        return groups
 
-            def regenerate(e=enc, h=head) -> list[bytes]:
-                return [encode_tensors(p, e) for p in self._split_payloads(h)]
+    def _prepare_splits(self, group: list, cancel: Cancel | None) -> None:
+        """Encode every image's payload at every split of `group`, in every encoding."""
+        names = [t.name for sp in group for t in sp.tensors]
+        frames: dict[tuple[int, str], list[bytes]] = {
+            (sp.index, e.name): [] for sp in group for e in self.encodings
+        }
+        encode_s: dict[tuple[int, str], float] = dict.fromkeys(frames, 0.0)
+        shapes: dict[int, list[tuple[int, ...]]] = {}
+        for batch in self.images.split(BATCH):
+            _check(cancel)
+            values = capture_values(self.graph.graph_module, batch, names)
+            for sp in group:
+                tensors = [values[t.name] for t in sp.tensors]
+                shapes[sp.index] = [(1, *t.shape[1:]) for t in tensors]
+                for j in range(len(batch)):
+                    payload = [t[j : j + 1] for t in tensors]
+                    for enc in self.encodings:
+                        start = time.perf_counter()
+                        frame = encode_tensors(payload, enc)
+                        encode_s[sp.index, enc.name] += time.perf_counter() - start
+                        frames[sp.index, enc.name].append(frame)
+            del values
+        n = len(self.images)
+        for sp in group:
+            head, tail = self.graph.split(sp.index)
+            for enc in self.encodings:
+                these = frames.pop((sp.index, enc.name))
+                shape = shapes[sp.index]
+                _, decode_s = _timed_map(lambda f, s=shape: decode_tensors(f, s), these[:8])
 
-            deployment = Deployment(
-                strategy="split",
-                encoding=enc.name,
-                split=sp,
-                frames=frames,
-                shapes=shapes,
-                payload_bytes=_mean_size(frames),
-                encode_s=encode_s,
-                decode_s=decode_s,
-                head_s=float(self.edge_compute.head_seconds(sp.index)),
-                tail_s=float(self.server_compute.tail_seconds(sp.index)),
-                edge_flops=int(sp.head_flops),
-                server_flops=int(sp.tail_flops),
-                edge_params=int(sp.head_params),
-                edge_memory_bytes=int(sp.head_params) * FLOAT_BYTES
-                + int(sp.head_peak_activation_bytes),
-                cs=self._cs(sp.index),
-                compute=self.compute_label,
-                tail=tail,
-                regenerate=regenerate,
-            )
-            self._keep_within_budget(deployment)
-            self.deployments.append(deployment)
+                def regenerate(e=enc, h=head) -> list[bytes]:
+                    return [encode_tensors(p, e) for p in self._split_payloads(h)]
+
+                deployment = Deployment(
+                    strategy="split",
+                    encoding=enc.name,
+                    split=sp,
+                    frames=these,
+                    shapes=shape,
+                    payload_bytes=_mean_size(these),
+                    encode_s=encode_s[sp.index, enc.name] / n,
+                    decode_s=decode_s,
+                    head_s=float(self.edge_compute.head_seconds(sp.index)),
+                    tail_s=float(self.server_compute.tail_seconds(sp.index)),
+                    edge_flops=int(sp.head_flops),
+                    server_flops=int(sp.tail_flops),
+                    edge_params=int(sp.head_params),
+                    edge_memory_bytes=int(sp.head_params) * FLOAT_BYTES
+                    + int(sp.head_peak_activation_bytes),
+                    cs=self._cs(sp.index),
+                    compute=self.compute_label,
+                    tail=tail,
+                    regenerate=regenerate,
+                    decoded_as=(sp.index, enc.dtype),
+                )
+                self._keep_within_budget(deployment)
+                self.deployments.append(deployment)
 
     def _keep_within_budget(self, deployment: Deployment) -> None:
         """Measure lossless accuracy now; keep the frames only while they fit the budget."""
@@ -599,8 +645,9 @@ class Evaluation:
         """(accuracy, agreement) with frame f's lost byte ranges applied to images j = f mod F;
         `frame_losses` None means every frame arrived whole."""
         lossless = frame_losses is None or not any(frame_losses)
-        if lossless and deployment.lossless is not None:
-            return deployment.lossless
+        key = deployment.decoded_as or (deployment.strategy, deployment.encoding)
+        if lossless and key in self._lossless:
+            return self._lossless[key]
         n = len(self.whole_top1)
 
         def lost(j: int):
@@ -618,7 +665,7 @@ class Evaluation:
             float((top1 == self.whole_top1).float().mean()),
         )
         if lossless:
-            deployment.lossless = result
+            self._lossless[key] = result
         return result
 
     def _tail_top1(self, deployment: Deployment, losses: list):
@@ -704,9 +751,14 @@ class Evaluation:
         return row
 
     def _simulate(self, nets: list, processes: int | None, cancel: Cancel | None):
+        """(index, SimResult) as simulations finish; SeiCancelled when `cancel` stops them."""
         import libsim
 
-        return libsim.simulate_many(nets, processes=processes, cancel=cancel)
+        try:
+            yield from libsim.simulate_many(nets, processes=processes, cancel=cancel)
+        except libsim.LibsimError as exc:
+            raise SeiInputError(f"{self.scenario.name}: the simulator refused it: {exc}") from None
+        _check(cancel)  # simulate_many ends early, without an error, when cancelled
 
     def rows(
         self,
@@ -824,6 +876,33 @@ def _timed_map(fn: Callable, items: Sequence) -> tuple[list, float]:
     start = time.perf_counter()
     out = [fn(x) for x in items]
     return out, (time.perf_counter() - start) / max(len(items), 1)
+
+
+class _Captured(Exception):
+    """Stops a capturing pass once every wanted value is in hand."""
+
+
+def capture_values(graph_module, batch, names: Sequence[str]) -> dict[str, Any]:
+    """Outputs of the fx nodes `names` for `batch`, from one forward pass that stops
+    after the last of them (the graph is functional: no later op overwrites them)."""
+    import torch
+    import torch.fx as fx
+
+    wanted = set(names)
+    captured: dict[str, Any] = {}
+
+    class Capturing(fx.Interpreter):
+        def run_node(self, node):
+            value = super().run_node(node)
+            if node.name in wanted:
+                captured[node.name] = value
+                if len(captured) == len(wanted):
+                    raise _Captured()
+            return value
+
+    with torch.no_grad(), contextlib.suppress(_Captured):
+        Capturing(graph_module).run(batch)
+    return captured
 
 
 def _top1_batched(module, batches) -> Any:
