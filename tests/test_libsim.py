@@ -348,3 +348,43 @@ def test_simulate_many_raises_the_error_of_a_bad_network():
     bad = replace(good, links=(replace(good.links[0], bitrate_bps=0.0), good.links[1]))
     with pytest.raises(LibsimError, match="bitrate = 0"):
         list(simulate_many([good, bad, good], processes=2))
+
+
+def test_saturated_wireless_station_matches_the_dcf_cycle():
+    # One station, back-to-back datagrams, nobody else on the medium: every frame costs
+    # DIFS + backoff (mean CWmin / 2 = 7.5 slots) + data + propagation + SIFS + ACK +
+    # propagation. ACK: 14 B at 24 Mbit/s (96 bits per symbol).
+    n = 2000
+    net = wifi(1, frames=1, size=n * 1472, fps=0)
+    frame = simulate(net).flows[0].frames[0]
+    slot, sifs, difs, prop = 9e-6, 10e-6, 28e-6, 1e-6
+
+    def ofdm(octets, bits_per_symbol):
+        return 20e-6 + 4e-6 * math.ceil((22 + 8 * octets) / bits_per_symbol) + 6e-6
+
+    cycle = difs + 7.5 * slot + ofdm(1500 + OVERHEAD, 216) + prop + sifs + ofdm(14, 96) + prop
+    lan = wire_time(1500, 1e9) + 1e-4
+    expected = n * cycle - (sifs + ofdm(14, 96) + prop) + lan
+    assert frame.complete
+    assert frame.latency_s == pytest.approx(expected, rel=0.005)
+
+
+def test_two_tcp_flows_share_a_bottleneck():
+    # Two senders behind one relay, 10 Mbit/s to the server: together they keep the
+    # bottleneck busy; neither starves.
+    nodes = ("a", "b", "relay", "srv")
+    links = (
+        LinkSpec("la", "full_duplex", ("a", "relay"), 100e6, 1e-3),
+        LinkSpec("lb", "full_duplex", ("b", "relay"), 100e6, 1e-3),
+        LinkSpec("neck", "full_duplex", ("relay", "srv"), 10e6, 5e-3, queue_packets=30),
+    )
+    size = 2_000_000
+    flows = (FlowSpec("a", "srv", 1, 0, size), FlowSpec("b", "srv", 1, 0, size))
+    result = simulate(NetworkSpec(nodes, links, flows, protocol="tcp"))
+    done = max(f.frames[0].delivered_s for f in result.flows)
+    capacity = 10e6 * MSS / (MSS + 40 + OVERHEAD)
+    assert all(f.frames[0].complete for f in result.flows)
+    assert 8 * 2 * size / done == pytest.approx(capacity, rel=0.1)
+    assert 8 * 2 * size / done < capacity
+    first = min(f.frames[0].delivered_s for f in result.flows)
+    assert first > 0.5 * done  # shared, not one after the other

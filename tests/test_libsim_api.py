@@ -270,3 +270,75 @@ def test_thousand_runs_keep_memory_flat():
     grown = resident_bytes() - warm
     assert grown < 2 * 1024 * 1024, f"resident memory grew by {grown} bytes over 900 runs"
     assert replace(last, wall_s=0.0) == replace(first, wall_s=0.0)
+
+
+ints = st.one_of(st.integers(-3, 8), st.integers(-(2**31), 2**31 - 1))
+floats = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(0, 1e9))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    protocol=ints,
+    mtu=st.one_of(st.integers(60, 2000), ints),
+    nodes=st.integers(0, 5),
+    links=st.lists(
+        st.tuples(ints, floats, floats, floats, ints, ints, st.lists(ints, max_size=5)),
+        max_size=4,
+    ),
+    flows=st.lists(st.tuples(ints, ints, st.integers(-1, 3), floats, ints), max_size=3),
+)
+def test_raw_c_abi_survives_random_arguments(protocol, mtu, nodes, links, flows):
+    """Straight into the C API, below the binding's own checks: statuses, never a crash."""
+    err = ffi.new("char[]", 128)
+    out = ffi.new("libsim_network **")
+    if lib.libsim_network_new(protocol, mtu, 3, ffi.NULL, out, err, 128) != lib.LIBSIM_OK:
+        assert out[0] == ffi.NULL and ffi.string(err)
+        return
+    net = out[0]
+    try:
+        for _ in range(nodes):
+            assert lib.libsim_add_node(net, ffi.NULL, err, 128) == lib.LIBSIM_OK
+        for kind, bitrate, delay, loss, overhead, queue, members in links:
+            config = ffi.new(
+                "libsim_link_config *",
+                {
+                    "kind": kind,
+                    "bitrate_bps": bitrate,
+                    "delay_s": delay,
+                    "loss": loss,
+                    "overhead_bytes": overhead,
+                    "queue_packets": queue,
+                },
+            )
+            array = ffi.new("int32_t[]", members or [0])
+            status = lib.libsim_add_link(net, config, array, len(members), err, 128)
+            assert status in (lib.LIBSIM_OK, lib.LIBSIM_ERR_ARGUMENT)
+        for src, dst, frames, fps, payload in flows:
+            config = ffi.new(
+                "libsim_flow_config *",
+                {
+                    "src": src,
+                    "dst": dst,
+                    "frames": frames,
+                    "fps": fps,
+                    "payload_bytes": payload % 20_000,
+                },
+            )
+            status = lib.libsim_add_flow(net, config, err, 128)
+            assert status in (lib.LIBSIM_OK, lib.LIBSIM_ERR_ARGUMENT)
+        result = ffi.new("libsim_result **")
+        status = lib.libsim_run(net, result, err, 128)
+        assert status in (lib.LIBSIM_OK, lib.LIBSIM_ERR_ARGUMENT, lib.LIBSIM_ERR_RUNTIME)
+        if status == lib.LIBSIM_OK:
+            stats = ffi.new("libsim_run_stats *")
+            assert lib.libsim_result_stats(result[0], stats, err, 128) == lib.LIBSIM_OK
+            records = ffi.new("libsim_frame_record[]", 8)
+            for flow in range(-1, stats.flows + 1):
+                ok = 0 <= flow < stats.flows
+                status = lib.libsim_result_frames(result[0], flow, records, 8, err, 128)
+                assert (status == lib.LIBSIM_OK) == ok
+            lib.libsim_result_free(result[0])
+        else:
+            assert result[0] == ffi.NULL and ffi.string(err)
+    finally:
+        lib.libsim_network_free(net)

@@ -68,9 +68,6 @@ bool LossModel::lose() {
   return lost;
 }
 
-static Time seconds_to_time(double seconds) {
-  return static_cast<Time>(std::llround(seconds * 1e12));
-}
 
 // ---------------------------------------------------------------------------------------
 PointToPointChannel::PointToPointChannel(sc_core::sc_module_name name, Simulation& sim,
@@ -84,7 +81,7 @@ PointToPointChannel::PointToPointChannel(sc_core::sc_module_name name, Simulatio
       wake_{Wakeup(sim), Wakeup(sim)},
       loss_{LossModel(link, Rng(sim.config.seed, 1000 + 2 * uint64_t(link_index))),
             LossModel(link, Rng(sim.config.seed, 1001 + 2 * uint64_t(link_index)))},
-      delay_(seconds_to_time(link.delay_s)) {
+      delay_(to_time(link.delay_s)) {
   ends_[0] = new PointToPointInterface("end_a", sim, a, link.queue_packets, *this, 0);
   ends_[1] = new PointToPointInterface("end_b", sim, b, link.queue_packets, *this, 1);
   SC_METHOD(arrive_forward);
@@ -102,7 +99,7 @@ PointToPointChannel::~PointToPointChannel() {
 
 Time PointToPointChannel::transmission_time(int32_t ip_bytes) const {
   const double bits = 8.0 * (double(ip_bytes) + double(link_.overhead_bytes));
-  return seconds_to_time(bits / link_.bitrate_bps);
+  return to_time(bits / link_.bitrate_bps);
 }
 
 void PointToPointChannel::carry(int dir, const Packet& packet, Time start, Time duration) {
@@ -205,7 +202,7 @@ static double ack_rate(double data_rate) {
 static Time ofdm_duration(int64_t bytes, double rate) {
   const double bits_per_symbol = rate * 4e-6;
   const double symbols = std::ceil((kServiceAndTailBits + 8.0 * double(bytes)) / bits_per_symbol);
-  return kPreamble + static_cast<Time>(symbols) * kSymbol + kSignalExtension;
+  return kPreamble + to_time(symbols * to_seconds(kSymbol)) + kSignalExtension;
 }
 
 uint32_t WirelessMedium::cw_min() const { return kCwMin; }
@@ -284,7 +281,7 @@ WirelessMedium::WirelessMedium(sc_core::sc_module_name name, Simulation& sim,
       link_(link),
       nodes_(nodes),
       wake_(sim),
-      delay_(seconds_to_time(link.delay_s)),
+      delay_(to_time(link.delay_s)),
       ack_duration_(ofdm_duration(kAckBytes, ack_rate(link.bitrate_bps))) {
   for (size_t i = 0; i < nodes.size(); ++i) {
     const std::string station_name = "station" + std::to_string(i);

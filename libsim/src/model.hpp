@@ -22,6 +22,13 @@ constexpr Time kNever = UINT64_MAX;
 constexpr Time kHorizon = 1000000 * kSecond;
 
 inline double to_seconds(Time t) { return static_cast<double>(t) / 1e12; }
+// Seconds to picoseconds, rounded; anything beyond the horizon (or not finite) becomes
+// kHorizon + 1, so that sums of a few times never overflow and the run fails cleanly.
+inline Time to_time(double seconds) {
+  const double ps = seconds * 1e12;
+  if (!(ps < static_cast<double>(kHorizon))) return kHorizon + 1;
+  return ps <= 0.0 ? 0 : static_cast<Time>(std::llround(ps));
+}
 
 // Thrown while building a network from an invalid description.
 class InputError : public std::runtime_error {

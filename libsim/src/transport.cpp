@@ -8,9 +8,7 @@ namespace libsim {
 
 Time FrameSchedule::due(int64_t frame) const {
   if (flow_.fps <= 0.0) return 0;
-  const double seconds = double(frame) / flow_.fps;
-  if (seconds > to_seconds(kHorizon)) return kHorizon + 1;
-  return static_cast<Time>(std::llround(seconds * 1e12));
+  return to_time(double(frame) / flow_.fps);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -52,6 +50,7 @@ void UdpSource::step() {
       datagram_ = 0;
     }
     while (datagram_ < datagrams) {
+      if (sim_.failed()) return;
       if (!interface_->has_room()) {
         interface_->notify_when_room(wake_);
         return;
@@ -214,7 +213,7 @@ void TcpSender::try_send(uint64_t limited_transmit) {
   bool sent_any = false;
   // Limited transmit sends only new data (RFC 3042).
   if (limited_transmit > 0 && snd_nxt_ < snd_max_) limited_transmit = 0;
-  while (snd_nxt_ < written_) {
+  while (snd_nxt_ < written_ && !sim_.failed()) {
     const uint64_t window = std::min<uint64_t>(cwnd_ + limited_transmit, uint64_t(peer_window_));
     const uint32_t len = uint32_t(std::min<uint64_t>(mss_, written_ - snd_nxt_));
     if (snd_nxt_ + len > snd_una_ + window) break;
@@ -301,7 +300,7 @@ void TcpSender::update_rtt(Time sample_time) {
   double rto = srtt_ + std::max(kClockGranularity, 4 * rttvar_);
   rto = std::max(rto, tcp_.min_rto);
   rto = std::min(rto, to_seconds(kMaxRto));
-  rto_ = static_cast<Time>(std::llround(rto * 1e12));
+  rto_ = to_time(rto);
 }
 
 void TcpSender::on_ack(const Packet& packet) {
@@ -518,7 +517,7 @@ void TcpReceiver::on_data(const Packet& packet) {
   if (!tcp_.delayed_ack || filled_gap || unacked_bytes_ >= 2 * uint64_t(mss_)) {
     send_ack();
   } else if (ack_deadline_ == kNever) {
-    ack_deadline_ = now + static_cast<Time>(std::llround(tcp_.ack_delay * 1e12));
+    ack_deadline_ = now + to_time(tcp_.ack_delay);
     wake_.at(ack_deadline_);
   }
 }
