@@ -77,8 +77,8 @@ def test_csv_has_one_line_per_row_and_every_column():
 
 def test_markdown_and_table_mark_the_recommendation():
     md = render(report(), "md")
-    assert "| **1** | **split 3 (features_3)** |" in md
-    assert "Recommended: #1 split 3 (features_3) fp16" in md
+    assert "| **1** | **split 3 features_3** |" in md
+    assert "Recommended: #1 split 3 features_3 fp16" in md
     text = render(report(), "table")
     assert "Recommended: #1" in text and "Binding constraint: accuracy, margin 0.08" in text
     assert "inf" in text

@@ -102,7 +102,7 @@ def fraction(value: float | None) -> str:
 
 def deployment(row: Row) -> str:
     if row.strategy == "split":
-        return f"split {row.split_index} ({row.after})"
+        return f"split {row.split_index} {row.after}"
     return row.strategy
 
 
@@ -139,8 +139,18 @@ def table_cells(index: int, row: Row) -> tuple[str, ...]:
         "-" if row.cs is None else f"{row.cs:.3g}",
         size(row.edge_memory_bytes),
         "*" if row.pareto else "",
-        "ok" if row.feasible else "; ".join(row.violations),
+        "ok" if row.feasible else "fails " + ", ".join(violated_columns(row)),
     )
+
+
+def violated_columns(row: Row) -> list[str]:
+    """The columns of the violated constraints (the table's short form)."""
+    out: list[str] = []
+    for text in row.violations:
+        column = text.split("<")[0].split(">")[0].split("=")[0]
+        if column not in out:
+            out.append(column)
+    return out
 
 
 def recommendation_lines(report: AnalysisReport) -> list[str]:
@@ -192,15 +202,17 @@ def to_text_table(report: AnalysisReport, width: int | None = None) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=_heading(report), title_justify="left")
+    table = Table(title=_heading(report), title_justify="left", expand=False)
     for name in TABLE_HEADER:
-        table.add_column(name, justify="left" if name in ("deployment", "QoS") else "right")
+        left = name in ("deployment", "QoS")
+        table.add_column(name, justify="left" if left else "right", no_wrap=True)
     recommended = report.recommendation.row
     for i, row in enumerate(report.rows):
         style = "bold" if i == recommended else None
         table.add_row(*table_cells(i, row), style=style)
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width or 160, color_system=None, force_terminal=False)
+    # As wide as the table needs: a report is read in a pager or a file, not cut to fit.
+    console = Console(file=buffer, width=width or 400, color_system=None, force_terminal=False)
     console.print(table)
     for line in recommendation_lines(report):
         console.print(line, highlight=False, markup=False)
@@ -208,7 +220,7 @@ def to_text_table(report: AnalysisReport, width: int | None = None) -> str:
         console.print("Sweep (recommended deployment per point):", markup=False)
         for line in sweep_lines(report):
             console.print("  " + line, highlight=False, markup=False)
-    return buffer.getvalue()
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
 def to_csv(rows: Sequence[Row]) -> str:
