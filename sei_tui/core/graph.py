@@ -335,10 +335,26 @@ def _describe(value: Any) -> tuple[tuple[int, ...] | None, str | None, int]:
     return None, None, 0
 
 
+def flop_counter() -> Any:
+    """A FlopCounterMode that also counts the CPU flash-attention kernel.
+
+    torch has no FLOP formula for aten._scaled_dot_product_flash_attention_for_cpu (what
+    scaled_dot_product_attention runs on CPU), so QK^T and AV would count as zero.
+    """
+    from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+    def cpu_flash_attention(query_shape, key_shape, value_shape, *args, **kwargs) -> int:
+        return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+    mapping = {}
+    cpu_flash = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if cpu_flash is not None:
+        mapping[cpu_flash] = cpu_flash_attention
+    return FlopCounterMode(display=False, custom_mapping=mapping)
+
+
 def _run_measuring(graph_module: fx.GraphModule, x: torch.Tensor, name: str) -> dict:
     """One pass: output meta of every node, FLOPs per node from one FlopCounterMode."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     results: dict[str, _NodeValue] = {}
 
     class Measuring(fx.Interpreter):
@@ -357,7 +373,7 @@ def _run_measuring(graph_module: fx.GraphModule, x: torch.Tensor, name: str) -> 
             )
             return value
 
-    counter = FlopCounterMode(display=False)
+    counter = flop_counter()
     # field-notes: the fused attention fast path is invisible to FlopCounterMode.
     fastpath = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)
@@ -602,19 +618,23 @@ def _fetch_attr(root: nn.Module, target: str) -> Any:
 
 
 def _build_head(graph_module: fx.GraphModule, point: SplitPoint) -> fx.GraphModule:
+    """Only the nodes the payload depends on (checks such as torch._assert are dropped)."""
+    by_name = {n.name: n for n in graph_module.graph.nodes}
+    outputs = [by_name[t.name] for t in point.tensors]
+    needed: set[fx.Node] = set()
+    stack = list(outputs)
+    while stack:
+        node = stack.pop()
+        if node not in needed:
+            needed.add(node)
+            stack.extend(node.all_input_nodes)
     graph = fx.Graph()
     env: dict[fx.Node, fx.Node] = {}
-    for i, node in enumerate(graph_module.graph.nodes):
-        if i > point.position or node.op == "output":
-            break
-        env[node] = graph.node_copy(node, lambda n: env[n])
-    by_name = {n.name: n for n in env}
-    graph.output(tuple(env[by_name[t.name]] for t in point.tensors))
-    head = fx.GraphModule(graph_module, graph, class_name="Head")
-    head.graph.eliminate_dead_code()
-    head.graph.lint()
-    head.recompile()
-    return head
+    for node in graph_module.graph.nodes:
+        if node in needed or node.op == "placeholder":
+            env[node] = graph.node_copy(node, env.__getitem__)
+    graph.output(tuple(env[n] for n in outputs))
+    return fx.GraphModule(graph_module, graph, class_name="Head")
 
 
 def _scale_with_batch(batch: int, at_batch1: Any, at_batch2: Any) -> Any:
@@ -681,7 +701,6 @@ def _build_tail(
             lookup(node)
             continue
         env[node] = graph.node_copy(node, lookup)
-    graph.lint()
     return fx.GraphModule(graph_module, graph, class_name="Tail")
 
 
