@@ -33,3 +33,58 @@ def test_bad_input_exits_2_with_a_clear_line(args, fragment):
     assert len(lines) == 1 and lines[0].startswith("sei analyze: error: ")
     assert fragment in lines[0]
     assert "Traceback" not in out.stderr and out.stdout == ""
+
+
+@pytest.mark.slow
+def test_json_report_on_the_demo():
+    import json
+
+    out = sei(
+        "analyze",
+        "--format",
+        "json",
+        "--encoding",
+        "fp32,int8",
+        "--frames",
+        "5",
+        "--synthetic",
+        "16",
+        "--qos",
+        "accuracy>=0.5, payload_bytes<=100000",
+        "--deadline",
+        "50ms",
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["model"] == "demo" and doc["qos"] == "accuracy>=0.5, payload_bytes<=100000"
+    rows = doc["rows"]
+    assert [r["strategy"] for r in rows[:3]] == ["local", "remote", "remote"]
+    assert {r["encoding"] for r in rows if r["strategy"] == "split"} == {"fp32", "int8"}
+    for r in rows:
+        assert r["feasible"] == (r["accuracy"] >= 0.5 and r["payload_bytes"] <= 100000)
+        assert 0 <= r["deadline_miss"] <= 1
+    feasible = [i for i, r in enumerate(rows) if r["feasible"]]
+    best = min(feasible, key=lambda i: (rows[i]["p95_latency"], -rows[i]["accuracy"], i))
+    assert doc["recommendation"]["row"] == best
+    assert any(r["pareto"] for r in rows)
+
+
+@pytest.mark.slow
+def test_markdown_report_is_also_written_to_out(tmp_path):
+    out = sei(
+        "analyze",
+        "--format",
+        "md",
+        "--encoding",
+        "int8",
+        "--frames",
+        "3",
+        "--synthetic",
+        "8",
+        "--out",
+        str(tmp_path / "report.md"),
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("## demo on ")
+    assert (tmp_path / "report.md").read_text() == out.stdout
+    assert "Recommended: #" in out.stdout

@@ -9,7 +9,8 @@ import math
 import pytest
 
 from sei_tui.core.encoding import RESULT_BYTES
-from sei_tui.core.evaluate import Evaluation, pareto_front, recommend, row_sort_key
+from sei_tui.core.errors import SeiCancelled
+from sei_tui.core.evaluate import Evaluation, pareto_front, parse_sweep, recommend, row_sort_key
 from sei_tui.core.scenario import builtin_scenario
 
 IMAGES = 32
@@ -121,3 +122,33 @@ def test_heavy_udp_loss_lowers_accuracy():
     assert all(r.frames_complete < r.frames for r in big)
     mean = sum(r.accuracy for r in big) / len(big)
     assert mean < evaluation.whole_accuracy - 0.05
+
+
+def test_cancel_stops_the_stream(lossless):
+    evaluation, _ = lossless
+    seen = []
+
+    def cancel():
+        return len(seen) >= 1
+
+    with pytest.raises(SeiCancelled):
+        for row in evaluation.rows(cancel=cancel, processes=1):
+            seen.append(row)
+    assert len(seen) < len(evaluation.deployments)
+
+
+def test_sweep_recommends_at_every_grid_point(lossless):
+    evaluation, _ = lossless
+    axes = parse_sweep("wifi.bitrate=2e6:5e7:2,loss=0:0.02:2")
+    points = evaluation.sweep(axes, "accuracy>=0.5")
+    assert [p.values for p in points] == [
+        {"wifi.bitrate": 2e6, "loss": 0.0},
+        {"wifi.bitrate": 2e6, "loss": 0.02},
+        {"wifi.bitrate": 5e7, "loss": 0.0},
+        {"wifi.bitrate": 5e7, "loss": 0.02},
+    ]
+    # each point's choice is what recommend() picks from a plain run at that point
+    for point in points[::3]:
+        rows = sorted(evaluation.rows(overrides=point.values), key=row_sort_key)
+        rec = recommend(rows, "accuracy>=0.5")
+        assert point.row.label == rows[rec.row].label
