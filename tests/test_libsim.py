@@ -199,19 +199,21 @@ def test_tcp_single_segment_latency():
 
 
 def test_tcp_initial_window_limits_the_first_flight():
-    # No handshake, IW = 4 segments, 8 segments to send on a long link: the first four leave
-    # back to back, the rest wait one RTT for the ACKs (every 2nd segment is acknowledged).
+    # No handshake, IW = 4 segments, 8 segments to send on a long link. The receiver ACKs
+    # the first segment at once, then every second one: ACK 1 (after segment 1) makes cwnd 5
+    # with una 1, so segments 5-6 leave; ACK 3 (after segment 3) makes it 6 with una 3, so
+    # segments 7-8 follow when the wire is free.
     tcp = TcpConfig(handshake=False, initial_window=4)
-    net = chain(1, BITRATE, 0.05, [FlowSpec("n0", "n1", 1, 0, 8 * MSS)], "tcp")
+    d = 0.05
+    net = chain(1, BITRATE, d, [FlowSpec("n0", "n1", 1, 0, 8 * MSS)], "tcp")
     flow = simulate(replace(net, tcp=tcp)).flows[0]
     t = wire_time(MTU, BITRATE)
     ack = wire_time(40, BITRATE)
-    first_ack_back = 2 * t + 0.05 + ack + 0.05  # ACK of segments 1-2
-    second_ack_back = 4 * t + 0.05 + ack + 0.05  # ACK of segments 3-4
-    # Slow start adds one MSS per ACK: ACK 1 makes cwnd 5 (una 2): segments 5-7 leave at
-    # once; ACK 2 makes it 6 (una 4): segment 8 follows when the wire is free.
-    expected = max(first_ack_back + 3 * t, second_ack_back) + t + 0.05
+    ack_1_back = t + d + ack + d
+    ack_3_back = 3 * t + d + ack + d
+    expected = max(ack_1_back + 2 * t, ack_3_back) + 2 * t + d
     assert abs(flow.frames[0].latency_s - expected) < NS
+    assert flow.summary.packets_sent == 8
 
 
 # --- wireless --------------------------------------------------------------------------

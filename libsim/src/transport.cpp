@@ -513,8 +513,10 @@ void TcpReceiver::on_data(const Packet& packet) {
   }
   unacked_bytes_ += end - start;
   // RFC 5681 4.2: ACK every second full-sized segment, at once when a gap is filled,
-  // otherwise within ack_delay.
-  if (!tcp_.delayed_ack || filled_gap || unacked_bytes_ >= 2 * uint64_t(mss_)) {
+  // otherwise within ack_delay. The connection's first data segment is acknowledged at once,
+  // as ns-3 and Linux (quick-ACK mode) do: it starts the sender's ACK clock.
+  const bool first_data = start == 0;
+  if (!tcp_.delayed_ack || filled_gap || first_data || unacked_bytes_ >= 2 * uint64_t(mss_)) {
     send_ack();
   } else if (ack_deadline_ == kNever) {
     ack_deadline_ = now + to_time(tcp_.ack_delay);
