@@ -256,9 +256,9 @@ def decode_tensors(
     """Decode a frame into float32 arrays of `shapes`, concealing `lost_ranges` ([start, end)
     byte ranges of the frame) by the rule in the module docstring."""
     counts = [int(np.prod(s)) if len(s) else 1 for s in shapes]
-    zeros = [np.zeros(tuple(s), dtype=np.float32) for s in shapes]
     lost_ranges = [(int(a), int(b)) for a, b in lost_ranges if b > a]
     version, dtype_code, comp_code, n = struct.unpack_from("<BBBB", data, 0)
+    zeros = [np.zeros(tuple(s), dtype=np.float32) for s in shapes] if lost_ranges else []
     if _header_lost(4, lost_ranges):
         return zeros
     if version != FORMAT_VERSION or n != len(shapes):
@@ -277,7 +277,7 @@ def decode_tensors(
         if _header_lost(pos, lost_ranges):
             return zeros
         raw = data[pos : pos + raw_size]
-        raw_lost = _lost_mask(raw_size, lost_ranges, pos)
+        raw_lost = _lost_mask(raw_size, lost_ranges, pos) if lost_ranges else None
     else:
         block_raw, nblocks = struct.unpack_from("<II", data, pos)
         lengths = struct.unpack_from(f"<{nblocks}I", data, pos + 8)
@@ -285,13 +285,13 @@ def decode_tensors(
         if _header_lost(body, lost_ranges):
             return zeros
         pieces: list[bytes] = []
-        raw_lost = np.zeros(raw_size, dtype=bool)
+        raw_lost = np.zeros(raw_size, dtype=bool) if lost_ranges else None
         offset = body
         for b, length in enumerate(lengths):
             this_raw = min(block_raw, raw_size - b * block_raw)
             block = data[offset : offset + length]
-            lost = _lost_mask(length, lost_ranges, offset)
-            if lost.any():
+            lost = _lost_mask(length, lost_ranges, offset) if lost_ranges else None
+            if lost is not None and lost.any():
                 first = int(np.argmax(lost))
                 part = _decompress_prefix(block[:first], compression)[:this_raw]
                 raw_lost[b * block_raw + len(part) : b * block_raw + this_raw] = True
@@ -302,7 +302,7 @@ def decode_tensors(
             offset += length
         raw = b"".join(pieces)
     codes = np.frombuffer(raw, dtype=_NUMPY_DTYPES[dtype], count=sum(counts))
-    element_lost = raw_lost.reshape(-1, itemsize).any(axis=1)
+    element_lost = None if raw_lost is None else raw_lost.reshape(-1, itemsize).any(axis=1)
     out: list[np.ndarray] = []
     start = 0
     for i, (shape, count) in enumerate(zip(shapes, counts, strict=True)):
@@ -311,7 +311,8 @@ def decode_tensors(
             values = dequantise(chunk, *params[i])
         else:
             values = chunk.astype(np.float32)
-        values = np.where(element_lost[start : start + count], np.float32(0.0), values)
+        if element_lost is not None:
+            values = np.where(element_lost[start : start + count], np.float32(0.0), values)
         out.append(values.reshape(tuple(shape)))
         start += count
     return out
