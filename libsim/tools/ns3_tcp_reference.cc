@@ -18,21 +18,42 @@
 // The constant 0.64 us is the window-scale option ns-3's SYN and SYN-ACK carry (8 bytes).
 // With random loss the two differ run by run (different random streams); compare means
 // over seeds.
-#include "ns3/core-module.h"
-#include "ns3/network-module.h"
-#include "ns3/internet-module.h"
-#include "ns3/point-to-point-module.h"
 #include "ns3/applications-module.h"
+#include "ns3/core-module.h"
+#include "ns3/internet-module.h"
+#include "ns3/network-module.h"
+#include "ns3/point-to-point-module.h"
 #include "ns3/traffic-control-module.h"
+
 using namespace ns3;
-static uint64_t g_rx = 0, g_size = 0; static double g_done = -1;
-static double g_last = 0; static void Rx(Ptr<const Packet> p, const Address&) { g_rx += p->GetSize(); g_last = Simulator::Now().GetSeconds(); if (g_rx >= g_size && g_done < 0) g_done = Simulator::Now().GetSeconds(); }
+
+static uint64_t g_received = 0;
+static uint64_t g_size = 10000000;
+static double g_done = -1;
+
+static void Received(Ptr<const Packet> packet, const Address&) {
+  g_received += packet->GetSize();
+  if (g_received >= g_size && g_done < 0) g_done = Simulator::Now().GetSeconds();
+}
+
 int main(int argc, char** argv) {
-  double loss = 0, rate = 100e6, delay = 0.005; uint32_t seed = 1; uint32_t queue = 10000; g_size = 10000000;
-  CommandLine cmd; cmd.AddValue("loss","",loss); cmd.AddValue("seed","",seed); cmd.AddValue("size","",g_size); cmd.AddValue("queue","",queue); cmd.AddValue("rate","",rate); cmd.AddValue("delay","",delay); bool sack = false; cmd.AddValue("sack","",sack); cmd.Parse(argc, argv);
+  double loss = 0, rate = 100e6, delay = 0.005;
+  uint32_t seed = 1, queue = 10000;
+  bool sack = false;
+  CommandLine cmd;
+  cmd.AddValue("loss", "per-packet loss, both directions", loss);
+  cmd.AddValue("seed", "random seed", seed);
+  cmd.AddValue("size", "bytes to transfer", g_size);
+  cmd.AddValue("queue", "device queue, packets", queue);
+  cmd.AddValue("rate", "bit/s", rate);
+  cmd.AddValue("delay", "propagation delay, s", delay);
+  cmd.AddValue("sack", "enable SACK", sack);
+  cmd.Parse(argc, argv);
   RngSeedManager::SetSeed(seed);
+
   Config::SetDefault("ns3::TcpL4Protocol::SocketType", StringValue("ns3::TcpNewReno"));
-  Config::SetDefault("ns3::TcpL4Protocol::RecoveryType", TypeIdValue(TcpClassicRecovery::GetTypeId()));
+  Config::SetDefault("ns3::TcpL4Protocol::RecoveryType",
+                     TypeIdValue(TcpClassicRecovery::GetTypeId()));
   Config::SetDefault("ns3::TcpSocket::SegmentSize", UintegerValue(1460));
   Config::SetDefault("ns3::TcpSocket::InitialCwnd", UintegerValue(10));
   Config::SetDefault("ns3::TcpSocket::DelAckCount", UintegerValue(2));
@@ -42,26 +63,40 @@ int main(int argc, char** argv) {
   Config::SetDefault("ns3::TcpSocketBase::MinRto", TimeValue(Seconds(0.2)));
   Config::SetDefault("ns3::TcpSocketBase::Sack", BooleanValue(sack));
   Config::SetDefault("ns3::TcpSocketBase::Timestamp", BooleanValue(false));
-  NodeContainer nodes; nodes.Create(2);
+
+  NodeContainer nodes;
+  nodes.Create(2);
   PointToPointHelper p2p;
   p2p.SetDeviceAttribute("DataRate", DataRateValue(DataRate(uint64_t(rate))));
   p2p.SetChannelAttribute("Delay", TimeValue(Seconds(delay)));
-  p2p.SetQueue("ns3::DropTailQueue", "MaxSize", QueueSizeValue(QueueSize(std::to_string(queue) + "p")));
-  NetDeviceContainer dev = p2p.Install(nodes);
-  InternetStackHelper stack; stack.Install(nodes);
-  Ipv4AddressHelper addr; addr.SetBase("10.0.0.0", "255.255.255.0");
-  Ipv4InterfaceContainer ifs = addr.Assign(dev);
-  TrafficControlHelper tch; tch.Uninstall(dev);
-  if (loss > 0) for (int i = 0; i < 2; i++) {
-    Ptr<RateErrorModel> em = CreateObject<RateErrorModel>(); em->SetUnit(RateErrorModel::ERROR_UNIT_PACKET); em->SetRate(loss);
-    dev.Get(i)->SetAttribute("ReceiveErrorModel", PointerValue(em));
+  p2p.SetQueue("ns3::DropTailQueue", "MaxSize",
+               QueueSizeValue(QueueSize(std::to_string(queue) + "p")));
+  NetDeviceContainer devices = p2p.Install(nodes);
+  InternetStackHelper stack;
+  stack.Install(nodes);
+  Ipv4AddressHelper addresses;
+  addresses.SetBase("10.0.0.0", "255.255.255.0");
+  Ipv4InterfaceContainer interfaces = addresses.Assign(devices);
+  TrafficControlHelper traffic_control;
+  traffic_control.Uninstall(devices);
+  if (loss > 0) {
+    for (uint32_t i = 0; i < 2; i++) {
+      Ptr<RateErrorModel> errors = CreateObject<RateErrorModel>();
+      errors->SetUnit(RateErrorModel::ERROR_UNIT_PACKET);
+      errors->SetRate(loss);
+      devices.Get(i)->SetAttribute("ReceiveErrorModel", PointerValue(errors));
+    }
   }
-  BulkSendHelper bulk("ns3::TcpSocketFactory", InetSocketAddress(ifs.GetAddress(1), 9));
+  BulkSendHelper bulk("ns3::TcpSocketFactory", InetSocketAddress(interfaces.GetAddress(1), 9));
   bulk.SetAttribute("MaxBytes", UintegerValue(g_size));
   bulk.Install(nodes.Get(0)).Start(Seconds(0));
   PacketSinkHelper sink("ns3::TcpSocketFactory", InetSocketAddress(Ipv4Address::GetAny(), 9));
-  ApplicationContainer s = sink.Install(nodes.Get(1)); s.Start(Seconds(0));
-  s.Get(0)->TraceConnectWithoutContext("Rx", MakeCallback(&Rx));
-  Simulator::Stop(Seconds(1000)); Simulator::Run();
-  printf("%.9f %llu last %.3f\n", g_done, (unsigned long long)g_rx, g_last); Simulator::Destroy();
+  ApplicationContainer sinks = sink.Install(nodes.Get(1));
+  sinks.Start(Seconds(0));
+  sinks.Get(0)->TraceConnectWithoutContext("Rx", MakeCallback(&Received));
+  Simulator::Stop(Seconds(1000));
+  Simulator::Run();
+  std::printf("%.9f %llu\n", g_done, static_cast<unsigned long long>(g_received));
+  Simulator::Destroy();
+  return 0;
 }
