@@ -403,3 +403,13 @@ def test_delayed_ack_equal_to_min_rto_fires_one_spurious_timeout_per_frame():
     assert slow.retransmissions == 4 and slow.packets_lost == 0
     assert fast.retransmissions == 0
     assert slow.mean_s > 2 * fast.mean_s
+
+
+def test_calls_from_many_threads_are_serialised():
+    from concurrent.futures import ThreadPoolExecutor
+
+    nets = [replace(wifi(2, protocol="tcp", frames=2, size=8000), seed=s) for s in range(8)]
+    expected = [strip_wall(simulate(net)) for net in nets]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(pool.map(lambda net: strip_wall(simulate(net)), nets * 2))
+    assert got == expected * 2
