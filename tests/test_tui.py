@@ -289,6 +289,19 @@ async def test_worker_failure_becomes_a_notification():
         assert app.query_one(ModelTree).split_indices  # the model side still shows
 
 
+async def test_rows_keep_arriving_while_a_dialog_is_open():
+    app = SeiApp(services=FakeServices(row_delay_s=0.02))
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.pause(0.05)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await settle(pilot, app)
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert len(results(app).rows) == 2 + 9 * 2
+        assert results(app).recommended_key == "local:None:result"
+
+
 async def test_model_failure_becomes_a_notification():
     app = SeiApp(services=FakeServices(fail=("model",)))
     async with app.run_test(size=WIDE) as pilot:

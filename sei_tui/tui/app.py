@@ -16,6 +16,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Label, ProgressBar, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -51,6 +52,7 @@ PANES = ("model", "network", "results")
 NARROW_WIDTH = 120  # below this the three panes become tabs
 NARROW_HEIGHT = 32
 DEBOUNCE_S = 0.3
+ROW_BATCH_S = 0.05  # rows arriving within this window are drawn in one frame
 UNDO_DEPTH = 50
 
 
@@ -63,7 +65,7 @@ def describe(exc: BaseException) -> str:
 class SeiApp(App[None]):
     TITLE = "sei"
     SUB_TITLE = "Split-Et-Impera"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     BINDINGS = APP_BINDINGS
     COMMANDS = App.COMMANDS | {SeiCommands}
 
@@ -98,6 +100,9 @@ class SeiApp(App[None]):
         self._evaluation_timer: Timer | None = None
         self._qos_timer: Timer | None = None
         self._syncing = False
+        self._main_screen: Screen | None = None
+        self._pending_rows: list[Any] = []
+        self._row_flush: Timer | None = None
         self._startup_errors: list[str] = []
         self.sei_theme_names: list[str] = []
         try:
@@ -150,15 +155,29 @@ class SeiApp(App[None]):
                 yield ResultsPane(id="results-pane", classes="pane")
         yield Footer()
 
+    def view(self, selector, expect_type=None):
+        """A widget of the main screen. (App.query_one looks at the top screen, which may
+        be a dialog while worker results arrive.)"""
+        screen = self._main_screen if self._main_screen is not None else self.screen
+        if expect_type is None:
+            return screen.query_one(selector)
+        return screen.query_one(selector, expect_type)
+
+    @property
+    def views_alive(self) -> bool:
+        screen = self._main_screen
+        return screen is not None and not (screen._closing or screen._closed)
+
     def on_mount(self) -> None:
-        self.query_one("#qos-input", Input).cursor_blink = False
-        self.query_one("#model-pane").border_title = "Model"
-        self.query_one("#network-pane").border_title = "Network"
-        self.query_one("#results-pane").border_title = "Results"
+        self._main_screen = self.screen
+        self.view("#qos-input", Input).cursor_blink = False
+        self.view("#model-pane").border_title = "Model"
+        self.view("#network-pane").border_title = "Network"
+        self.view("#results-pane").border_title = "Results"
         self.theme_changed_signal.subscribe(self, lambda _theme: self._apply_theme_colours())
         self._apply_theme_colours()
         self._apply_layout(self.size.width, self.size.height)
-        self.query_one(ModelTree).focus()
+        self.view(ModelTree).focus()
         for message in self._startup_errors:
             self.notify(message, severity="error", timeout=10)
         if self.qos_text:
@@ -173,21 +192,21 @@ class SeiApp(App[None]):
     def _apply_layout(self, width: int, height: int) -> None:
         self.narrow = width < NARROW_WIDTH or height < NARROW_HEIGHT
         self.screen.set_class(self.narrow, "-narrow")
-        self.query_one("#pane-tabs").display = self.narrow
+        self.view("#pane-tabs").display = self.narrow
         show = {pane: (not self.narrow) or pane == self.active_pane for pane in PANES}
-        self.query_one("#model-pane").display = show["model"]
-        self.query_one("#network-pane").display = show["network"]
-        self.query_one("#results-pane").display = show["results"]
-        self.query_one("#right").display = show["network"] or show["results"]
+        self.view("#model-pane").display = show["model"]
+        self.view("#network-pane").display = show["network"]
+        self.view("#results-pane").display = show["results"]
+        self.view("#right").display = show["network"] or show["results"]
 
     def action_show_pane(self, pane: str) -> None:
         self.active_pane = pane
-        tabs = self.query_one("#pane-tabs", Tabs)
+        tabs = self.view("#pane-tabs", Tabs)
         if tabs.active != f"tab-{pane}":
             tabs.active = f"tab-{pane}"
         self._apply_layout(self.size.width, self.size.height)
         focus = {"model": "#model-tree", "network": "#links-table", "results": "#results-table"}
-        self.query_one(focus[pane]).focus()
+        self.view(focus[pane]).focus()
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         pane = str(event.tab.id).removeprefix("tab-")
@@ -211,8 +230,8 @@ class SeiApp(App[None]):
             variables.get("sei-heat-hot", theme.error or theme.primary),
         )
         self.colours = colours
-        self.query_one(ModelTree).set_gradient(gradient)
-        self.query_one(ResultsPane).recolour(colours)
+        self.view(ModelTree).set_gradient(gradient)
+        self.view(ResultsPane).recolour(colours)
         self._refresh_detail()
 
     # ------------------------------------------------------------------ workers
@@ -334,37 +353,43 @@ class SeiApp(App[None]):
 
     # ------------------------------------------------------------------ messages
     def on_task_progress(self, message: TaskProgress) -> None:
+        if not self.views_alive:
+            return
         if message.task in ("model", "saliency"):
-            self.query_one("#model-progress", ProgressBar).update(progress=message.fraction)
-            self.query_one("#model-status", Label).update(f"{message.task}: {message.label}")
+            self.view("#model-progress", ProgressBar).update(progress=message.fraction)
+            self.view("#model-status", Label).update(f"{message.task}: {message.label}")
         elif message.task == "evaluate":
-            self.query_one(ResultsPane).set_progress(
-                message.fraction, f"evaluating: {message.label}"
-            )
+            self.view(ResultsPane).set_progress(message.fraction, f"evaluating: {message.label}")
 
     def on_task_failed(self, message: TaskFailed) -> None:
+        if not self.views_alive:
+            return
         self.notify(f"{message.task} failed: {message.error}", severity="error", timeout=10)
         if message.task == "model":
-            self.query_one("#model-status", Label).update(f"model failed: {message.error}")
+            self.view("#model-status", Label).update(f"model failed: {message.error}")
         elif message.task == "scenario":
-            self.query_one(NetworkPane).set_status(f"scenario: {message.error}", error=True)
+            self.view(NetworkPane).set_status(f"scenario: {message.error}", error=True)
         elif message.task == "evaluate":
             self.sweep_running = False
-            self.query_one(ResultsPane).set_progress(0.0, f"evaluation failed: {message.error}")
+            self.view(ResultsPane).set_progress(0.0, f"evaluation failed: {message.error}")
 
     def on_scenario_loaded(self, message: ScenarioLoaded) -> None:
+        if not self.views_alive:
+            return
         self.undo_stack.clear()
         self._set_scenario(message.scenario, record_undo=False, rerun_now=True)
         source = attr(message.scenario, "source")
-        self.query_one(NetworkPane).set_status(f"opened {source or 'the built-in demo'}")
+        self.view(NetworkPane).set_status(f"opened {source or 'the built-in demo'}")
 
     def on_model_ready(self, message: ModelReady) -> None:
+        if not self.views_alive:
+            return
         self.graph = message.graph
         self.saliency = None
         self.saliency_done = False
-        tree = self.query_one(ModelTree)
+        tree = self.view(ModelTree)
         tree.show_graph(message.graph, None)
-        self.query_one("#model-status", Label).update(
+        self.view("#model-status", Label).update(
             f"{attr(message.graph, 'name')}: {len(attr(message.graph, 'split_points', []))} "
             "split points · measuring saliency"
         )
@@ -372,9 +397,11 @@ class SeiApp(App[None]):
         self.saliency_worker(message.graph, self.data_dir)
 
     def on_saliency_ready(self, message: SaliencyReady) -> None:
+        if not self.views_alive:
+            return
         self.saliency = message.result
         self.saliency_done = True
-        tree = self.query_one(ModelTree)
+        tree = self.view(ModelTree)
         selected = tree.selected
         tree.show_graph(self.graph, message.result)
         if selected is not None:
@@ -384,41 +411,64 @@ class SeiApp(App[None]):
             status += f" · {len(tree.maxima)} CS maxima ★"
         else:
             status += f" · no CS ({message.reason})"
-        self.query_one("#model-progress", ProgressBar).update(progress=1.0)
-        self.query_one("#model-status", Label).update(status)
+        self.view("#model-progress", ProgressBar).update(progress=1.0)
+        self.view("#model-status", Label).update(status)
         self._start_evaluation()
 
     def on_sweep_started(self, message: SweepStarted) -> None:
+        if not self.views_alive:
+            return
         if message.generation != self.generation:
             return
         self.sweep_running = True
-        self.query_one(ResultsPane).set_progress(0.0, "evaluating: starting")
+        self.view(ResultsPane).set_progress(0.0, "evaluating: starting")
 
     def on_row_ready(self, message: RowReady) -> None:
+        if not self.views_alive:
+            return
         if message.generation != self.generation:
             return
-        results = self.query_one(ResultsPane)
-        key = row_key(message.row)
-        if self.qos is not None:
-            results.violations[key] = self.services.check_qos(self.qos, message.row)
+        # Rows can arrive faster than frames: apply them in batches, one repaint each.
+        self._pending_rows.append(message.row)
+        if self._row_flush is None:
+            self._row_flush = self.set_timer(ROW_BATCH_S, self._flush_rows)
+
+    def _flush_rows(self) -> None:
+        self._row_flush = None
+        rows, self._pending_rows = self._pending_rows, []
+        if not rows or not self.views_alive:
+            return
+        results = self.view(ResultsPane)
+        cursor_key = results.cursor_key()
+        touched = False
         with self.batch_update():
-            results.put_row(message.row)
-        if results.cursor_key() == key:
-            self._refresh_detail()
+            for row in rows:
+                key = row_key(row)
+                if self.qos is not None:
+                    results.violations[key] = self.services.check_qos(self.qos, row)
+                results.put_row(row)
+                touched = touched or key == cursor_key
+            if touched:
+                self._refresh_detail()
 
     def on_sweep_finished(self, message: SweepFinished) -> None:
+        if not self.views_alive:
+            return
         if message.generation != self.generation:
             return
+        self._flush_rows()
         self.sweep_running = False
-        results = self.query_one(ResultsPane)
+        results = self.view(ResultsPane)
         results.set_progress(1.0, f"{len(results.rows)} deployments evaluated")
         results.table.apply_sort()
         self._start_recommendation()
 
     def on_recommendation_ready(self, message: RecommendationReady) -> None:
+        if not self.views_alive:
+            return
         if message.generation != self.generation:
             return
-        results = self.query_one(ResultsPane)
+        results = self.view(ResultsPane)
         keys, _rows = self._recommended_rows
         recommendation = message.recommendation
         self.recommendation = recommendation
@@ -427,7 +477,7 @@ class SeiApp(App[None]):
         results.set_qos_result(message.violations, recommended_key)
         recommended_row = results.rows.get(recommended_key) if recommended_key else None
         split = attr(recommended_row, "split_index") if recommended_row is not None else None
-        self.query_one(ModelTree).set_recommended(split)
+        self.view(ModelTree).set_recommended(split)
         results.query_one("#recommendation", Static).update(
             recommendation_text(recommendation, recommended_row, results, keys)
         )
@@ -445,7 +495,8 @@ class SeiApp(App[None]):
         if self.scenario is None or self.graph is None or not self.saliency_done:
             return
         self.generation += 1
-        self.query_one(ResultsPane).set_progress(0.0, "evaluating: queued")
+        self._pending_rows.clear()
+        self.view(ResultsPane).set_progress(0.0, "evaluating: queued")
         self.evaluate_worker(self.generation, self.scenario, self.qos)
 
     def _schedule_evaluation(self) -> None:
@@ -455,7 +506,7 @@ class SeiApp(App[None]):
         self._evaluation_timer = self.set_timer(DEBOUNCE_S, self._start_evaluation)
 
     def _start_recommendation(self) -> None:
-        results = self.query_one(ResultsPane)
+        results = self.view(ResultsPane)
         keys = list(results.order)
         rows = [results.rows[k] for k in keys]
         self._recommended_rows = (keys, rows)
@@ -467,11 +518,11 @@ class SeiApp(App[None]):
             self.undo_stack.append(self.scenario)
             del self.undo_stack[:-UNDO_DEPTH]
         self.scenario = scenario
-        self.query_one(NetworkPane).show_scenario(scenario)
+        self.view(NetworkPane).show_scenario(scenario)
         if rerun_now:
             self._start_evaluation()
         else:
-            self.query_one(ResultsPane).set_progress(0.0, "scenario changed: re-running shortly")
+            self.view(ResultsPane).set_progress(0.0, "scenario changed: re-running shortly")
             self._schedule_evaluation()
 
     # ------------------------------------------------------------------ QoS bar
@@ -489,11 +540,11 @@ class SeiApp(App[None]):
         if self._qos_timer is not None:
             self._qos_timer.stop()
         self._apply_qos_text(event.value)
-        self.query_one(ModelTree).focus()
+        self.view(ModelTree).focus()
 
     def _apply_qos_text(self, text: str, quiet: bool = False) -> None:
-        status = self.query_one("#qos-status", Static)
-        qos_input = self.query_one("#qos-input", Input)
+        status = self.view("#qos-status", Static)
+        qos_input = self.view("#qos-input", Input)
         try:
             qos = self.services.parse_qos(text)
         except SeiInputError as exc:
@@ -508,21 +559,21 @@ class SeiApp(App[None]):
             return
         self.qos_text = text.strip()
         self.qos = qos
-        if self.query_one(ResultsPane).rows:
+        if self.view(ResultsPane).rows:
             self._start_recommendation()
 
     def action_focus_qos(self) -> None:
-        self.query_one("#qos-input", Input).focus()
+        self.view("#qos-input", Input).focus()
 
     # ------------------------------------------------------------------ split selection
     def on_model_tree_split_chosen(self, message: ModelTree.SplitChosen) -> None:
         self._select_split(message.split_index)
 
     def _select_split(self, split_index: int) -> None:
-        results = self.query_one(ResultsPane)
+        results = self.view(ResultsPane)
         key = results.key_for_split(split_index)
         if key is None:
-            self.query_one("#model-status", Label).update(
+            self.view("#model-status", Label).update(
                 f"split {split_index}: no result yet"
                 + (" (evaluating…)" if self.sweep_running else " (not a candidate split)")
             )
@@ -535,7 +586,7 @@ class SeiApp(App[None]):
         self._refresh_detail()
 
     def action_jump_candidate(self, step: int) -> None:
-        tree = self.query_one(ModelTree)
+        tree = self.view(ModelTree)
         candidates = tree.maxima or tree.split_indices
         if not candidates:
             return
@@ -555,13 +606,13 @@ class SeiApp(App[None]):
         self._refresh_detail()
         if self._syncing:
             return
-        results = self.query_one(ResultsPane)
+        results = self.view(ResultsPane)
         row = results.rows.get(event.row_key.value)
         if row is not None and attr(row, "split_index") is not None:
-            self.query_one(ModelTree).show_split(attr(row, "split_index"))
+            self.view(ModelTree).show_split(attr(row, "split_index"))
 
     def _refresh_detail(self) -> None:
-        results = self.query_one(ResultsPane)
+        results = self.view(ResultsPane)
         key = results.cursor_key()
         detail = results.query_one("#detail", Static)
         if key is None or key not in results.rows:
@@ -599,7 +650,7 @@ class SeiApp(App[None]):
             try:
                 scenario = remove(self.scenario, message.name)
             except SeiInputError as exc:
-                self.query_one(NetworkPane).set_status(str(exc), error=True)
+                self.view(NetworkPane).set_status(str(exc), error=True)
                 self.notify(str(exc), severity="error", timeout=6)
                 return
             self._edited(scenario)
@@ -608,7 +659,7 @@ class SeiApp(App[None]):
         if scenario is None:
             return
         self._set_scenario(scenario, record_undo=True)
-        self.query_one(NetworkPane).set_status("edited · u undoes · w saves")
+        self.view(NetworkPane).set_status("edited · u undoes · w saves")
 
     def action_toggle_protocol(self) -> None:
         if self.scenario is None:
@@ -627,7 +678,7 @@ class SeiApp(App[None]):
             self.notify("nothing to undo", timeout=2)
             return
         self._set_scenario(self.undo_stack.pop(), record_undo=False)
-        self.query_one(NetworkPane).set_status("undone")
+        self.view(NetworkPane).set_status("undone")
 
     def action_rerun(self) -> None:
         self._start_evaluation()
@@ -696,7 +747,7 @@ class SeiApp(App[None]):
         def export(path: str | None) -> None:
             if not path:
                 return
-            results = self.query_one(ResultsPane)
+            results = self.view(ResultsPane)
             keys, rows = self._recommended_rows
             context = ReportContext(
                 model=str(attr(self.graph, "name", self.model_spec)),
@@ -727,10 +778,10 @@ class SeiApp(App[None]):
         self.saliency_done = False
         self.recommendation = None
         self.generation += 1
-        self.query_one(ModelTree).clear()
-        self.query_one(ResultsPane).clear_rows()
-        self.query_one("#model-progress", ProgressBar).update(progress=0.0)
-        self.query_one("#model-status", Label).update(f"loading {self.model_spec}")
+        self.view(ModelTree).clear()
+        self.view(ResultsPane).clear_rows()
+        self.view("#model-progress", ProgressBar).update(progress=0.0)
+        self.view("#model-status", Label).update(f"loading {self.model_spec}")
 
     _recommended_rows: tuple[list[str], list[Any]] = ([], [])
 

@@ -1,0 +1,218 @@
+"""TUI responsiveness: time to first paint, and keypress-to-screen latency during a sweep.
+
+1. First paint, real process: `python -m sei_tui tui` in a pseudo-terminal of 80x24 with
+   the real core services; the time from spawning the process until the first frame that
+   shows the QoS bar has been written (interpreter start and every import included).
+2. First paint vs torch, in process: the app on the real core services (headless); when
+   the first frame was produced and when the model worker finished importing torch.
+3. Keypress-to-screen latency while a sweep streams rows: the app on the test services
+   (tests/test_tui_fakes.py) whose evaluation never ends: a row every `--row-ms`, each
+   after `--busy-ms` of pure-Python work in the worker thread (it holds the GIL, like the
+   evaluation's Python-side bookkeeping). A key event is posted as the terminal driver
+   would; latency = until the first frame rendered (to terminal bytes) after the key's
+   effect. Keys alternate: tree cursor down/up, `]` (jump to the next candidate split,
+   which also moves the results table and the detail view).
+
+Targets (issue 7): first paint < 1 s; keypress latency < 50 ms.
+Run: .venv/bin/python benchmarks/bench_tui.py [--keys 60] [--row-ms 5] [--busy-ms 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fcntl
+import os
+import pty
+import select
+import statistics
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the deterministic services of the TUI tests
+
+from textual import events  # noqa: E402
+
+from sei_tui.tui.app import SeiApp  # noqa: E402
+from sei_tui.tui.services import CoreServices  # noqa: E402
+
+
+def first_paint_in_pty(timeout_s: float = 30.0) -> float:
+    """Seconds from spawn until the first frame with the QoS bar reaches the terminal."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = dict(os.environ, TERM="xterm-256color", SEI_THEME="sei-dark")
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sei_tui", "tui"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        close_fds=True,
+        start_new_session=True,
+    )
+    os.close(slave)
+    seen = b""
+    painted = None
+    try:
+        while time.perf_counter() - start < timeout_s:
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if ready:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+                if b"QoS" in seen:
+                    painted = time.perf_counter() - start
+                    break
+    finally:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        os.close(master)
+    if painted is None:
+        raise RuntimeError("the app never painted its first frame")
+    return painted
+
+
+class ProbeApp(SeiApp):
+    """Records when each frame is rendered to terminal bytes (headless writes nothing)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.frames: list[float] = []
+
+    def _display(self, screen, renderable) -> None:
+        if renderable is not None and not self._batch_count:
+            if hasattr(renderable, "render_segments"):
+                renderable.render_segments(self.console)  # the cost of the bytes
+            self.frames.append(time.perf_counter())
+        super()._display(screen, renderable)
+
+
+class TimedCoreServices(CoreServices):
+    def __init__(self) -> None:
+        super().__init__()
+        self.torch_imported_at: float | None = None
+
+    def open_model(self, spec, weights, progress, cancel):
+        import torch  # noqa: F401 - timed here; the real call below finds it imported
+
+        self.torch_imported_at = time.perf_counter()
+        return super().open_model(spec, weights, progress, cancel)
+
+
+async def first_paint_vs_torch() -> tuple[float, float | None]:
+    services = TimedCoreServices()
+    start = time.perf_counter()
+    app = ProbeApp(services=services)
+    async with app.run_test(size=(80, 24)) as pilot:
+        while not app.frames:
+            await asyncio.sleep(0.001)
+        painted = app.frames[0] - start
+        deadline = time.perf_counter() + 60
+        while services.torch_imported_at is None and time.perf_counter() < deadline:
+            await pilot.pause(0.05)
+        torch_s = None if services.torch_imported_at is None else services.torch_imported_at - start
+        app.workers.cancel_all()
+    return painted, torch_s
+
+
+def streaming_services(row_s: float, busy_s: float):
+    from test_tui_fakes import FakeServices, fake_graph, fake_rows, fake_saliency
+
+    class StreamingServices(FakeServices):
+        """An evaluation that never ends: the fake rows again and again, latencies varied
+        so every row update really changes cells."""
+
+        def evaluate(self, spec, weights, scenario, data_dir, qos, progress, cancel):
+            graph = fake_graph()
+            rows = fake_rows(graph, fake_saliency(graph), scenario)
+            n = 0
+            while not cancel():
+                row = rows[n % len(rows)]
+                row.p95_latency *= 1.0001
+                end = time.perf_counter() + busy_s
+                while time.perf_counter() < end:
+                    pass
+                time.sleep(row_s)
+                n += 1
+                progress((n % 1000) / 1000, f"row {n}")
+                yield row
+
+    return StreamingServices()
+
+
+async def keypress_latency(keys: int, row_s: float, busy_s: float) -> tuple[list[float], int]:
+    app = ProbeApp(services=streaming_services(row_s, busy_s))
+    async with app.run_test(size=(160, 48)) as pilot:
+        while len(app.query_one("#results-table").rows) < 20:
+            await pilot.pause(0.05)
+        tree = app.query_one("#model-tree")
+        tree.focus()
+        await pilot.pause(0.1)
+        rows_before = app.query_one("#sweep-status").render()
+        latencies = []
+        for i in range(keys):
+            key = ("down", "up", "right_square_bracket")[i % 3]
+            before = (tree.cursor_line, tree.selected)
+            changed_at = None
+            start = time.perf_counter()
+            app._driver.send_message(events.Key(key, None))
+            while time.perf_counter() - start < 2.0:
+                now = time.perf_counter()
+                if changed_at is None and (tree.cursor_line, tree.selected) != before:
+                    changed_at = now
+                if changed_at is not None and app.frames and app.frames[-1] >= changed_at:
+                    latencies.append(app.frames[-1] - start)
+                    break
+                await asyncio.sleep(0.0005)
+            await asyncio.sleep(0.02)
+        still_running = app.query_one("#sweep-status").render() != rows_before
+        frames = len(app.frames)
+        app.workers.cancel_all()
+        assert still_running, "the sweep was not running during the measurement"
+    return latencies, frames
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, default=60)
+    parser.add_argument("--row-ms", type=float, default=5.0)
+    parser.add_argument("--busy-ms", type=float, default=2.0)
+    parser.add_argument("--runs", type=int, default=3, help="first-paint repetitions")
+    args = parser.parse_args()
+
+    paints = [first_paint_in_pty() for _ in range(args.runs)]
+    print(
+        f"first paint, real process in an 80x24 pty: median {statistics.median(paints):.3f} s"
+        f" (runs: {', '.join(f'{p:.3f}' for p in paints)}; target < 1 s)"
+    )
+    painted, torch_s = asyncio.run(first_paint_vs_torch())
+    torch_text = "never" if torch_s is None else f"{torch_s:.3f} s"
+    print(
+        f"in process: first frame at {painted:.3f} s after SeiApp(); "
+        f"torch finished importing (worker) at {torch_text}"
+    )
+    latencies, frames = asyncio.run(
+        keypress_latency(args.keys, args.row_ms / 1e3, args.busy_ms / 1e3)
+    )
+    ms = sorted(x * 1e3 for x in latencies)
+    p95 = ms[max(0, int(round(0.95 * len(ms))) - 1)]
+    print(
+        f"keypress -> frame during a sweep ({args.row_ms:g} ms/row, {args.busy_ms:g} ms GIL "
+        f"work/row, 160x48): n={len(ms)} median {statistics.median(ms):.1f} ms, "
+        f"p95 {p95:.1f} ms, max {ms[-1]:.1f} ms ({frames} frames; target < 50 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()
