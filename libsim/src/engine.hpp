@@ -2,7 +2,8 @@
 //
 // Every process is an SC_METHOD woken by a lazy timer (Wakeup): a process asks to be woken
 // at a time; an earlier pending wake-up is kept and the process re-arms itself when it runs.
-// No timed notification is ever cancelled, and a run ends when no event is left.
+// Nothing is ever cancelled; each timer serves one purpose, so its requests move forward in
+// time and SystemC's timed queue holds no dead entries. A run ends when no event is left.
 #pragma once
 
 #include <systemc>
@@ -294,7 +295,7 @@ class WirelessMedium : public sc_core::sc_module {
 // been handed over, and not before i / fps (fps > 0). With fps = 0 it is written at once.
 class FrameSchedule {
  public:
-  FrameSchedule(const FlowConfig& flow) : flow_(flow) {}
+  explicit FrameSchedule(const FlowConfig& flow) : flow_(flow) {}
   Time due(int64_t frame) const;
 
  private:

@@ -266,6 +266,7 @@ void TcpSender::on_packet(const Packet& packet) {
     state_ = State::Established;
     peer_window_ = packet.window;
     rto_deadline_ = kNever;
+    consecutive_timeouts_ = 0;
     // The third segment of the handshake: a pure ACK, then the data.
     Packet ack;
     ack.kind = PacketKind::TcpAck;
