@@ -413,3 +413,38 @@ def test_calls_from_many_threads_are_serialised():
     with ThreadPoolExecutor(max_workers=4) as pool:
         got = list(pool.map(lambda net: strip_wall(simulate(net)), nets * 2))
     assert got == expected * 2
+
+
+def bianchi(stations: int, payload_bits: float, ts: float, tc: float, slot: float):
+    """Saturation throughput and collision probability of 802.11 DCF (Bianchi, IEEE JSAC
+    2000): W = CWmin + 1 = 16, m = 6 backoff stages (CWmax 1023)."""
+    w, m, p = 16, 6, 0.0
+    for _ in range(500):  # fixed point of tau(p), p(tau)
+        tau = 2 * (1 - 2 * p) / ((1 - 2 * p) * (w + 1) + p * w * (1 - (2 * p) ** m))
+        p = 0.5 * p + 0.5 * (1 - (1 - tau) ** (stations - 1))
+    busy = 1 - (1 - tau) ** stations
+    success = stations * tau * (1 - tau) ** (stations - 1) / busy
+    mean_slot = (1 - busy) * slot + busy * success * ts + busy * (1 - success) * tc
+    return success * busy * payload_bits / mean_slot, p
+
+
+@pytest.mark.parametrize("stations", [2, 4])
+def test_saturated_stations_match_bianchi(stations):
+    slot, sifs, difs, prop = 9e-6, 10e-6, 28e-6, 1e-6
+
+    def ofdm(octets, bits_per_symbol):
+        return 20e-6 + 4e-6 * math.ceil((22 + 8 * octets) / bits_per_symbol) + 6e-6
+
+    data, ack = ofdm(1500 + OVERHEAD, 216), ofdm(14, 96)
+    ts = difs + data + prop + sifs + ack + prop  # a success, until the next DIFS ends
+    tc = difs + data + prop + sifs + slot + 25e-6  # a collision: ACK timeout, then DIFS
+    expected, p_collision = bianchi(stations, 1472 * 8, ts, tc, slot)
+    per_station = 600
+    result = simulate(wifi(stations, frames=1, size=per_station * 1472, fps=0))
+    end = max(f.frames[0].delivered_s for f in result.flows)
+    throughput = 8 * stations * per_station * 1472 / end
+    attempts = result.link_packets - stations * per_station  # minus the Ethernet hop
+    collided = sum(f.summary.collisions for f in result.flows)
+    # The last frames go with fewer contenders, a little slower than saturation.
+    assert throughput == pytest.approx(expected, rel=0.04)
+    assert collided / attempts == pytest.approx(p_collision, abs=0.03)
