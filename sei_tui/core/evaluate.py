@@ -79,6 +79,7 @@ __all__ = [
 Progress = Callable[[float, str], None]
 Cancel = Callable[[], bool]
 BATCH = 64
+TAIL_BATCH = 256  # images per tail call when several encodings of a split share one
 DEFAULT_IMAGES = 64  # synthetic evaluation images when no --data is given
 MAX_IMAGES = 256  # evaluation images taken from --data
 FLOAT_BYTES = 4  # parameters are counted as fp32 on the edge
@@ -595,6 +596,7 @@ class Evaluation:
         n = len(self.images)
         for sp in group:
             head, tail = self.graph.split(sp.index)
+            built: list[Deployment] = []
             for enc in self.encodings:
                 these = frames.pop((sp.index, enc.name))
                 shape = shapes[sp.index]
@@ -625,6 +627,9 @@ class Evaluation:
                     regenerate=regenerate,
                     decoded_as=(sp.index, enc.dtype),
                 )
+                built.append(deployment)
+            self._measure_lossless_together(built)
+            for deployment in built:
                 self._keep_within_budget(deployment)
                 self.deployments.append(deployment)
 
@@ -668,29 +673,41 @@ class Evaluation:
             self._lossless[key] = result
         return result
 
-    def _tail_top1(self, deployment: Deployment, losses: list):
-        import torch
-
+    def _decode_all(self, deployment: Deployment, losses: list) -> list[list[np.ndarray]]:
         decoded: list[list[np.ndarray]] = []
         for frame, lost in zip(deployment.encoded_frames(), losses, strict=True):
             if deployment.strategy == "remote":
                 decoded.append([decode_image(frame, deployment.shapes[0], lost)[None]])
             else:
                 decoded.append(decode_tensors(frame, deployment.shapes, lost))
-        tops = []
-        with torch.no_grad():
-            for start in range(0, len(decoded), BATCH):
-                chunk = decoded[start : start + BATCH]
-                payload = [
-                    torch.from_numpy(np.concatenate([d[t] for d in chunk]))
-                    for t in range(len(chunk[0]))
-                ]
-                if deployment.strategy == "remote":
-                    logits = deployment.tail(payload[0])
-                else:
-                    logits = deployment.tail(payload)
-                tops.append(logits.argmax(dim=1))
-        return torch.cat(tops)
+        return decoded
+
+    def _tail_top1(self, deployment: Deployment, losses: list):
+        decoded = self._decode_all(deployment, losses)
+        return _run_tail(deployment.tail, decoded, deployment.strategy == "remote")
+
+    def _measure_lossless_together(self, deployments: list[Deployment]) -> None:
+        """Lossless accuracy of every distinct decode of one split, in shared tail batches
+        (larger batches run faster per image)."""
+
+        pending: dict[tuple, Deployment] = {}
+        for d in deployments:
+            if d.decoded_as not in self._lossless and d.decoded_as not in pending:
+                pending[d.decoded_as] = d
+        if not pending:
+            return
+        n = len(self.whole_top1)
+        decoded: list[list[np.ndarray]] = []
+        for d in pending.values():
+            decoded += self._decode_all(d, [()] * n)
+        first = next(iter(pending.values()))
+        top1 = _run_tail(first.tail, decoded, first.strategy == "remote", TAIL_BATCH)
+        for k, key in enumerate(pending):
+            mine = top1[k * n : (k + 1) * n]
+            self._lossless[key] = (
+                float((mine == self.labels).float().mean()),
+                float((mine == self.whole_top1).float().mean()),
+            )
 
     # ------------------------------------------------------------ simulation
 
@@ -903,6 +920,23 @@ def capture_values(graph_module, batch, names: Sequence[str]) -> dict[str, Any]:
     with torch.no_grad(), contextlib.suppress(_Captured):
         Capturing(graph_module).run(batch)
     return captured
+
+
+def _run_tail(tail, decoded: list[list[np.ndarray]], remote: bool, batch: int = BATCH):
+    """Top-1 of `tail` over per-image decoded payloads, `batch` images per call."""
+    import torch
+
+    tops = []
+    with torch.no_grad():
+        for start in range(0, len(decoded), batch):
+            chunk = decoded[start : start + batch]
+            payload = [
+                torch.from_numpy(np.concatenate([d[t] for d in chunk]))
+                for t in range(len(chunk[0]))
+            ]
+            logits = tail(payload[0]) if remote else tail(payload)
+            tops.append(logits.argmax(dim=1))
+    return torch.cat(tops)
 
 
 def _top1_batched(module, batches) -> Any:
