@@ -230,3 +230,17 @@ def test_truncated_pickle_is_an_input_error(tmp_path):
     (tmp_path / "test_batch").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(SeiInputError, match="test_batch"):
         cifar10(tmp_path)
+
+
+def test_weights_transforms_apply_to_every_source(tmp_path):
+    from torchvision.transforms._presets import ImageClassification
+
+    transforms = ImageClassification(crop_size=24, resize_size=28)
+    root = _write_folder(tmp_path / "data", classes=("a",), per_class=1, size=(40, 30))
+    folder_image = open_dataset(root, None, transforms, (3, 24, 24))[0][0]
+    synthetic_image = open_dataset(None, 2, transforms, (3, 24, 24))[1][0]
+    assert folder_image.shape == synthetic_image.shape == (3, 24, 24)
+    # ImageNet normalisation moves values outside [0, 1]
+    assert float(folder_image.min()) < 0.0
+    raw = SyntheticShapes(2, image_size=24)[1][0]
+    assert torch.allclose(synthetic_image, transforms(raw), atol=1e-6)

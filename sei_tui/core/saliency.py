@@ -46,7 +46,7 @@ Progress = Callable[[float, str], None]
 Cancel = Callable[[], bool]
 
 TARGETS = ("top1", "label")
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 # ops that return a view of their input: an in-place op on the view changes the input too
 _VIEW_OPS = {
