@@ -230,7 +230,7 @@ def _read(native: _Native, net: NetworkSpec, wall_s: float) -> SimResult:
                     index=k,
                     sent_s=r.sent_s,
                     delivered_s=delivered,
-                    latency_s=delivered - r.sent_s if delivered is not None else None,
+                    latency_s=r.latency_s if delivered is not None else None,
                     complete=bool(r.complete),
                     lost_bytes=r.lost_bytes,
                     lost_ranges=lost,

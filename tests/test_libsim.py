@@ -74,6 +74,8 @@ def test_udp_frames_at_fps_are_sent_on_schedule():
     for i, frame in enumerate(frames):
         assert frame.sent_s == pytest.approx(i / 20, abs=1e-12)
         assert abs(frame.latency_s - expected) < NS
+    # Latency comes from exact integer times: identical frames, identical latencies.
+    assert len({frame.latency_s for frame in frames}) == 1
 
 
 def test_source_blocks_instead_of_dropping_and_relay_drops_tail():

@@ -82,6 +82,7 @@ typedef struct libsim_flow_stats {
 typedef struct libsim_frame_record {
     double sent_s;
     double delivered_s;     /* meaningful only when delivered != 0 */
+    double latency_s;       /* delivered_s - sent_s, from exact integer times */
     int32_t delivered;      /* 0 when nothing of the frame arrived */
     int32_t complete;
     int64_t lost_bytes;

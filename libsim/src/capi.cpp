@@ -337,6 +337,8 @@ int libsim_result_frames(const libsim_result* result, int32_t flow, libsim_frame
       const libsim::FrameOutcome& frame = f.frames[i];
       out[i].sent_s = libsim::to_seconds(frame.sent);
       out[i].delivered_s = libsim::to_seconds(frame.delivered);
+      out[i].latency_s =
+          frame.has_delivery ? double(int64_t(frame.delivered - frame.sent)) / 1e12 : 0.0;
       out[i].delivered = frame.has_delivery ? 1 : 0;
       out[i].complete = frame.complete ? 1 : 0;
       out[i].lost_bytes = frame.lost_bytes;
