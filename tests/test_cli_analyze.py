@@ -88,3 +88,41 @@ def test_markdown_report_is_also_written_to_out(tmp_path):
     assert out.stdout.startswith("## demo on ")
     assert (tmp_path / "report.md").read_text() == out.stdout
     assert "Recommended: #" in out.stdout
+
+
+@pytest.mark.slow
+def test_user_image_folder_is_matched_to_the_model_classes_by_name(tmp_path):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from sei_tui.core.datasets import SyntheticShapes
+
+    shapes = SyntheticShapes(16, seed=7)
+    for i in range(len(shapes)):
+        image, label = shapes.raw(i)
+        folder = tmp_path / shapes.classes[label]  # sorted folder order != model order
+        folder.mkdir(exist_ok=True)
+        pixels = (image.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}.png")
+    out = sei(
+        "analyze",
+        "--data",
+        str(tmp_path),
+        "--encoding",
+        "fp32",
+        "--frames",
+        "3",
+        "--input-encoding",
+        "raw",
+        "--format",
+        "json",
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["accuracy_kind"] == "labels" and doc["images"] == 16
+    local = doc["rows"][0]
+    assert local["strategy"] == "local"
+    # the trained demo recognises these shapes; a wrong label order would give ~1/8
+    assert local["accuracy"] == doc["whole_accuracy"] >= 0.75

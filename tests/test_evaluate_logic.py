@@ -148,3 +148,16 @@ def test_overrides_change_every_link_or_one():
     assert [link.bitrate_bps for link in one.links] == [54e6, 5e6]
     with pytest.raises(SeiInputError, match="no link 'fiber'"):
         apply_overrides(net, {"fiber.bitrate": 1e6})
+
+
+def test_label_mapping_matches_class_names_not_folder_order():
+    from sei_tui.core.evaluate import _label_mapping
+
+    model = ["circle", "square", "triangle"]
+    folders = sorted(model)  # an image folder's classes: ["circle", "square", "triangle"]
+    assert _label_mapping(["square", "circle"], model, 3) == [1, 0]
+    assert _label_mapping(folders, model, 3) == [0, 1, 2]
+    assert _label_mapping(["cat", "dog"], model, 3) is None  # not the model's classes
+    assert _label_mapping(["a", "b", "c"], None, 3) == [0, 1, 2]  # unnamed: trust indices
+    assert _label_mapping(["a", "b"], None, 1000) is None
+    assert _label_mapping([], model, 3) is None

@@ -21,8 +21,9 @@ j mod frames. The tail runs on the payload as decoded (dequantised; with UDP, th
 ranges libsim reports lost in that frame concealed as in `sei_tui.core.encoding`; a frame
 of which nothing arrived decodes to all zeros). With TCP, loss only costs latency. A
 `local` result whose frame lost any byte counts as a wrong answer. `accuracy` is against
-the labels when the data's classes are the model's (same count), else top-1 agreement
-with the whole model; `agreement` is always the latter.
+the labels when the data's classes are the model's (matched by name when the model names
+its classes, else by index when the counts agree), else top-1 agreement with the whole
+model; `agreement` is always the latter.
 
 Sweeps (`parse_sweep`): `bitrate` axes are log-spaced (geometric: they span decades),
 every other axis (`loss`, `delay`) is evenly spaced. An axis applies to every link of the
@@ -434,12 +435,14 @@ class Evaluation:
         module = self.loaded.module
         with torch.no_grad():
             self.whole_top1 = _top1_batched(module, [self.images])
-        # Labels mean something only when the data's classes are the model's classes.
-        classes = getattr(self.dataset, "classes", None) or []
-        num_classes = getattr(self.loaded, "num_classes", None)
-        self.has_labels = bool(classes) and (num_classes is None or len(classes) == num_classes)
-        if self.has_labels:
-            self.labels = torch.tensor([int(y) for _, y in items])
+        model_of = _label_mapping(
+            list(getattr(self.dataset, "classes", None) or []),
+            getattr(self.loaded, "class_names", None),
+            getattr(self.loaded, "num_classes", None),
+        )
+        self.has_labels = model_of is not None
+        if model_of is not None:
+            self.labels = torch.tensor([model_of[int(y)] for _, y in items])
         else:
             self.labels = self.whole_top1.clone()
         self.whole_accuracy = float((self.whole_top1 == self.labels).float().mean())
@@ -883,6 +886,25 @@ def _frame_loss(frame, payload_bytes: int) -> tuple[tuple[int, int], ...]:
     if not frame.complete and frame.lost_bytes:
         return ((0, 1 << 62),)  # loss without ranges: assume the worst
     return ()
+
+
+def _label_mapping(
+    data_classes: list[str], model_classes: list[str] | None, num_classes: int | None
+) -> list[int] | None:
+    """Data label -> model class index, or None when the labels cannot be compared.
+
+    Named classes are matched by name (an image folder's classes are sorted names, not the
+    model's order); without names, the labels are trusted when the counts agree."""
+    if not data_classes:
+        return None
+    if model_classes:
+        index = {name: i for i, name in enumerate(model_classes)}
+        if all(name in index for name in data_classes):
+            return [index[name] for name in data_classes]
+        return None
+    if num_classes is None or len(data_classes) == num_classes:
+        return list(range(len(data_classes)))
+    return None
 
 
 def _mean_size(frames: Sequence[bytes]) -> int:
