@@ -112,3 +112,19 @@ def test_demo_saliency_curve_has_an_interior_maximum(trained):
     last = len(result.points) - 1
     assert any(0 < i < last for i in result.maxima), result.maxima
     assert all(p.cs > 0 for p in result.points)
+
+
+def test_checkpoint_of_another_build_is_retrained(cache, monkeypatch):
+    small, training = demo.train_demo_model(epochs=1, images_per_epoch=32, heldout_images=8)
+    state = {k: v for k, v in small.state_dict().items() if not k.startswith("classifier")}
+    demo.save_demo_checkpoint(small, training)
+    torch.save({"state_dict": state, "training": vars(training)}, demo.demo_weights_path())
+    trained = []
+
+    def fake_train(**kwargs):
+        trained.append(kwargs)
+        return small, training
+
+    monkeypatch.setattr(demo, "train_demo_model", fake_train)
+    assert demo.demo_model() is small
+    assert len(trained) == 1

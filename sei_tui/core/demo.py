@@ -110,7 +110,11 @@ def demo_model(
     checkpoint = load_demo_checkpoint(seed)
     model = build_demo_model()
     if checkpoint is not None:
-        model.load_state_dict(checkpoint[0])
+        try:
+            model.load_state_dict(checkpoint[0])
+        except RuntimeError:  # keys or shapes of another build: retrain
+            checkpoint = None
+    if checkpoint is not None:
         if progress:
             progress(1.0, "demo model loaded")
         return model.eval()
