@@ -12,7 +12,8 @@ import torchvision
 from sei_tui.core.graph import VERIFY_TOLERANCE, analyze_model, verify_splits
 
 # name -> (constructor kwargs, input shape). ViT's positional embedding fixes its input
-# size, so it is built for 32x32; inception_v3 needs at least 75x75.
+# size, so it is built for 32x32; inception_v3 needs at least 75x75; swin_t at 32x32
+# still pads and shifts its first-stage windows.
 MODELS = {
     "vgg16": ({}, (3, 32, 32)),
     "resnet18": ({}, (3, 64, 64)),
@@ -28,7 +29,7 @@ MODELS = {
     "squeezenet1_0": ({}, (3, 64, 64)),
     "shufflenet_v2_x1_0": ({}, (3, 64, 64)),
     "vit_b_16": ({"image_size": 32}, (3, 32, 32)),
-    "swin_t": ({}, (3, 64, 64)),
+    "swin_t": ({}, (3, 32, 32)),
 }
 HEAVY = {"densenet121", "inception_v3", "efficientnet_b0", "resnet50", "swin_t", "vit_b_16"}
 

@@ -83,12 +83,7 @@ def _print_summary(graph, profile, out: str | None) -> None:
     )
     for i, column in enumerate(("node", "op", "time", "share")):
         table.add_column(column, justify="left" if i < 2 else "right", no_wrap=True)
-    ops = {
-        n.name: type(graph.graph_module.get_submodule(n.target)).__name__
-        if n.op == "call_module"
-        else n.target.rpartition(".")[2]
-        for n in graph.nodes
-    }
+    ops = {n.name: n.target.rpartition(".")[2] for n in graph.nodes}
     total = profile.total_seconds or 1.0
     slowest = sorted(profile.node_seconds.items(), key=lambda kv: -kv[1])[:SLOWEST_ROWS]
     for name, seconds in slowest:

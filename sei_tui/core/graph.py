@@ -16,6 +16,7 @@ every value produced at or before the cut and used after it:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import operator
 from collections.abc import Callable, Sequence
@@ -56,7 +57,12 @@ class TensorSpec:
 
 @dataclass(frozen=True)
 class NodeInfo:
-    """One fx node with its output size and cost at batch 1."""
+    """One fx node with its output size and cost at batch 1.
+
+    `target` is what runs: the module class for call_module (e.g. "Conv2d"; the path is
+    in `module_path`), the qualified function ("torch.cat", "operator.add") or the method
+    name ("view"); `shape`/`dtype` are None when the output is not a tensor.
+    """
 
     name: str
     op: str
@@ -128,7 +134,7 @@ class ModelGraph:
     total_params: int
     _folds: dict[str, _Fold] = field(default_factory=dict, repr=False)
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """Hash of the graph structure and shapes (not the weights): keys compute profiles."""
         h = hashlib.sha256()
@@ -513,7 +519,9 @@ def _build_model_graph(
             NodeInfo(
                 name=node.name,
                 op=node.op,
-                target=_target_name(node),
+                target=type(graph_module.get_submodule(node.target)).__name__
+                if node.op == "call_module"
+                else _target_name(node),
                 module_path=module_path,
                 shape=meta.shape,
                 dtype=meta.dtype,
