@@ -739,7 +739,7 @@ def verify_splits(
             return value
 
     results: list[SplitVerification] = []
-    with torch.no_grad():
+    with torch.inference_mode():
         expected = Recording(graph.graph_module).run(x)
         for done, index in enumerate(indices):
             if cancel is not None and cancel():
