@@ -450,3 +450,42 @@ def test_saturated_stations_match_bianchi(stations):
     # The last frames go with fewer contenders, a little slower than saturation.
     assert throughput == pytest.approx(expected, rel=0.04)
     assert collided / attempts == pytest.approx(p_collision, abs=0.03)
+
+
+def test_routes_take_fewest_hops_then_the_first_listed_link():
+    # a-d directly on a slow link (1 hop) beats a-b-d on fast links (2 hops); between the
+    # two 2-hop paths a-c-d and a-b-d the one whose first link is listed first wins.
+    size = 1000
+    slow = LinkSpec("ad", "full_duplex", ("a", "d"), 1e6, 0.01)
+    ac = LinkSpec("ac", "full_duplex", ("a", "c"), 1e8, 0.002)
+    cd = LinkSpec("cd", "full_duplex", ("c", "d"), 1e8, 0.002)
+    ab = LinkSpec("ab", "full_duplex", ("a", "b"), 1e8, 0.001)
+    bd = LinkSpec("bd", "full_duplex", ("b", "d"), 1e8, 0.001)
+    flow = (FlowSpec("a", "d", 1, 0, size),)
+    nodes = ("a", "b", "c", "d")
+
+    def latency(links):
+        net = NetworkSpec(nodes, tuple(links), flow, protocol="udp")
+        return simulate(net).flows[0].frames[0].latency_s
+
+    t_slow, t_fast = wire_time(size + 28, 1e6), wire_time(size + 28, 1e8)
+    assert abs(latency([ac, cd, ab, bd, slow]) - (t_slow + 0.01)) < NS
+    assert abs(latency([ac, cd, ab, bd]) - (2 * t_fast + 0.004)) < NS
+    assert abs(latency([ab, bd, ac, cd]) - (2 * t_fast + 0.002)) < NS
+
+
+def test_a_long_chain_of_relays():
+    # One datagram through 3000 store-and-forward hops: 3000 (T + d).
+    hops = 3000
+    net = chain(hops, 1e9, 1e-6, [FlowSpec("n0", f"n{hops}", 1, 0, 500)])
+    frame = simulate(net).flows[0].frames[0]
+    assert frame.latency_s == pytest.approx(hops * (wire_time(528, 1e9) + 1e-6), abs=1e-9)
+
+
+def test_a_network_too_large_to_route_is_refused():
+    n = 20_000
+    nodes = tuple(f"n{i}" for i in range(n))
+    air = LinkSpec("air", "wireless", nodes[:1000], 54e6, 1e-6)
+    flows = tuple(FlowSpec(nodes[i], nodes[i + 1], 1, 0, 10) for i in range(0, 400, 2))
+    with pytest.raises(LibsimError, match="network too large"):
+        simulate(NetworkSpec(nodes, (air,), flows, protocol="udp"))

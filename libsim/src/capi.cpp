@@ -22,6 +22,7 @@ struct libsim_result {
 
 namespace libsim {
 bool has_route(const NetworkConfig& config, int32_t src, int32_t dst);
+double routing_work(const NetworkConfig& config);
 }
 
 namespace {
@@ -271,6 +272,10 @@ int libsim_run(const libsim_network* net, libsim_result** out, char* err, size_t
     *out = nullptr;
     require(net != nullptr, "network is NULL");
     const libsim::NetworkConfig& config = net->config;
+    // Routing tables: one BFS per flow end over nodes and links (wireless: all pairs).
+    require(libsim::routing_work(config) <= 2e8,
+            "network too large: routes for " + std::to_string(config.node_count) +
+                " nodes towards every flow end would take too long");
     for (size_t f = 0; f < config.flows.size(); ++f) {
       const auto& flow = config.flows[f];
       require(flow.src < config.node_count && flow.dst < config.node_count,

@@ -30,6 +30,7 @@ class Simulation {
   std::vector<class Endpoint*> sources;  // per flow, at the flow's src node
   std::vector<class Endpoint*> sinks;    // per flow, at the flow's dst node
   std::string failure;                   // set once; the run then drains and reports it
+  std::vector<int32_t> route_slot;       // per node: its row in the routing tables, or -1
 
   // The current simulated time, read once per process activation (Wakeup::fired).
   Time now() const { return now_; }
@@ -83,8 +84,10 @@ class Node : public sc_core::sc_module {
  public:
   Node(sc_core::sc_module_name name, Simulation& sim, int32_t index);
   int32_t index() const { return index_; }
-  void set_route(int32_t dst, Interface* via, int32_t next_hop);
-  Interface* route(int32_t dst) const { return routes_[dst].via; }
+  // Routes are kept only towards the nodes packets are addressed to (Simulation::route_slot).
+  void resize_routes(size_t destinations) { routes_.resize(destinations); }
+  void set_route(size_t slot, Interface* via, int32_t next_hop);
+  Interface* route(int32_t dst) const { return routes_[size_t(sim_.route_slot[dst])].via; }
   // A packet this node originates: never dropped by its own interface.
   void send(const Packet& packet);
   // A packet arriving from a link.

@@ -8,7 +8,8 @@ namespace libsim {
 
 using sc_core::sc_time;
 
-Simulation::Simulation(const NetworkConfig& cfg) : config(cfg) {
+Simulation::Simulation(const NetworkConfig& cfg)
+    : config(cfg), route_slot(size_t(cfg.node_count), -1) {
   outcome.flows.resize(cfg.flows.size());
   sources.assign(cfg.flows.size(), nullptr);
   sinks.assign(cfg.flows.size(), nullptr);
@@ -34,15 +35,15 @@ void Wakeup::at(Time when) {
 
 // ---------------------------------------------------------------------------------------
 Node::Node(sc_core::sc_module_name name, Simulation& sim, int32_t index)
-    : sc_module(name), sim_(sim), index_(index), routes_(sim.config.node_count) {}
+    : sc_module(name), sim_(sim), index_(index) {}
 
-void Node::set_route(int32_t dst, Interface* via, int32_t next_hop) {
-  routes_[dst].via = via;
-  routes_[dst].next_hop = next_hop;
+void Node::set_route(size_t slot, Interface* via, int32_t next_hop) {
+  routes_[slot].via = via;
+  routes_[slot].next_hop = next_hop;
 }
 
 void Node::send(const Packet& packet) {
-  const Route& r = routes_[packet.dst_node];
+  const Route& r = routes_[size_t(sim_.route_slot[packet.dst_node])];
   r.via->transmit(packet, r.next_hop, true);
 }
 
@@ -51,7 +52,7 @@ void Node::receive(const Packet& packet) {
     sim_.deliver(packet);
     return;
   }
-  const Route& r = routes_[packet.dst_node];
+  const Route& r = routes_[size_t(sim_.route_slot[packet.dst_node])];
   if (!r.via->transmit(packet, r.next_hop, false)) sim_.packet_lost(packet);
 }
 

@@ -1,4 +1,5 @@
 // One run: build the modules in a fresh SystemC context, simulate, collect the outcome.
+#include <algorithm>
 #include <cstdlib>
 #include <queue>
 
@@ -8,52 +9,72 @@ namespace libsim {
 
 namespace {
 
-// Next hop from every node to every destination: shortest path by hop count, ties broken
-// by link order then node order, so routes are the same on every run.
 struct Hop {
   int32_t link = -1;
   int32_t node = -1;
 };
 
-std::vector<std::vector<Hop>> shortest_paths(const NetworkConfig& config) {
-  const int32_t n = config.node_count;
-  std::vector<std::vector<Hop>> adjacency(n);
+// The links each node is on, in link order.
+std::vector<std::vector<int32_t>> links_of_nodes(const NetworkConfig& config) {
+  std::vector<std::vector<int32_t>> links_of(size_t(config.node_count));
   for (int32_t l = 0; l < int32_t(config.links.size()); ++l) {
-    const auto& nodes = config.links[l].nodes;
-    for (int32_t u : nodes) {
-      for (int32_t v : nodes) {
-        if (u != v) adjacency[u].push_back(Hop{l, v});
+    for (int32_t v : config.links[l].nodes) links_of[size_t(v)].push_back(l);
+  }
+  return links_of;
+}
+
+// Next hop of every node towards `dst` (link = -1: unreachable): shortest path by hop
+// count, ties broken by link order then node order, so routes are the same on every run.
+std::vector<Hop> routes_towards(const NetworkConfig& config,
+                                const std::vector<std::vector<int32_t>>& links_of,
+                                int32_t dst) {
+  const size_t n = size_t(config.node_count);
+  std::vector<int32_t> distance(n, -1);
+  std::vector<uint8_t> expanded(config.links.size(), 0);
+  std::queue<int32_t> frontier;
+  distance[size_t(dst)] = 0;
+  frontier.push(dst);
+  while (!frontier.empty()) {
+    const int32_t u = frontier.front();
+    frontier.pop();
+    for (int32_t l : links_of[size_t(u)]) {
+      // Expanding a link once reaches all its nodes at their shortest distance.
+      if (expanded[size_t(l)]) continue;
+      expanded[size_t(l)] = 1;
+      for (int32_t v : config.links[size_t(l)].nodes) {
+        if (distance[size_t(v)] < 0) {
+          distance[size_t(v)] = distance[size_t(u)] + 1;
+          frontier.push(v);
+        }
       }
     }
   }
-  std::vector<std::vector<Hop>> next(n, std::vector<Hop>(n));
-  std::vector<int32_t> distance(n);
-  for (int32_t dst = 0; dst < n; ++dst) {
-    std::fill(distance.begin(), distance.end(), -1);
-    std::queue<int32_t> frontier;
-    distance[dst] = 0;
-    frontier.push(dst);
-    while (!frontier.empty()) {
-      const int32_t u = frontier.front();
-      frontier.pop();
-      for (const Hop& hop : adjacency[u]) {
-        if (distance[hop.node] < 0) {
-          distance[hop.node] = distance[u] + 1;
-          frontier.push(hop.node);
+  std::vector<Hop> next(n);
+  for (size_t u = 0; u < n; ++u) {
+    if (int32_t(u) == dst || distance[u] < 0) continue;
+    for (int32_t l : links_of[u]) {
+      for (int32_t v : config.links[size_t(l)].nodes) {
+        if (distance[size_t(v)] == distance[u] - 1) {
+          next[u] = Hop{l, v};
+          goto found;
         }
       }
     }
-    for (int32_t u = 0; u < n; ++u) {
-      if (u == dst || distance[u] < 0) continue;
-      for (const Hop& hop : adjacency[u]) {
-        if (distance[hop.node] == distance[u] - 1) {
-          next[u][dst] = hop;
-          break;
-        }
-      }
-    }
+  found:;
   }
   return next;
+}
+
+// The nodes packets are addressed to: every flow's two ends (data one way, ACKs back).
+std::vector<int32_t> endpoints(const NetworkConfig& config) {
+  std::vector<int32_t> nodes;
+  for (const FlowConfig& flow : config.flows) {
+    nodes.push_back(flow.src);
+    nodes.push_back(flow.dst);
+  }
+  std::sort(nodes.begin(), nodes.end());
+  nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+  return nodes;
 }
 
 // Deletes the modules in reverse order of creation, while their context is current.
@@ -75,7 +96,15 @@ class ModuleList {
 }  // namespace
 
 bool has_route(const NetworkConfig& config, int32_t src, int32_t dst) {
-  return shortest_paths(config)[src][dst].link >= 0;
+  return routes_towards(config, links_of_nodes(config), dst)[size_t(src)].link >= 0;
+}
+
+double routing_work(const NetworkConfig& config) {
+  double per_destination = double(config.node_count);
+  for (const LinkConfig& link : config.links) {
+    per_destination += double(link.nodes.size()) * double(link.nodes.size());
+  }
+  return double(endpoints(config).size()) * per_destination;
 }
 
 void run_network(const NetworkConfig& config, RunOutcome& outcome) {
@@ -88,9 +117,9 @@ void run_network(const NetworkConfig& config, RunOutcome& outcome) {
     const std::string name = "node" + std::to_string(i);
     sim.nodes.push_back(modules.add(new Node(name.c_str(), sim, i)));
   }
-  // Each link's interface per attached node.
-  std::vector<std::vector<Interface*>> interface_of(config.links.size(),
-                                                    std::vector<Interface*>(config.node_count));
+  // Each node's interfaces, one per link it is on, in link order.
+  std::vector<std::vector<std::pair<int32_t, Interface*>>> interfaces(
+      size_t(config.node_count));
   for (int32_t l = 0; l < int32_t(config.links.size()); ++l) {
     const LinkConfig& link = config.links[l];
     const std::string name = "link" + std::to_string(l);
@@ -98,7 +127,7 @@ void run_network(const NetworkConfig& config, RunOutcome& outcome) {
       std::vector<Node*> members;
       for (int32_t v : link.nodes) members.push_back(sim.nodes[v]);
       auto* medium = modules.add(new WirelessMedium(name.c_str(), sim, link, l, members));
-      for (int32_t v : link.nodes) interface_of[l][v] = &medium->station_of(v);
+      for (int32_t v : link.nodes) interfaces[size_t(v)].emplace_back(l, &medium->station_of(v));
     } else {
       Node& a = *sim.nodes[link.nodes[0]];
       Node& b = *sim.nodes[link.nodes[1]];
@@ -107,15 +136,24 @@ void run_network(const NetworkConfig& config, RunOutcome& outcome) {
               ? static_cast<PointToPointChannel*>(
                     modules.add(new FullDuplexChannel(name.c_str(), sim, link, l, a, b)))
               : modules.add(new HalfDuplexChannel(name.c_str(), sim, link, l, a, b));
-      interface_of[l][link.nodes[0]] = &channel->end(0);
-      interface_of[l][link.nodes[1]] = &channel->end(1);
+      interfaces[size_t(link.nodes[0])].emplace_back(l, &channel->end(0));
+      interfaces[size_t(link.nodes[1])].emplace_back(l, &channel->end(1));
     }
   }
-  const auto next = shortest_paths(config);
-  for (int32_t u = 0; u < config.node_count; ++u) {
-    for (int32_t dst = 0; dst < config.node_count; ++dst) {
-      const Hop& hop = next[u][dst];
-      if (hop.link >= 0) sim.nodes[u]->set_route(dst, interface_of[hop.link][u], hop.node);
+  const auto links_of = links_of_nodes(config);
+  const std::vector<int32_t> destinations = endpoints(config);
+  for (size_t slot = 0; slot < destinations.size(); ++slot) {
+    sim.route_slot[size_t(destinations[slot])] = int32_t(slot);
+  }
+  for (Node* node : sim.nodes) node->resize_routes(destinations.size());
+  for (size_t slot = 0; slot < destinations.size(); ++slot) {
+    const auto next = routes_towards(config, links_of, destinations[slot]);
+    for (int32_t u = 0; u < config.node_count; ++u) {
+      const Hop& hop = next[size_t(u)];
+      if (hop.link < 0) continue;
+      for (const auto& [link, via] : interfaces[size_t(u)]) {
+        if (link == hop.link) sim.nodes[u]->set_route(slot, via, hop.node);
+      }
     }
   }
   std::vector<UdpSink*> udp_sinks;
