@@ -8,11 +8,12 @@ reloads the model).
 
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
@@ -52,7 +53,9 @@ PANES = ("model", "network", "results")
 NARROW_WIDTH = 120  # below this the three panes become tabs
 NARROW_HEIGHT = 32
 DEBOUNCE_S = 0.3
-ROW_BATCH_S = 0.05  # rows arriving within this window are drawn in one frame
+ROW_BATCH_S = 0.2  # rows and progress arriving within this window are drawn in one frame
+INPUT_QUIET_S = 0.3  # a key pressed this recently defers the next batch (input first)
+MAX_DEFER_S = 1.0  # but a batch never waits longer than this
 UNDO_DEPTH = 50
 
 
@@ -101,7 +104,10 @@ class SeiApp(App[None]):
         self._qos_timer: Timer | None = None
         self._syncing = False
         self._main_screen: Screen | None = None
-        self._pending_rows: list[Any] = []
+        self._pending_rows: dict[str, Any] = {}  # by row key: a newer row replaces an older
+        self._pending_progress: tuple[float, str] | None = None
+        self._last_key_at = 0.0
+        self._batch_started_at = 0.0
         self._row_flush: Timer | None = None
         self._startup_errors: list[str] = []
         self.sei_theme_names: list[str] = []
@@ -185,6 +191,7 @@ class SeiApp(App[None]):
         self.sub_title = f"{self.model_spec}"
         self.load_scenario_worker(self.scenario_path)
         self.open_model_worker(self.model_spec, self.weights)
+        self.call_after_refresh(gc.freeze)
 
     def on_resize(self, event: Resize) -> None:
         self._apply_layout(event.size.width, event.size.height)
@@ -357,16 +364,21 @@ class SeiApp(App[None]):
             return
         if message.task in ("model", "saliency"):
             self.view("#model-progress", ProgressBar).update(progress=message.fraction)
-            self.view("#model-status", Label).update(f"{message.task}: {message.label}")
+            self.view("#model-status", Label).update(
+                layout=False, content=f"{message.task}: {message.label}"
+            )
         elif message.task == "evaluate":
-            self.view(ResultsPane).set_progress(message.fraction, f"evaluating: {message.label}")
+            self._pending_progress = (message.fraction, f"evaluating: {message.label}")
+            self._schedule_flush()
 
     def on_task_failed(self, message: TaskFailed) -> None:
         if not self.views_alive:
             return
         self.notify(f"{message.task} failed: {message.error}", severity="error", timeout=10)
         if message.task == "model":
-            self.view("#model-status", Label).update(f"model failed: {message.error}")
+            self.view("#model-status", Label).update(
+                layout=False, content=f"model failed: {message.error}"
+            )
         elif message.task == "scenario":
             self.view(NetworkPane).set_status(f"scenario: {message.error}", error=True)
         elif message.task == "evaluate":
@@ -390,8 +402,9 @@ class SeiApp(App[None]):
         tree = self.view(ModelTree)
         tree.show_graph(message.graph, None)
         self.view("#model-status", Label).update(
-            f"{attr(message.graph, 'name')}: {len(attr(message.graph, 'split_points', []))} "
-            "split points · measuring saliency"
+            layout=False,
+            content=f"{attr(message.graph, 'name')}: {len(attr(message.graph, 'split_points', []))} "
+            "split points · measuring saliency",
         )
         self.sub_title = f"{attr(message.graph, 'name')}"
         self.saliency_worker(message.graph, self.data_dir)
@@ -412,7 +425,10 @@ class SeiApp(App[None]):
         else:
             status += f" · no CS ({message.reason})"
         self.view("#model-progress", ProgressBar).update(progress=1.0)
-        self.view("#model-status", Label).update(status)
+        self.view("#model-status", Label).update(layout=False, content=status)
+        # The long-lived heap (Textual, torch, the model) never needs scanning again: a
+        # full collection over it pauses the UI for hundreds of ms while rows stream in.
+        gc.freeze()
         self._start_evaluation()
 
     def on_sweep_started(self, message: SweepStarted) -> None:
@@ -429,16 +445,36 @@ class SeiApp(App[None]):
         if message.generation != self.generation:
             return
         # Rows can arrive faster than frames: apply them in batches, one repaint each.
-        self._pending_rows.append(message.row)
+        self._pending_rows[row_key(message.row)] = message.row
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
         if self._row_flush is None:
+            self._batch_started_at = time.monotonic()
             self._row_flush = self.set_timer(ROW_BATCH_S, self._flush_rows)
 
-    def _flush_rows(self) -> None:
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self._last_key_at = time.monotonic()
+        await super().on_event(event)
+
+    def _flush_rows(self, force: bool = False) -> None:
+        if self._row_flush is not None:
+            self._row_flush.stop()
         self._row_flush = None
-        rows, self._pending_rows = self._pending_rows, []
-        if not rows or not self.views_alive:
+        now = time.monotonic()
+        # Repainting the table costs a frame: while the user is typing, wait a little.
+        typing = now - self._last_key_at < INPUT_QUIET_S
+        if not force and typing and now - self._batch_started_at < MAX_DEFER_S:
+            self._row_flush = self.set_timer(INPUT_QUIET_S, self._flush_rows)
+            return
+        rows, self._pending_rows = list(self._pending_rows.values()), {}
+        progress, self._pending_progress = self._pending_progress, None
+        if not self.views_alive:
             return
         results = self.view(ResultsPane)
+        if progress is not None and self.sweep_running:
+            results.set_progress(*progress)
         cursor_key = results.cursor_key()
         touched = False
         with self.batch_update():
@@ -456,7 +492,7 @@ class SeiApp(App[None]):
             return
         if message.generation != self.generation:
             return
-        self._flush_rows()
+        self._flush_rows(force=True)
         self.sweep_running = False
         results = self.view(ResultsPane)
         results.set_progress(1.0, f"{len(results.rows)} deployments evaluated")
@@ -479,7 +515,8 @@ class SeiApp(App[None]):
         split = attr(recommended_row, "split_index") if recommended_row is not None else None
         self.view(ModelTree).set_recommended(split)
         results.query_one("#recommendation", Static).update(
-            recommendation_text(recommendation, recommended_row, results, keys)
+            layout=False,
+            content=recommendation_text(recommendation, recommended_row, results, keys),
         )
         self._refresh_detail()
 
@@ -496,6 +533,7 @@ class SeiApp(App[None]):
             return
         self.generation += 1
         self._pending_rows.clear()
+        self._pending_progress = None
         self.view(ResultsPane).set_progress(0.0, "evaluating: queued")
         self.evaluate_worker(self.generation, self.scenario, self.qos)
 
@@ -574,8 +612,9 @@ class SeiApp(App[None]):
         key = results.key_for_split(split_index)
         if key is None:
             self.view("#model-status", Label).update(
-                f"split {split_index}: no result yet"
-                + (" (evaluating…)" if self.sweep_running else " (not a candidate split)")
+                layout=False,
+                content=f"split {split_index}: no result yet"
+                + (" (evaluating…)" if self.sweep_running else " (not a candidate split)"),
             )
             return
         self._syncing = True
@@ -616,16 +655,17 @@ class SeiApp(App[None]):
         key = results.cursor_key()
         detail = results.query_one("#detail", Static)
         if key is None or key not in results.rows:
-            detail.update("Select a row to see its latency breakdown.")
+            detail.update("Select a row to see its latency breakdown.", layout=False)
             return
         detail.update(
-            detail_text(
+            layout=False,
+            content=detail_text(
                 results.rows[key],
                 results.violations.get(key, []),
                 self.recommendation,
                 key == results.recommended_key,
                 self.colours,
-            )
+            ),
         )
 
     # ------------------------------------------------------------------ scenario edits
@@ -781,7 +821,7 @@ class SeiApp(App[None]):
         self.view(ModelTree).clear()
         self.view(ResultsPane).clear_rows()
         self.view("#model-progress", ProgressBar).update(progress=0.0)
-        self.view("#model-status", Label).update(f"loading {self.model_spec}")
+        self.view("#model-status", Label).update(layout=False, content=f"loading {self.model_spec}")
 
     _recommended_rows: tuple[list[str], list[Any]] = ([], [])
 

@@ -121,29 +121,32 @@ class ModelTree(Tree[TreeEntry]):
         return self._depths.get(info.index, 0)
 
     # --- updating in place ------------------------------------------------------------------
-    def relabel(self) -> None:
+    def relabel(self, indices: set[int | None] | None = None) -> None:
+        """Redraw the labels of these split points (all when None)."""
         for index, node in self._split_nodes.items():
-            node.set_label(self._split_label(self._splits[index]))
+            if indices is None or index in indices:
+                node.set_label(self._split_label(self._splits[index]))
 
     def set_gradient(self, gradient: list[Style]) -> None:
         self.gradient = gradient
         self.relabel()
 
     def set_recommended(self, split_index: int | None) -> None:
-        self.recommended = split_index
-        self.relabel()
+        previous, self.recommended = self.recommended, split_index
+        self.relabel({previous, split_index})
 
     def show_split(self, split_index: int) -> None:
         """Mark `split_index` as selected and move the cursor to it (no message)."""
         node = self._split_nodes.get(split_index)
         if node is None:
             return
-        self.selected = split_index
+        previous, self.selected = self.selected, split_index
         parent = node.parent
         while parent is not None:
-            parent.expand()
+            if not parent.is_expanded:
+                parent.expand()
             parent = parent.parent
-        self.relabel()
+        self.relabel({previous, split_index})
         self.move_cursor(node)
 
     @property
@@ -163,8 +166,8 @@ class ModelTree(Tree[TreeEntry]):
         if node is None or node.data is None:
             return
         if node.data.kind == "split" and node.data.split_index is not None:
-            self.selected = node.data.split_index
-            self.relabel()
+            previous, self.selected = self.selected, node.data.split_index
+            self.relabel({previous, self.selected})
             self.post_message(self.SplitChosen(node.data.split_index))
         elif node.data.kind == "group":
             node.toggle()

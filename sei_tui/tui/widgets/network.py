@@ -91,7 +91,7 @@ class NetworkPane(Vertical):
     def set_status(self, message: str, error: bool = False) -> None:
         status = self.query_one("#network-status", Static)
         status.set_class(error, "-error")
-        status.update(message)
+        status.update(message, layout=False)
 
     def _selected(self, table_id: str) -> str | None:
         table = self.query_one(table_id, DataTable)

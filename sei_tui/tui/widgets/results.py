@@ -169,7 +169,7 @@ class ResultsPane(Vertical):
 
     def set_progress(self, fraction: float, label: str) -> None:
         self.query_one("#sweep-progress", ProgressBar).update(progress=fraction)
-        self.query_one("#sweep-status", Label).update(label)
+        self.query_one("#sweep-status", Label).update(label, layout=False)
 
     def put_row(self, row: Any) -> None:
         """Add the row, or update its cells in place when its key is already shown."""
@@ -182,8 +182,14 @@ class ResultsPane(Vertical):
         cells = row_cells(row, violations, key == self.recommended_key, self.colours)
         table = self.table
         if key in table.rows:
-            for column, cell in zip(COLUMNS, cells, strict=True):
-                table.update_cell(key, column.key, cell)
+            shown = table.get_row(key)
+            for column, cell, old in zip(COLUMNS, cells, shown, strict=True):
+                # Any update re-renders the whole table: touch only cells that look
+                # different; a new value that prints the same only changes the sort key.
+                if cell != old or cell.style != old.style:
+                    table.update_cell(key, column.key, cell)
+                else:
+                    old.sort_key = cell.sort_key
         else:
             table.add_row(*cells, key=key)
 
