@@ -1,0 +1,134 @@
+"""The TUI's plain helpers: heat bars, formats, theme files, editor field parsing."""
+
+from __future__ import annotations
+
+import pytest
+from rich.style import Style
+
+from sei_tui.core.errors import SeiInputError
+from sei_tui.core.scenario import builtin_scenario
+from sei_tui.tui import scenario_edit
+from sei_tui.tui.format import format_bytes, format_seconds
+from sei_tui.tui.heat import heat_bar, heat_gradient, normalise
+from sei_tui.tui.services import report_format
+from sei_tui.tui.themes import CUSTOM_VARIABLES, choose_theme, load_theme_file, load_themes
+
+
+def test_heat_bar_length_carries_the_value_without_colour():
+    plain = [Style()]
+    assert heat_bar(1.0, 8, plain).plain == "█" * 8
+    assert heat_bar(0.5, 8, plain).plain == "█" * 4 + "·" * 4
+    # 1/16 of 8 cells is half a cell: the half-block glyph
+    assert heat_bar(1 / 16, 8, plain).plain == "▌" + "·" * 7
+    assert heat_bar(0.0, 8, plain).plain == "·" * 8
+    assert heat_bar(None, 8, plain).plain == "·" * 8
+
+
+def test_gradient_runs_from_cold_through_mid_to_hot():
+    steps = heat_gradient("#000000", "#808080", "#ffffff", steps=5)
+    triplets = [s.color.get_truecolor() for s in steps]
+    assert triplets[0] == (0, 0, 0)
+    assert triplets[2] == (128, 128, 128)
+    assert triplets[4] == (255, 255, 255)
+
+
+def test_normalise():
+    assert normalise([-3.0, -2.0, -1.0]) == [0.0, 0.5, 1.0]
+    assert normalise([2.0, 2.0]) == [1.0, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.0123, "12.3 ms"), (0.000478, "478 µs"), (2.5, "2.50 s"), (3.6e-7, "360 ns"), (0, "0")],
+)
+def test_format_seconds(seconds, text):
+    assert format_seconds(seconds) == text
+
+
+def test_format_bytes():
+    assert format_bytes(65536) == "65.5 kB"
+    assert format_bytes(40) == "40 B"
+
+
+def test_shipped_themes_load_with_every_custom_variable():
+    themes = {t.name: t for t in load_themes()}
+    assert {"sei-dark", "sei-light"} <= set(themes)
+    assert themes["sei-dark"].dark and not themes["sei-light"].dark
+    for theme in themes.values():
+        assert set(CUSTOM_VARIABLES) <= set(theme.variables)
+
+
+def test_bad_theme_file_names_the_key(tmp_path):
+    path = tmp_path / "x.toml"
+    path.write_text('name = "x"\nprimary = "#000000"\ncolour = "red"\n')
+    with pytest.raises(SeiInputError, match="colour"):
+        load_theme_file(path)
+    path.write_text('name = "x"\nprimary = "#000000"\n[variables]\nsei-heat-cold = "#000"\n')
+    with pytest.raises(SeiInputError, match="sei-heat-mid"):
+        load_theme_file(path)
+
+
+def test_theme_choice_order(monkeypatch):
+    monkeypatch.setenv("SEI_THEME", "sei-light")
+    assert choose_theme("sei-dark").name == "sei-dark"
+    assert choose_theme(None).name == "sei-light"
+    monkeypatch.delenv("SEI_THEME")
+    assert choose_theme(None).name == "sei-dark"
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "value"),
+    [
+        ("bitrate", "54Mbps", 54e6),
+        ("bitrate", "2e6", 2e6),
+        ("delay", "250us", 250e-6),
+        ("loss", "0.01", 0.01),
+        ("queue", "40", 40),
+        ("nodes", "camera, ap", ["camera", "ap"]),
+    ],
+)
+def test_link_fields_parse(field, text, value):
+    assert scenario_edit.parse_link_field(field, text) == value
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("bitrate", "fast"),
+        ("bitrate", "-5Mbps"),
+        ("bitrate", "0"),
+        ("delay", "2 parsecs"),
+        ("loss", "1.0"),
+        ("loss", "x"),
+        ("queue", "0"),
+        ("kind", "ethernet"),
+        ("nodes", "camera"),
+    ],
+)
+def test_bad_link_fields_name_the_field(field, text):
+    with pytest.raises(SeiInputError, match=field):
+        scenario_edit.parse_link_field(field, text)
+
+
+def test_path_follows_the_route_from_edge_to_server():
+    hops = scenario_edit.edge_to_server_path(builtin_scenario("demo"))
+    assert [(a, link.name, b) for a, link, b in hops] == [
+        ("camera", "wifi", "ap"),
+        ("ap", "ethernet", "server"),
+    ]
+
+
+def test_added_link_is_validated_by_the_scenario():
+    scenario = builtin_scenario("demo")
+    values = scenario_edit.new_link_values(scenario) | {"nodes": "camera, server"}
+    added = scenario_edit.with_link(scenario, None, values)
+    assert added.links[-1].nodes == ("camera", "server")
+    with pytest.raises(SeiInputError, match="nowhere"):
+        scenario_edit.with_link(scenario, None, values | {"nodes": "camera, nowhere"})
+
+
+def test_report_format_from_extension():
+    assert report_format("r.md") == "md"
+    assert report_format("r.JSON") == "json"
+    with pytest.raises(SeiInputError, match="txt"):
+        report_format("r.txt")
