@@ -81,6 +81,14 @@ def test_topology_errors_are_rejected():
         (replace(base, flows=(FlowSpec("a", "b", -1, 0, 10),)), "frames = -1"),
         (replace(base, flows=(FlowSpec("a", "b", 1, -2.0, 10),)), "fps = -2"),
         (
+            replace(base, flows=(FlowSpec("a", "b", 20_000_000, 0, 10),)),
+            "too many frames in all flows together",
+        ),
+        (
+            replace(base, flows=(FlowSpec("a", "b", 1000, 0, 10**12),)),
+            "flow 'a->b': more than 1e8 datagrams",
+        ),
+        (
             replace(base, links=(replace(base.links[0], kind="wireless", nodes=("a",)),)),
             "a wireless link needs between 2 and 1000 nodes, got 1",
         ),

@@ -284,14 +284,18 @@ int libsim_run(const libsim_network* net, libsim_result** out, char* err, size_t
               "flow " + std::to_string(f) + ": no route from node " + std::to_string(flow.src) +
                   " to node " + std::to_string(flow.dst));
     }
+    // Per-frame results for every flow.
+    double frames = 0;
+    for (const auto& flow : config.flows) frames += double(flow.frames);
+    require(frames <= 1e7, "too many frames in all flows together (at most 1e7)");
     // The UDP receiver keeps one flag per datagram.
     if (config.protocol == libsim::Protocol::Udp) {
       const int64_t payload = config.mtu - libsim::kIpUdpHeaderBytes;
       for (size_t f = 0; f < config.flows.size(); ++f) {
         const auto& flow = config.flows[f];
         const double datagrams = double(flow.frames) * double((flow.payload_bytes + payload - 1) / payload);
-        require(datagrams <= 1e9, "flow " + std::to_string(f) +
-                                      ": more than 1e9 datagrams; use fewer or smaller frames");
+        require(datagrams <= 1e8, "flow " + std::to_string(f) +
+                                      ": more than 1e8 datagrams; use fewer or smaller frames");
       }
     }
     configure_systemc_once();

@@ -39,6 +39,13 @@ class Simulation {
   void fail(const std::string& message) {
     if (failure.empty()) failure = message;
   }
+  // One process activation; a run that needs more than kMaxEvents of them is stopped.
+  void count_event() {
+    if (++outcome.events > kMaxEvents) {
+      fail("the simulation exceeded 1e9 events: use fewer frames or smaller payloads");
+    }
+  }
+  static constexpr uint64_t kMaxEvents = 1000000000;
   void deliver(const Packet& packet);
   // A packet of `flow` vanished in the network (link loss, full queue, MAC retry limit).
   void packet_lost(const Packet& packet) {

@@ -116,7 +116,7 @@ void PointToPointChannel::carry(int dir, const Packet& packet, Time start, Time 
 
 void PointToPointChannel::arrive(int dir) {
   wake_[dir].fired();
-  sim_.outcome.events++;
+  sim_.count_event();
   if (sim_.failed()) return;
   const Time now = sim_.now();
   auto& queue = in_flight_[dir];
@@ -333,7 +333,7 @@ Time WirelessMedium::countdown_start(const WirelessStation& station) const {
 
 void WirelessMedium::step() {
   wake_.fired();
-  sim_.outcome.events++;
+  sim_.count_event();
   if (sim_.failed()) return;
   const Time now = sim_.now();
   while (!in_flight_.empty() && in_flight_.front().arrival <= now) {

@@ -31,7 +31,7 @@ UdpSource::UdpSource(sc_core::sc_module_name name, Simulation& sim, int32_t flow
 void UdpSource::step() {
   wake_.fired();
   frame_timer_.fired();
-  sim_.outcome.events++;
+  sim_.count_event();
   if (sim_.failed()) return;
   const Time now = sim_.now();
   const uint32_t payload = uint32_t(sim_.config.mtu - kIpUdpHeaderBytes);
@@ -151,7 +151,7 @@ void TcpSender::step() {
   wake_.fired();
   frame_timer_.fired();
   timer_.fired();
-  sim_.outcome.events++;
+  sim_.count_event();
   if (sim_.failed() || state_ == State::Aborted) return;
   const Time now = sim_.now();
   if (rto_deadline_ != kNever) {
@@ -425,7 +425,7 @@ TcpReceiver::TcpReceiver(sc_core::sc_module_name name, Simulation& sim, int32_t 
 // Delayed-ACK timer.
 void TcpReceiver::step() {
   wake_.fired();
-  sim_.outcome.events++;
+  sim_.count_event();
   if (sim_.failed() || ack_deadline_ == kNever) return;
   if (ack_deadline_ <= sim_.now()) {
     send_ack();
