@@ -132,3 +132,23 @@ def test_report_format_from_extension():
     assert report_format("r.JSON") == "json"
     with pytest.raises(SeiInputError, match="txt"):
         report_format("r.txt")
+
+
+def test_breakdown_bar_counts_encoding_on_the_edge_and_decoding_on_the_server():
+    from sei_tui.core.rows import Row
+    from sei_tui.tui.widgets.results import breakdown_bar
+
+    row = Row(
+        strategy="split",
+        split_index=1,
+        after="x",
+        encoding="int8",
+        payload_bytes=10,
+        head_s=0.001,
+        encode_s=0.001,
+        network_p95_s=0.004,
+        decode_s=0.001,
+        tail_s=0.001,
+    )
+    # edge 2 ms, network 4 ms, server 2 ms of 8 ms over 40 cells: 10 / 20 / 10
+    assert breakdown_bar(row, 40, {}).plain == "█" * 10 + "▓" * 20 + "░" * 10

@@ -260,11 +260,12 @@ def _finite(x: float | None) -> float:
 
 def breakdown_bar(row: Any, width: int, colours: dict[str, str]) -> Text:
     """head / network / tail as one bar, each part with its own glyph (readable without
-    colour) and theme colour."""
+    colour) and theme colour. Encoding counts with the head (edge side), decoding with the
+    tail (server side)."""
     parts = [
-        ("head", attr(row, "head_s") or 0.0, "█"),
+        ("head", edge_seconds(row), "█"),
         ("network", attr(row, "network_p95_s") or 0.0, "▓"),
-        ("tail", attr(row, "tail_s") or 0.0, "░"),
+        ("tail", server_seconds(row), "░"),
     ]
     finite = [(n, s if math.isfinite(s) else 0.0, g) for n, s, g in parts]
     total = sum(s for _, s, _ in finite)
@@ -280,6 +281,21 @@ def breakdown_bar(row: Any, width: int, colours: dict[str, str]) -> Text:
     return text
 
 
+def edge_seconds(row: Any) -> float:
+    return (attr(row, "head_s") or 0.0) + (attr(row, "encode_s") or 0.0)
+
+
+def server_seconds(row: Any) -> float:
+    return (attr(row, "decode_s") or 0.0) + (attr(row, "tail_s") or 0.0)
+
+
+def _part(name: str, seconds: float, codec_name: str, codec_s: float | None) -> str:
+    text = f"{name} {format_seconds(seconds)}"
+    if codec_s:
+        text += f" (incl. {codec_name} {format_seconds(codec_s)})"
+    return text
+
+
 def detail_text(
     row: Any, violations: list[str], recommendation: Any, is_recommended: bool, colours
 ) -> Text:
@@ -292,9 +308,9 @@ def detail_text(
     text.append_text(breakdown_bar(row, 40, colours))
     text.append(
         f"  total p95 {format_seconds(attr(row, 'p95_latency'))}\n"
-        f"█ head {format_seconds(attr(row, 'head_s'))}  "
+        f"█ {_part('head', edge_seconds(row), 'encode', attr(row, 'encode_s'))}  "
         f"▓ network p95 {format_seconds(attr(row, 'network_p95_s'))}  "
-        f"░ tail {format_seconds(attr(row, 'tail_s'))}\n"
+        f"░ {_part('tail', server_seconds(row), 'decode', attr(row, 'decode_s'))}\n"
     )
     if violations:
         text.append("violates: " + ", ".join(violations), style=Style(color=colours.get("error")))
