@@ -81,6 +81,17 @@ def test_chain_split_points_payloads_and_memory():
     assert point.head_flops + point.tail_flops == graph.total_flops
 
 
+def test_views_do_not_count_twice_in_peak_memory():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Flatten(), nn.Linear(8 * 64, 4))
+    graph = analyze_model(model.eval(), (3, 8, 8))
+    image, act = 3 * 64 * F32, 8 * 64 * F32
+    after_flatten = split_after(graph, "_1")
+    # step 1 holds the conv output once (flatten is a view of it), step 0 image + conv
+    assert after_flatten.head_peak_activation_bytes == image + act
+    assert after_flatten.payload_bytes == act  # what crosses the network is still a tensor
+
+
 @pytest.mark.parametrize(
     "name,kwargs,shape",
     [

@@ -322,6 +322,15 @@ class _NodeValue:
     dtype: str | None
     bytes: int
     flops: int
+    alias_of: str | None = None  # the node whose storage this output views
+
+
+def _storage_ptrs(value: Any) -> set[int]:
+    if isinstance(value, torch.Tensor):
+        return {value.untyped_storage().data_ptr()} - {0}
+    if isinstance(value, list | tuple):
+        return set().union(*(_storage_ptrs(v) for v in value))
+    return set()
 
 
 def _tensor_bytes(t: torch.Tensor) -> int:
@@ -374,9 +383,15 @@ def _run_measuring(graph_module: fx.GraphModule, x: torch.Tensor, name: str) -> 
                 kept = value
             else:
                 kept = _OPAQUE
-            results[node.name] = _NodeValue(
-                kept, shape, dtype, size, counter.get_total_flops() - before
-            )
+            flops = counter.get_total_flops() - before
+            alias_of = None
+            ptrs = _storage_ptrs(value)
+            if ptrs:
+                for source in node.all_input_nodes:
+                    if source in self.env and ptrs & _storage_ptrs(self.env[source]):
+                        alias_of = results[source.name].alias_of or source.name
+                        break
+            results[node.name] = _NodeValue(kept, shape, dtype, size, flops, alias_of)
             return value
 
     counter = flop_counter()
@@ -482,6 +497,7 @@ def _build_model_graph(
 ) -> ModelGraph:
     fx_nodes = [n for n in graph_module.graph.nodes if n.op != "output"]
     position = {n.name: i for i, n in enumerate(fx_nodes)}
+    by_name = {n.name: n for n in fx_nodes}
     end = len(fx_nodes)  # the output node: a use there is "after every cut"
 
     def use_positions(n: fx.Node) -> list[int]:
@@ -535,16 +551,20 @@ def _build_model_graph(
     total_flops = sum(n.flops for n in nodes)
     total_params = sum(numel.values())
 
-    # Activation memory at step j = bytes of every value produced at or before j and still
-    # needed at j; independent of the cut, so a head's peak is a prefix maximum.
-    live_delta = [0] * (end + 2)
+    # Activation memory at step j = bytes of every storage produced at or before j and
+    # still needed at j (a view keeps its base alive and adds nothing); independent of
+    # the cut, so a head's peak is a prefix maximum.
+    storage_end: dict[str, int] = {}
     for node in fx_nodes:
-        if node.op == "get_attr":
-            continue
-        start = position[node.name]
-        stop = max([start, *use_positions(node)])
-        live_delta[start] += values[node.name].bytes
-        live_delta[min(stop, end) + 1] -= values[node.name].bytes
+        owner = values[node.name].alias_of or node.name
+        stop = max([position[node.name], *use_positions(node)])
+        storage_end[owner] = max(storage_end.get(owner, 0), stop)
+    live_delta = [0] * (end + 2)
+    for owner, stop in storage_end.items():
+        if by_name[owner].op == "get_attr":
+            continue  # parameters and constants are not activations
+        live_delta[position[owner]] += values[owner].bytes
+        live_delta[min(stop, end) + 1] -= values[owner].bytes
     live_at = []
     running = 0
     for j in range(end):
