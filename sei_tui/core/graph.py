@@ -267,9 +267,10 @@ def trace(module: nn.Module, name: str = "model") -> fx.GraphModule:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SeiInputError(
             f"{name}: cannot be traced by torch.fx ({type(exc).__name__}: {first}); "
-            "this usually means Python control flow that depends on tensor values: "
-            "make that branch independent of the data, move it into a submodule that "
-            "runs as one step, or wrap the function with torch.fx.wrap"
+            "this usually means Python control flow that depends on tensor values "
+            "(if/for/while on a tensor): rewrite that branch with tensor ops such as "
+            "torch.where, or wrap the function that holds it with torch.fx.wrap so it "
+            "runs as one step, and pass the model as file.py:factory"
         ) from None
     _make_functional(graph_module)
     return graph_module
