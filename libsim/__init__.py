@@ -1,6 +1,6 @@
 """libsim: a packet-level network simulator on SystemC, called through cffi."""
 
-from libsim.binding import LibsimError, percentile, simulate, simulate_many
+from libsim.binding import LibsimError, interrupt, percentile, simulate, simulate_many
 from libsim.spec import (
     LINK_KINDS,
     PROTOCOLS,
@@ -28,6 +28,7 @@ __all__ = [
     "NetworkSpec",
     "SimResult",
     "TcpConfig",
+    "interrupt",
     "percentile",
     "simulate",
     "simulate_many",

@@ -250,6 +250,13 @@ def _read(native: _Native, net: NetworkSpec, wall_s: float) -> SimResult:
     )
 
 
+def interrupt() -> None:
+    """Stop the simulation running in this process, if any (from any thread): its
+    `simulate` call raises LibsimError("interrupted"). Later calls are not affected."""
+    _, lib = _native()
+    lib.libsim_interrupt()
+
+
 def simulate(net: NetworkSpec) -> SimResult:
     """Run one simulation of `net`. Raises LibsimError for an invalid network."""
     native = _Native()

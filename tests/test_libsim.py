@@ -489,3 +489,21 @@ def test_a_network_too_large_to_route_is_refused():
     flows = tuple(FlowSpec(nodes[i], nodes[i + 1], 1, 0, 10) for i in range(0, 400, 2))
     with pytest.raises(LibsimError, match="network too large"):
         simulate(NetworkSpec(nodes, (air,), flows, protocol="udp"))
+
+
+def test_a_long_run_can_be_interrupted_from_another_thread():
+    import threading
+
+    from libsim import interrupt
+
+    # 10 GB: about 1e7 link packets, seconds of work; interrupted after 0.2 s.
+    net = tcp_link(10_000_000_000)
+    timer = threading.Timer(0.2, interrupt)
+    timer.start()
+    try:
+        with pytest.raises(LibsimError, match="interrupted"):
+            simulate(net)
+    finally:
+        timer.cancel()
+    # The next run is not affected.
+    assert simulate(tcp_link(10_000)).flows[0].frames[0].complete

@@ -110,6 +110,11 @@ int libsim_add_flow(libsim_network *net, const libsim_flow_config *flow, char *e
 int libsim_run(const libsim_network *net, libsim_result **out, char *err, size_t err_size);
 void libsim_result_free(libsim_result *result);
 
+/* Ask the run in progress (in any thread) to stop: it returns LIBSIM_ERR_RUNTIME with the
+ * message "interrupted". Safe to call from any thread, at any time; a later run is not
+ * affected. */
+void libsim_interrupt(void);
+
 int libsim_result_stats(const libsim_result *result, libsim_run_stats *out, char *err,
                         size_t err_size);
 int libsim_result_flow(const libsim_result *result, int32_t flow, libsim_flow_stats *out,

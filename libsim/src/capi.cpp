@@ -1,4 +1,5 @@
 // The C ABI: argument validation, a fresh SystemC context per run, no exception escapes.
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +25,14 @@ namespace libsim {
 bool has_route(const NetworkConfig& config, int32_t src, int32_t dst);
 double routing_work(const NetworkConfig& config);
 }
+
+namespace {
+
+std::atomic<bool> g_interrupt{false};
+
+}  // namespace
+
+bool libsim::interrupted() { return g_interrupt.load(std::memory_order_relaxed); }
 
 namespace {
 
@@ -299,6 +308,7 @@ int libsim_run(const libsim_network* net, libsim_result** out, char* err, size_t
       }
     }
     configure_systemc_once();
+    g_interrupt.store(false);
     auto result = std::make_unique<libsim_result>();
     {
       FreshContext context;
@@ -309,6 +319,8 @@ int libsim_run(const libsim_network* net, libsim_result** out, char* err, size_t
 }
 
 void libsim_result_free(libsim_result* result) { delete result; }
+
+void libsim_interrupt(void) { g_interrupt.store(true); }
 
 int libsim_result_stats(const libsim_result* result, libsim_run_stats* out, char* err,
                         size_t err_size) {

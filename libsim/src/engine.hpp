@@ -20,6 +20,9 @@ namespace libsim {
 class Interface;
 class Node;
 
+// Set by libsim_interrupt() from any thread; cleared when a run starts.
+bool interrupted();
+
 // Everything one run shares: the configuration, the outcome being filled, the counters.
 class Simulation {
  public:
@@ -39,11 +42,13 @@ class Simulation {
   void fail(const std::string& message) {
     if (failure.empty()) failure = message;
   }
-  // One process activation; a run that needs more than kMaxEvents of them is stopped.
+  // One process activation; a run that needs more than kMaxEvents of them is stopped, and
+  // so is one interrupted from another thread (libsim_interrupt).
   void count_event() {
     if (++outcome.events > kMaxEvents) {
       fail("the simulation exceeded 1e9 events: use fewer frames or smaller payloads");
     }
+    if ((outcome.events & 1023) == 0 && interrupted()) fail("interrupted");
   }
   static constexpr uint64_t kMaxEvents = 1000000000;
   void deliver(const Packet& packet);
