@@ -57,7 +57,7 @@ class TmuxSession:
 def test_real_app_at_80x24(tmp_path: Path):
     scenario_path = tmp_path / "site.toml"
     save_scenario(builtin_scenario("demo"), scenario_path)
-    env = f"TERM=xterm-256color SEI_THEME=sei-dark XDG_CACHE_HOME={tmp_path / 'cache'}"
+    env = "TERM=xterm-256color SEI_THEME=sei-dark"
     command = f"env {env} {sys.executable} -m sei_tui tui --scenario {scenario_path}"
     session = TmuxSession(f"sei-tui-test-{os.getpid()}", command)
     try:
@@ -101,5 +101,30 @@ def test_real_app_at_80x24(tmp_path: Path):
         while time.monotonic() < deadline and session.alive():
             time.sleep(0.1)
         assert not session.alive(), "q did not quit the app"
+    finally:
+        session.kill()
+
+
+def test_real_app_without_colour_and_with_256_colours(tmp_path: Path):
+    # NO_COLOR: Textual renders monochrome; every state must still read without colour
+    # (heat bar length, QoS pass/FAIL, the ◆ mark, breakdown glyphs).
+    command = (
+        "env TERM=xterm-256color NO_COLOR=1 TEXTUAL_COLOR_SYSTEM=256 "
+        f"{sys.executable} -m sei_tui tui --scenario lan --theme sei-light"
+    )
+    session = TmuxSession(f"sei-tui-nocolor-{os.getpid()}", command)
+    try:
+        session.wait_for("QoS", "1 Model", "2 Network")
+        session.keys("2")
+        session.wait_for("camera-port", "server-port", "1Gbps")
+        session.keys("?")
+        session.wait_for("sei keys")
+        session.keys("Escape")
+        time.sleep(0.3)
+        session.keys("q")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and session.alive():
+            time.sleep(0.1)
+        assert not session.alive()
     finally:
         session.kill()
