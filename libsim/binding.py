@@ -26,6 +26,7 @@ from libsim.spec import (
 )
 
 _ERROR_BUFFER_BYTES = 512
+_CANCEL_POLL_S = 0.05
 _LOCK = threading.Lock()
 
 
@@ -307,8 +308,16 @@ def simulate_many(
         return
     context = multiprocessing.get_context("fork")
     with context.Pool(workers, initializer=_worker_init, initargs=(nets,)) as pool:
-        for index, result in pool.imap_unordered(_worker_run, range(len(nets))):
+        results = pool.imap_unordered(_worker_run, range(len(nets)))
+        remaining = len(nets)
+        while remaining:
             if cancel is not None and cancel():
                 pool.terminate()
                 return
+            try:
+                # Wake up now and then to look at `cancel` while the workers run.
+                index, result = results.next(timeout=_CANCEL_POLL_S)
+            except multiprocessing.TimeoutError:
+                continue
+            remaining -= 1
             yield index, result

@@ -301,6 +301,24 @@ def test_simulate_many_matches_simulate():
         assert strip_wall(got[i]) == strip_wall(simulate(net))
 
 
+def test_simulate_many_cancelled_before_any_result_returns_promptly():
+    import time
+
+    slow = tcp_link(20_000_000_000)  # seconds of work per network
+    started = time.perf_counter()
+    assert list(simulate_many([slow] * 4, processes=2, cancel=lambda: True)) == []
+    asked = []
+
+    def cancel_after_a_moment():
+        asked.append(time.perf_counter())
+        return time.perf_counter() - started > 0.3
+
+    started = time.perf_counter()
+    assert list(simulate_many([slow] * 4, processes=2, cancel=cancel_after_a_moment)) == []
+    assert time.perf_counter() - started < 2.0
+    assert len(asked) > 2  # polled while the workers ran
+
+
 def test_simulate_many_stops_when_cancelled():
     nets = [wifi(1, frames=1, size=1000)] * 20
     seen = []
