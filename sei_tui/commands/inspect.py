@@ -31,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
     shape = parse_input_shape(args.input_shape) if args.input_shape else None
     loaded = load_model(args.model, weights=args.weights, input_shape=shape)
     graph = analyze_model(loaded)
-    verifications = verify_splits(graph) if args.verify else None
+    verifications = None
+    if args.verify:
+        verifications = verify_splits(graph, progress=terminal_progress("verifying"))
     if args.json:
         json.dump(inspect_json(graph, loaded, verifications), sys.stdout)
         sys.stdout.write("\n")
@@ -105,8 +107,6 @@ def _print_tables(graph: Any, loaded: Any, verifications: Any) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from sei_tui.core.units import format_bytes
-
     checks = {v.index: v for v in verifications or []}
     console = Console()
     weights = loaded.weights or (
@@ -133,11 +133,11 @@ def _print_tables(graph: Any, loaded: Any, verifications: Any) -> None:
             str(s.index),
             s.after,
             str(len(s.tensors)),
-            format_bytes(s.payload_bytes),
+            _iec(s.payload_bytes),
             _si(s.head_flops),
             _si(s.tail_flops),
             _si(s.head_params),
-            format_bytes(s.head_peak_activation_bytes),
+            _iec(s.head_peak_activation_bytes),
         ]
         if verifications is not None:
             check = checks.get(s.index)
@@ -156,3 +156,24 @@ def _si(value: float) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.3g}{unit}"
     return f"{value:g}"
+
+
+def _iec(count: int) -> str:
+    """Display bytes with 3 significant digits (exact values are in --json)."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.3g}{unit}"
+    return f"{count}B"
+
+
+def terminal_progress(what: str):
+    """A progress callback that redraws one stderr line on a terminal (None otherwise)."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(fraction: float, label: str) -> None:
+        end = "\n" if fraction >= 1.0 else ""
+        sys.stderr.write(f"\r\033[K{what} {fraction:4.0%} {label}{end}")
+        sys.stderr.flush()
+
+    return show

@@ -46,7 +46,11 @@ def run(args: argparse.Namespace) -> int:
     shape = parse_input_shape(args.input_shape) if args.input_shape else None
     loaded = load_model(args.model, weights=args.weights, input_shape=shape)
     graph = analyze_model(loaded)
-    profile = profile_model(graph, warmup=warmup, repeats=repeats)
+    from sei_tui.commands.inspect import terminal_progress
+
+    profile = profile_model(
+        graph, warmup=warmup, repeats=repeats, progress=terminal_progress("profiling")
+    )
     if args.out:
         save_profile(profile, args.out)
     if args.json:
