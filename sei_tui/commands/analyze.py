@@ -55,7 +55,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--protocol", choices=("tcp", "udp"), help="override the scenario's transport"
     )
-    parser.add_argument("--images", type=int, default=256, help="at most this many --data images")
+    parser.add_argument(
+        "--images",
+        type=int,
+        default=64,
+        help="evaluate on at most this many --data images, spread evenly over it (default 64)",
+    )
     parser.add_argument("--processes", type=int, help="simulation worker processes")
     parser.add_argument("--out", help="also write the report to this file (atomically)")
 

@@ -82,7 +82,7 @@ Cancel = Callable[[], bool]
 BATCH = 64
 TAIL_BATCH = 256  # images per tail call when several encodings of a split share one
 DEFAULT_IMAGES = 64  # synthetic evaluation images when no --data is given
-MAX_IMAGES = 256  # evaluation images taken from --data
+MAX_IMAGES = 64  # evaluation images taken from --data (spread evenly over it)
 FLOAT_BYTES = 4  # parameters are counted as fp32 on the edge
 FRAME_BUDGET_BYTES = 256 * 2**20  # encoded frames kept in memory; the rest are re-encoded
 
@@ -427,8 +427,10 @@ class Evaluation:
         _check(cancel)
         report(0.1, "loading evaluation data")
         self.dataset = _open_data(self.data, self.synthetic, self.loaded)
-        n = min(len(self.dataset), self.max_images)
-        items = [self.dataset[i] for i in range(n)]
+        # Folders list images class by class: take every k-th so that all classes appear.
+        total = len(self.dataset)
+        n = min(total, self.max_images)
+        items = [self.dataset[i * total // n] for i in range(n)]
         self.images = torch.stack([x for x, _ in items]).float()
         _check(cancel)
         report(0.2, "running the whole model")
