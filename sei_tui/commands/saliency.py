@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from sei_tui.core.saliency import cumulative_saliency
 
     input_shape = parse_input_shape(args.input_shape) if args.input_shape else None
-    with _progress(enabled=not args.json) as report:
+    with _progress() as report:
         loaded = load_model(args.model, args.weights, input_shape, progress=report)
         graph = analyze_model(loaded, progress=report)
         dataset = open_dataset(
@@ -101,9 +101,9 @@ def _class_name(classes: list[str], index: int) -> str:
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[float, str], None] | None]:
-    """A transient progress bar on stderr (only on a terminal)."""
-    if not enabled or not sys.stderr.isatty():
+def _progress() -> Iterator[Callable[[float, str], None] | None]:
+    """A transient progress bar on stderr when it is a terminal (stdout stays clean JSON)."""
+    if not sys.stderr.isatty():
         yield None
         return
     from rich.console import Console
