@@ -302,6 +302,25 @@ async def test_rows_keep_arriving_while_a_dialog_is_open():
         assert results(app).recommended_key == "local:None:result"
 
 
+async def test_a_rerun_with_fewer_deployments_drops_the_stale_rows():
+    services = FakeServices()
+    app = SeiApp(services=services)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        assert results(app).table.row_count == 20
+        services.max_rows = 5  # local, remote, split 0 fp32/fp16, split 1 fp32
+        await pilot.press("r")
+        await settle(pilot, app)
+        assert results(app).table.row_count == 5
+        assert set(results(app).rows) == {
+            "local:None:result",
+            "remote:None:raw",
+            "split:0:fp32",
+            "split:0:fp16",
+            "split:1:fp32",
+        }
+
+
 async def test_model_failure_becomes_a_notification():
     app = SeiApp(services=FakeServices(fail=("model",)))
     async with app.run_test(size=WIDE) as pilot:

@@ -180,6 +180,7 @@ class FakeServices(CoreServices):
         self.fail = fail
         self.with_saliency = with_saliency
         self.evaluations = 0
+        self.max_rows: int | None = None  # a later run may bring fewer deployments
         self.evaluated_scenarios: list = []
         self.lock = threading.Lock()
 
@@ -205,6 +206,7 @@ class FakeServices(CoreServices):
             self.evaluated_scenarios.append(scenario)
         graph = fake_graph()
         rows = fake_rows(graph, fake_saliency(graph) if self.with_saliency else None, scenario)
+        rows = rows[: self.max_rows]
         for i, row in enumerate(rows, 1):
             if cancel():
                 raise SeiCancelled()

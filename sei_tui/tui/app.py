@@ -105,6 +105,7 @@ class SeiApp(App[None]):
         self._syncing = False
         self._main_screen: Screen | None = None
         self._pending_rows: dict[str, Any] = {}  # by row key: a newer row replaces an older
+        self._keys_this_run: set[str] = set()
         self._pending_progress: tuple[float, str] | None = None
         self._last_key_at = 0.0
         self._batch_started_at = 0.0
@@ -445,7 +446,9 @@ class SeiApp(App[None]):
         if message.generation != self.generation:
             return
         # Rows can arrive faster than frames: apply them in batches, one repaint each.
-        self._pending_rows[row_key(message.row)] = message.row
+        key = row_key(message.row)
+        self._pending_rows[key] = message.row
+        self._keys_this_run.add(key)
         self._schedule_flush()
 
     def _schedule_flush(self) -> None:
@@ -495,6 +498,10 @@ class SeiApp(App[None]):
         self._flush_rows(force=True)
         self.sweep_running = False
         results = self.view(ResultsPane)
+        # Deployments the finished run no longer has (another data folder, other
+        # candidate splits) would otherwise linger with stale numbers.
+        for key in [k for k in results.order if k not in self._keys_this_run]:
+            results.remove_key(key)
         results.set_progress(1.0, f"{len(results.rows)} deployments evaluated")
         results.table.apply_sort()
         self._start_recommendation()
@@ -532,6 +539,7 @@ class SeiApp(App[None]):
         if self.scenario is None or self.graph is None or not self.saliency_done:
             return
         self.generation += 1
+        self._keys_this_run = set()
         self._pending_rows.clear()
         self._pending_progress = None
         self.view(ResultsPane).set_progress(0.0, "evaluating: queued")

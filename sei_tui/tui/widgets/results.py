@@ -61,6 +61,9 @@ SORTS: tuple[tuple[str, str], ...] = (
     ("split", "split"),
     ("payload", "payload"),
     ("head", "head"),
+    ("net_p95", "network p95"),
+    ("cs", "CS"),
+    ("qos", "QoS"),
 )
 
 
@@ -133,6 +136,16 @@ class ResultsTable(DataTable):
         column, _ = SORTS[self.sort_index]
         if self.row_count:
             self.sort(column, key=lambda cell: cell.sort_key, reverse=self.sort_reverse)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        keys = [key for key, _ in SORTS]
+        column = str(event.column_key.value)
+        if column not in keys:
+            return
+        index = keys.index(column)
+        self.sort_reverse = not self.sort_reverse if index == self.sort_index else False
+        self.sort_index = index
+        self.apply_sort()
 
     def action_cycle_sort(self) -> None:
         self.sort_index = (self.sort_index + 1) % len(SORTS)
@@ -211,6 +224,16 @@ class ResultsPane(Vertical):
         with self.app.batch_update():
             for key in self.rows:
                 self.refresh_row(key)
+
+    def remove_key(self, key: str) -> None:
+        self.rows.pop(key, None)
+        self.violations.pop(key, None)
+        if key in self.order:
+            self.order.remove(key)
+        if key == self.recommended_key:
+            self.recommended_key = None
+        if key in self.table.rows:
+            self.table.remove_row(key)
 
     def clear_rows(self) -> None:
         self.rows.clear()
