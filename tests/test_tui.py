@@ -321,6 +321,25 @@ async def test_a_rerun_with_fewer_deployments_drops_the_stale_rows():
         }
 
 
+async def test_results_sort_by_key():
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        table = results(app).table
+
+        def column(name: str) -> list:
+            keys = [row.key.value for row in table.ordered_rows]
+            return [getattr(results(app).rows[k], name) for k in keys]
+
+        totals = column("p95_latency")
+        assert totals == sorted(totals)  # the default: fastest first
+        await pilot.press("3", "s")  # accuracy, best first
+        accuracy = column("accuracy")
+        assert accuracy == sorted(accuracy, reverse=True)
+        await pilot.press("v")  # reversed
+        assert column("accuracy") == sorted(accuracy)
+
+
 async def test_model_failure_becomes_a_notification():
     app = SeiApp(services=FakeServices(fail=("model",)))
     async with app.run_test(size=WIDE) as pilot:

@@ -55,15 +55,16 @@ COLUMNS: tuple[Column, ...] = (
     Column("tail", "Tail", 8),
     Column("cs", "CS", 8),
 )
-SORTS: tuple[tuple[str, str], ...] = (
-    ("total_p95", "total p95"),
-    ("accuracy", "accuracy"),
-    ("split", "split"),
-    ("payload", "payload"),
-    ("head", "head"),
-    ("net_p95", "network p95"),
-    ("cs", "CS"),
-    ("qos", "QoS"),
+# (column, label, best first = descending)
+SORTS: tuple[tuple[str, str, bool], ...] = (
+    ("total_p95", "total p95", False),
+    ("accuracy", "accuracy", True),
+    ("split", "split", False),
+    ("payload", "payload", False),
+    ("head", "head", False),
+    ("net_p95", "network p95", False),
+    ("cs", "CS", True),
+    ("qos", "QoS", False),
 )
 
 
@@ -133,12 +134,14 @@ class ResultsTable(DataTable):
             self.add_column(column.label, key=column.key, width=column.width)
 
     def apply_sort(self) -> None:
-        column, _ = SORTS[self.sort_index]
+        column, _, descending = SORTS[self.sort_index]
         if self.row_count:
-            self.sort(column, key=lambda cell: cell.sort_key, reverse=self.sort_reverse)
+            self.sort(
+                column, key=lambda cell: cell.sort_key, reverse=descending != self.sort_reverse
+            )
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        keys = [key for key, _ in SORTS]
+        keys = [key for key, _, _ in SORTS]
         column = str(event.column_key.value)
         if column not in keys:
             return
