@@ -133,6 +133,8 @@ class ModelGraph:
     total_flops: int
     total_params: int
     _folds: dict[str, _Fold] = field(default_factory=dict, repr=False)
+    # set when analysed from a LoadedModel: keys caches that depend on the weights
+    weights_digest: str | None = None
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -255,6 +257,7 @@ def analyze_model(
             folds[n.name] = _Fold(values[n.name].value, at_batch2[n.name])
     _report(progress, 0.8, "enumerating split points")
     graph = _build_model_graph(name, input_shape, graph_module, values, folds)
+    graph.weights_digest = getattr(module_or_loaded, "weights_digest", None)
     _report(progress, 1.0, "done")
     return graph
 
