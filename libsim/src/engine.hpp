@@ -395,6 +395,7 @@ class TcpSender : public sc_core::sc_module, public Endpoint {
   int64_t peer_window_ = 0;
   int64_t recover_ = -1;  // highest stream offset sent when recovery began (RFC 6582)
   uint32_t dupacks_ = 0;
+  uint64_t limited_bytes_ = 0;  // sent beyond cwnd by limited transmit since the last new ACK
   bool in_recovery_ = false;
   bool first_partial_ = true;
   bool syn_retransmitted_ = false;

@@ -221,6 +221,7 @@ void TcpSender::try_send(uint64_t limited_transmit) {
       interface_->notify_when_room(wake_);
       break;
     }
+    if (snd_nxt_ + len > snd_una_ + cwnd_) limited_bytes_ += len;  // beyond cwnd (RFC 3042)
     send_segment(snd_nxt_, len);
     snd_nxt_ += len;
     snd_max_ = std::max(snd_max_, snd_nxt_);
@@ -312,6 +313,7 @@ void TcpSender::on_ack(const Packet& packet) {
   if (ack > snd_una_) {
     const uint64_t acked = ack - snd_una_;
     snd_una_ = ack;
+    limited_bytes_ = 0;
     snd_nxt_ = std::max(snd_nxt_, snd_una_);
     consecutive_timeouts_ = 0;
     if (timing_ && ack >= timed_end_) {
@@ -369,7 +371,10 @@ void TcpSender::on_ack(const Packet& packet) {
   // RFC 6582 step 2: only when the ACK covers more than `recover`.
   if (int64_t(ack) - 1 < recover_) return;
   recover_ = int64_t(snd_max_) - 1;
-  ssthresh_ = std::max<uint64_t>(flight() / 2, 2 * uint64_t(mss_));
+  // RFC 5681 3.2 step 2: data sent by limited transmit is not part of this FlightSize.
+  const uint64_t flight_size = flight() - std::min(flight(), limited_bytes_);
+  ssthresh_ = std::max<uint64_t>(flight_size / 2, 2 * uint64_t(mss_));
+  limited_bytes_ = 0;
   in_recovery_ = true;
   first_partial_ = true;
   send_segment(snd_una_, uint32_t(std::min<uint64_t>(mss_, snd_max_ - snd_una_)));
@@ -400,6 +405,7 @@ void TcpSender::on_timeout() {
   recover_ = int64_t(snd_max_) - 1;  // RFC 6582 section 4
   in_recovery_ = false;
   dupacks_ = 0;
+  limited_bytes_ = 0;
   timing_ = false;
   rto_ = std::min(2 * rto_, kMaxRto);  // RFC 6298 (5.5)
   snd_nxt_ = snd_una_;                 // go back: resend from the first unacknowledged byte
