@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -14,10 +13,7 @@ import pytest
 
 from sei_tui.core.scenario import builtin_scenario, load_scenario, save_scenario
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
-]
+pytestmark = pytest.mark.slow  # tmux is a setup dependency (Makefile APT_PACKAGES)
 
 
 class TmuxSession:

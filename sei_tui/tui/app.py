@@ -190,9 +190,13 @@ class SeiApp(App[None]):
         if self.qos_text:
             self._apply_qos_text(self.qos_text, quiet=True)
         self.sub_title = f"{self.model_spec}"
+        # Paint first: importing torch in a worker would compete with the first frame.
+        self.call_after_refresh(self._start_loading)
+
+    def _start_loading(self) -> None:
+        gc.freeze()
         self.load_scenario_worker(self.scenario_path)
         self.open_model_worker(self.model_spec, self.weights)
-        self.call_after_refresh(gc.freeze)
 
     def on_resize(self, event: Resize) -> None:
         self._apply_layout(event.size.width, event.size.height)
