@@ -158,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
         images=len(evaluation.images),
         sweep=sweep,
         wall_s=time.perf_counter() - start,
+        notes=[f"no CS: {evaluation.saliency_error}"] if evaluation.saliency_error else [],
     )
     text = render(report, fmt)
     if args.out:

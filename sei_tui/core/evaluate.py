@@ -436,7 +436,8 @@ class Evaluation:
         report(0.2, "running the whole model")
         module = self.loaded.module
         with torch.no_grad():
-            self.whole_top1 = _top1_batched(module, [self.images])
+            self.whole_logits = torch.cat([module(b).float() for b in self.images.split(BATCH)])
+        self.whole_top1 = self.whole_logits.argmax(dim=1)
         model_of = _label_mapping(
             list(getattr(self.dataset, "classes", None) or []),
             getattr(self.loaded, "class_names", None),
@@ -449,9 +450,13 @@ class Evaluation:
             self.labels = self.whole_top1.clone()
         self.whole_accuracy = float((self.whole_top1 == self.labels).float().mean())
         self.saliency = None
+        self.saliency_error = ""
         if self.use_saliency:
             report(0.3, "cumulative saliency")
-            self.saliency = _saliency(self.graph, self.dataset, cancel)
+            try:
+                self.saliency = _saliency(self.graph, self.dataset, cancel)
+            except SeiInputError as exc:  # CS is a predictor shown beside accuracy: optional
+                self.saliency_error = str(exc)
         _check(cancel)
         self.edge_compute, self.server_compute = _compute_models(self.scenario, self.graph)
         self.compute_label = f"edge {self.edge_compute.label}, server {self.server_compute.label}"
@@ -489,14 +494,7 @@ class Evaluation:
     def _prepare_local(self) -> None:
         import torch
 
-        with torch.no_grad():
-            probs = torch.cat(
-                [
-                    torch.softmax(self.loaded.module(b).float(), dim=1)
-                    for b in self.images.split(BATCH)
-                ]
-            )
-        top = probs.max(dim=1)
+        top = torch.softmax(self.whole_logits, dim=1).max(dim=1)
         results = list(enumerate(zip(top.values.tolist(), top.indices.tolist(), strict=True)))
         frames, encode_s = _timed_map(lambda r: encode_result(r[0], r[1][1], r[1][0]), results)
         peak = max(
@@ -960,16 +958,6 @@ def _run_tail(tail, decoded: list[list[np.ndarray]], remote: bool, batch: int = 
             ]
             logits = tail(payload[0]) if remote else tail(payload)
             tops.append(logits.argmax(dim=1))
-    return torch.cat(tops)
-
-
-def _top1_batched(module, batches) -> Any:
-    import torch
-
-    tops = []
-    for batch in batches:
-        for chunk in batch.split(BATCH):
-            tops.append(module(chunk).argmax(dim=1))
     return torch.cat(tops)
 
 

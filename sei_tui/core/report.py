@@ -32,6 +32,7 @@ class AnalysisReport:
     images: int = 0
     sweep: list = field(default_factory=list)  # SweepPoint
     wall_s: float = 0.0
+    notes: list[str] = field(default_factory=list)  # e.g. why CS is missing
 
     def to_dict(self) -> dict:
         out = {
@@ -45,6 +46,7 @@ class AnalysisReport:
             "rows": [r.to_dict() for r in self.rows],
             "recommendation": self.recommendation.to_dict(),
             "wall_s": self.wall_s,
+            "notes": self.notes,
         }
         if self.sweep:
             out["sweep"] = [p.to_dict() for p in self.sweep]
@@ -214,7 +216,7 @@ def to_text_table(report: AnalysisReport, width: int | None = None) -> str:
     # As wide as the table needs: a report is read in a pager or a file, not cut to fit.
     console = Console(file=buffer, width=width or 400, color_system=None, force_terminal=False)
     console.print(table)
-    for line in recommendation_lines(report):
+    for line in recommendation_lines(report) + [f"Note: {n}" for n in report.notes]:
         console.print(line, highlight=False, markup=False)
     if report.sweep:
         console.print("Sweep (recommended deployment per point):", markup=False)
@@ -245,6 +247,7 @@ def to_markdown(report: AnalysisReport) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.extend(recommendation_lines(report))
+    lines.extend(f"Note: {n}" for n in report.notes)
     if report.sweep:
         lines += ["", "### Sweep", ""]
         lines.extend(f"- {line}" for line in sweep_lines(report))
