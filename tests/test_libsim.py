@@ -525,3 +525,14 @@ def test_a_long_run_can_be_interrupted_from_another_thread():
         timer.cancel()
     # The next run is not affected.
     assert simulate(tcp_link(10_000)).flows[0].frames[0].complete
+
+
+def test_a_connection_that_never_opens_gives_up_and_reports_every_frame_lost():
+    # 95 % loss each way: the SYN exchange keeps failing; after 15 retransmissions (RTO
+    # 1, 2, 4, ... capped at 60 s) the connection aborts and no frame arrives.
+    net = chain(1, 1e6, 0.001, [FlowSpec("n0", "n1", 5, 2, 1000)], "tcp", loss=0.95)
+    flow = simulate(replace(net, seed=3)).flows[0]
+    assert flow.summary.retransmissions == 15 and flow.summary.complete == 0
+    for i, frame in enumerate(flow.frames):
+        assert frame.sent_s == i / 2 and frame.latency_s is None and not frame.complete
+        assert frame.lost_bytes == 1000 and frame.lost_ranges == ((0, 1000),)

@@ -110,7 +110,11 @@ double routing_work(const NetworkConfig& config) {
 void run_network(const NetworkConfig& config, RunOutcome& outcome) {
   Simulation sim(config);
   for (size_t f = 0; f < config.flows.size(); ++f) {
-    sim.outcome.flows[f].frames.resize(size_t(config.flows[f].frames));
+    auto& frames = sim.outcome.flows[f].frames;
+    frames.resize(size_t(config.flows[f].frames));
+    // A frame never written (a connection that gave up) keeps its scheduled time.
+    const FrameSchedule schedule(config.flows[f]);
+    for (size_t i = 0; i < frames.size(); ++i) frames[i].sent = schedule.due(int64_t(i));
   }
   ModuleList modules;
   for (int32_t i = 0; i < config.node_count; ++i) {
