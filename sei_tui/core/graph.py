@@ -35,7 +35,16 @@ Cancel = Callable[[], bool] | None
 # max |head->tail - whole| accepted by verify_splits (fp32, batch 1).
 VERIFY_TOLERANCE = 1e-5
 
-_FOLDABLE_SCALARS = (int, float, bool, str, type(None), torch.dtype)
+_FOLDABLE_SCALARS = (
+    int,
+    float,
+    bool,
+    str,
+    type(None),
+    torch.dtype,
+    torch.device,
+    torch.memory_format,
+)
 _INPLACE_OPERATORS = {
     operator.iadd: operator.add,
     operator.isub: operator.sub,
