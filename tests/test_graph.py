@@ -173,6 +173,32 @@ def test_tail_runs_on_batches_despite_shape_arithmetic(name, kwargs, shape):
             assert torch.allclose(got, expected, atol=1e-5), graph.split_points[index].after
 
 
+class ShapeArithmetic(nn.Module):
+    """Reads device, dtype and batch size from its input: Python values inside the graph."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        n = x.shape[0]
+        y = self.conv(x).relu() + torch.ones(1, device=x.device, dtype=x.dtype)
+        return self.fc(y.mean((2, 3)).reshape(n, -1))
+
+
+def test_python_values_are_folded_into_tails():
+    torch.manual_seed(0)
+    model = ShapeArithmetic().eval()
+    graph = analyze_model(model, (3, 8, 8))
+    assert all(r.verified for r in verify_splits(graph))
+    x = torch.randn(5, 3, 8, 8)
+    with torch.no_grad():
+        for index in range(len(graph.split_points)):
+            head, tail = graph.split(index)
+            assert torch.allclose(tail(head(x)), model(x), atol=1e-6)
+
+
 def test_tail_accepts_foreign_payload_and_leaves_it_intact():
     model = seeded(torchvision.models.resnet18)
     graph = analyze_model(model, (3, 64, 64))
