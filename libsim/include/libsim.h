@@ -83,7 +83,7 @@ typedef struct libsim_frame_record {
     double sent_s;
     double delivered_s;     /* meaningful only when delivered != 0 */
     double latency_s;       /* delivered_s - sent_s, from exact integer times */
-    int32_t delivered;      /* 0 when nothing of the frame arrived */
+    int32_t delivered;      /* 0: UDP: no datagram arrived; TCP: not all bytes in order */
     int32_t complete;
     int64_t lost_bytes;
     int64_t lost_range_count;
