@@ -71,6 +71,7 @@ class NodeInfo:
     `target` is what runs: the module class for call_module (e.g. "Conv2d"; the path is
     in `module_path`), the qualified function ("torch.cat", "operator.add") or the method
     name ("view"); `shape`/`dtype` are None when the output is not a tensor.
+    `flops` follows FlopCounterMode: 2 per multiply-add (a conv/linear's bias is free).
     """
 
     name: str
