@@ -12,6 +12,8 @@ Run: .venv/bin/python benchmarks/bench_analyze.py [--repeat N]
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,11 +27,14 @@ def bench_cli(repeat: int) -> None:
     demo_model()  # trains and caches on the first run; not part of the figure
     print(f"demo model ready (cached) in {time.perf_counter() - start:.2f} s")
     command = [sys.executable, "-m", "sei_tui", "analyze", "--format", "json"]
-    walls = []
+    walls, cpus = [], []
     for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         out = subprocess.run(command, capture_output=True, text=True)
         walls.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         if out.returncode != 0:
             print(out.stderr, file=sys.stderr)
             raise SystemExit(f"sei analyze failed with exit code {out.returncode}")
@@ -38,7 +43,9 @@ def bench_cli(repeat: int) -> None:
     rows = len(json.loads(out.stdout)["rows"])
     print(
         f"sei analyze (demo, {rows} deployments): median {statistics.median(walls):.2f} s, "
-        f"min {min(walls):.2f} s over {repeat} runs (target < 10 s)"
+        f"min {min(walls):.2f} s over {repeat} runs (target < 10 s); "
+        f"CPU {statistics.median(cpus):.1f} s; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores"
     )
 
 
@@ -69,7 +76,7 @@ def bench_network_sweep(repeat: int) -> None:
         f"distinct fp32 payloads x 30 frames ({min(sizes)}..{max(sizes)} B, "
         f"{packets} link packets): "
         f"median {statistics.median(walls):.3f} s, min {min(walls):.3f} s "
-        f"over {repeat} runs (target < 2 s)"
+        f"over {repeat} runs (target < 2 s); load average {os.getloadavg()[0]:.1f}"
     )
 
 
