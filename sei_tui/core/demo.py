@@ -176,6 +176,8 @@ def train_demo_model(
         loss_fn = nn.CrossEntropyLoss()
         order = torch.Generator().manual_seed(seed)
         for epoch in range(epochs):
+            if cancel is not None and cancel():
+                raise SeiCancelled()
             if progress:
                 progress(epoch / (epochs + 1), f"demo model: epoch {epoch + 1}/{epochs}")
             train_seed = DEMO_TRAIN_SEED_BASE + 100 * seed + epoch
