@@ -199,3 +199,26 @@ def test_jpeg_is_smaller_than_raw_and_close_on_a_smooth_image():
     truncated = decode_image(jpeg, img.shape, [(len(jpeg) // 2, len(jpeg))])
     assert truncated.shape == img.shape
     assert np.abs(truncated - img).mean() > np.abs(d - img).mean()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from(["fp32", "fp16", "int8"]),
+    st.lists(st.tuples(st.integers(0, 500), st.integers(1, 60)), max_size=4),
+)
+def test_concealment_zeroes_exactly_the_elements_with_a_lost_byte(dtype, cuts):
+    a = relu_tensor((1, 100), seed=11) + 0.5  # no element is zero by itself
+    enc = TensorEncoding(dtype)
+    frame = encode_tensors([a], enc)
+    header = 4 + (5 if dtype == "int8" else 0)
+    itemsize = {"fp32": 4, "fp16": 2, "int8": 1}[dtype]
+    ranges = [(start, start + length) for start, length in cuts]
+    (whole,) = decode_tensors(frame, [a.shape])
+    (got,) = decode_tensors(frame, [a.shape], ranges)
+    if any(start < header for start, _ in ranges):
+        assert np.all(got == 0)  # the header carries the decoder's parameters
+        return
+    for k in range(100):
+        first, last = header + k * itemsize, header + (k + 1) * itemsize
+        hit = any(start < last and end > first for start, end in ranges)
+        assert got[0, k] == (0.0 if hit else whole[0, k])
