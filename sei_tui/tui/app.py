@@ -55,7 +55,7 @@ NARROW_HEIGHT = 32
 DEBOUNCE_S = 0.3
 ROW_BATCH_S = 0.2  # rows and progress arriving within this window are drawn in one frame
 INPUT_QUIET_S = 0.3  # a key pressed this recently defers the next batch (input first)
-MAX_DEFER_S = 1.0  # but a batch never waits longer than this
+MAX_DEFER_S = 2.0  # but a batch never waits longer than this
 UNDO_DEPTH = 50
 
 
