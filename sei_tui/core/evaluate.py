@@ -692,7 +692,6 @@ class Evaluation:
     def _measure_lossless_together(self, deployments: list[Deployment]) -> None:
         """Lossless accuracy of every distinct decode of one split, in shared tail batches
         (larger batches run faster per image)."""
-
         pending: dict[tuple, Deployment] = {}
         for d in deployments:
             if d.decoded_as not in self._lossless and d.decoded_as not in pending:
@@ -739,7 +738,7 @@ class Evaluation:
         parts = latency_parts(network_s, fixed, deadline)
         losses = None
         if protocol == "udp":
-            losses = [_frame_loss(f, deployment.payload_bytes) for f in flow.frames]
+            losses = [_frame_loss(f) for f in flow.frames]
         accuracy, agreement = self.measure_accuracy(deployment, losses)
         sp = deployment.split
         row = Row(
@@ -878,7 +877,7 @@ def evaluate(
 # ================================================================ helpers
 
 
-def _frame_loss(frame, payload_bytes: int) -> tuple[tuple[int, int], ...]:
+def _frame_loss(frame) -> tuple[tuple[int, int], ...]:
     if frame.delivered_s is None:
         return ((0, 1 << 62),)  # nothing arrived: every byte is lost
     if frame.lost_ranges:
