@@ -340,6 +340,44 @@ async def test_results_sort_by_key():
         assert column("accuracy") == sorted(accuracy)
 
 
+async def test_command_palette_offers_the_sei_commands():
+    from textual.command import CommandList, CommandPalette
+
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("colon")
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"export")
+        await pilot.pause(0.5)
+        options = app.screen.query_one(CommandList)
+        titles = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert any("Export report" in t for t in titles)
+        await pilot.press("escape")
+
+
+async def test_open_model_and_data_folder_from_the_palette_actions(tmp_path):
+    services = FakeServices()
+    app = SeiApp(services=services)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        app.action_load_data()
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = str(tmp_path / "missing")
+        await pilot.press("enter")
+        assert "not a folder" in str(app.screen.query_one("#prompt-error").render())
+        await pilot.press("escape")
+        assert app.data_dir is None
+        app.action_open_model()
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = "tinynet-again"
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert app.model_spec == "tinynet-again"
+        assert services.evaluations == 2  # the model changed: everything re-ran
+        assert len(results(app).rows) == 20
+
+
 async def test_model_failure_becomes_a_notification():
     app = SeiApp(services=FakeServices(fail=("model",)))
     async with app.run_test(size=WIDE) as pilot:
