@@ -216,6 +216,36 @@ async def test_undo_restores_the_previous_scenario():
         assert "TCP" in str(app.query_one("#path-diagram").render())
 
 
+async def test_add_and_remove_a_node_and_a_link():
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2", "n")
+        await pilot.pause()
+        editor = app.screen
+        await set_field(pilot, editor, "name", "relay2")
+        await pilot.press("enter")
+        assert [n.name for n in app.scenario.nodes][-1] == "relay2"
+        nodes = app.query_one("#nodes-table")
+        assert "relay2" in [row.value for row in nodes.rows]
+        # link it to the access point
+        app.query_one("#links-table").focus()
+        await pilot.press("a")
+        await pilot.pause()
+        editor = app.screen
+        await set_field(pilot, editor, "nodes", "ap, relay2")
+        await pilot.press("enter")
+        assert app.scenario.links[-1].nodes == ("ap", "relay2")
+        # the route edge -> server is unchanged by a side branch
+        assert "camera ─wifi" in str(app.query_one("#path-diagram").render())
+        # remove the node: its link goes with it
+        nodes.focus()
+        nodes.move_cursor(row=nodes.get_row_index("relay2"))
+        await pilot.press("x")
+        assert "relay2" not in [n.name for n in app.scenario.nodes]
+        assert all("relay2" not in link.nodes for link in app.scenario.links)
+
+
 async def test_removing_the_only_route_is_refused():
     app = SeiApp(services=FakeServices())
     async with app.run_test(size=WIDE) as pilot:
