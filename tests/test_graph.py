@@ -3,9 +3,11 @@
 import pytest
 import torch
 import torchvision
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
-from sei_tui.core.errors import SeiInputError
+from sei_tui.core.errors import SeiCancelled, SeiInputError
 from sei_tui.core.graph import analyze_model, flop_counter, verify_splits
 
 F32 = 4
@@ -289,3 +291,83 @@ def test_fingerprint_depends_on_structure_and_shape_not_weights():
     d = analyze_model(seeded(torchvision.models.resnet18), (3, 96, 96))
     assert a.fingerprint == b.fingerprint
     assert c.fingerprint != d.fingerprint
+
+
+class RandomDag(nn.Module):
+    """A DAG of 1x1 convs, adds, concatenations and ReLUs over earlier values."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = steps
+        self.convs = nn.ModuleList()
+        channels = [3]
+        for kind, a, b in steps:
+            if kind == "conv":
+                self.convs.append(nn.Conv2d(channels[a], 4, 1))
+                channels.append(4)
+            elif kind == "add":
+                self.convs.append(nn.Conv2d(channels[b], channels[a], 1))  # match widths
+                channels.append(channels[a])
+            elif kind == "cat":
+                self.convs.append(nn.Identity())
+                channels.append(channels[a] + channels[b])
+            else:
+                self.convs.append(nn.ReLU())
+                channels.append(channels[a])
+        self.head = nn.Conv2d(channels[-1], 2, 1)
+
+    def forward(self, x):
+        values = [x]
+        for (kind, a, b), layer in zip(self.steps, self.convs, strict=True):
+            if kind == "add":
+                values.append(values[a] + layer(values[b]))
+            elif kind == "cat":
+                values.append(torch.cat([values[a], values[b]], dim=1))
+            else:
+                values.append(layer(values[a]))
+        return self.head(values[-1]).mean((2, 3))
+
+
+@st.composite
+def dag_steps(draw):
+    steps = []
+    for i in range(draw(st.integers(2, 9))):
+        kind = draw(st.sampled_from(["conv", "add", "cat", "relu"]))
+        a = draw(st.integers(0, i))
+        b = draw(st.integers(0, i))
+        steps.append((kind, a, b))
+    return steps
+
+
+@settings(max_examples=25, deadline=None)
+@given(dag_steps())
+def test_random_dags_split_exactly_and_payloads_follow_the_definition(steps):
+    torch.manual_seed(0)
+    graph = analyze_model(RandomDag(steps).eval(), (3, 4, 4))
+    nodes = [n for n in graph.graph_module.graph.nodes if n.op != "output"]
+    position = {n.name: i for i, n in enumerate(nodes)}
+    for point in graph.split_points:
+        expected = [
+            n.name
+            for n in nodes
+            if n.op != "get_attr"
+            and position[n.name] <= point.position
+            and any(position.get(u.name, len(nodes)) > point.position for u in n.users)
+        ]
+        assert [t.name for t in point.tensors] == expected
+        assert point.payload_bytes == sum(4 * torch.Size(t.shape).numel() for t in point.tensors)
+    # every tensor-producing node before the last one is a cut (no containers here)
+    computes = [n for n in graph.nodes if n.op.startswith("call_")]
+    assert len(graph.split_points) == len(computes) - 1
+    assert all(r.verified for r in verify_splits(graph))
+
+
+def test_progress_and_cancel():
+    seen = []
+    graph = analyze_model(seeded(chain), (3, 16, 16), progress=lambda f, s: seen.append(f))
+    assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+    done = []
+    verify_splits(graph, progress=lambda f, s: done.append(f))
+    assert done[-1] == 1.0 and len(done) == len(graph.split_points)
+    with pytest.raises(SeiCancelled):
+        verify_splits(graph, cancel=lambda: True)
