@@ -120,6 +120,13 @@ class ModelTree(Tree[TreeEntry]):
     def _depth_hint(self, info: SplitRowInfo) -> int:
         return self._depths.get(info.index, 0)
 
+    def render_label(self, node: TreeNode[TreeEntry], base_style: Style, style: Style) -> Text:
+        # The cursor's style goes under the label's own colours, so a heat bar keeps its
+        # colour on the cursor row.
+        label = super().render_label(node, base_style, Style())
+        label.stylize_before(style)
+        return label
+
     # --- updating in place ------------------------------------------------------------------
     def relabel(self, indices: set[int | None] | None = None) -> None:
         """Redraw the labels of these split points (all when None)."""
