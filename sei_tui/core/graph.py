@@ -262,9 +262,11 @@ def analyze_model(
     ]
     if any(n.op not in ("placeholder", "get_attr") for n in foldable):
         _report(progress, 0.6, "checking batch-dependent sizes")
-        at_batch2 = _run_values(graph_module, _example_input(input_shape, batch=2), name)
+        at_batch2 = _run_values(graph_module, _example_input(input_shape, batch=2))
         for n in foldable:
-            folds[n.name] = _Fold(values[n.name].value, at_batch2[n.name])
+            # a model that only runs at batch 1 gets tails that only run at batch 1
+            value = values[n.name].value
+            folds[n.name] = _Fold(value, value if at_batch2 is None else at_batch2[n.name])
     _report(progress, 0.8, "enumerating split points")
     graph = _build_model_graph(name, input_shape, graph_module, values, folds)
     graph.weights_digest = getattr(module_or_loaded, "weights_digest", None)
@@ -446,8 +448,8 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _run_values(graph_module: fx.GraphModule, x: torch.Tensor, name: str) -> dict[str, Any]:
-    """Non-tensor values of every node for input x."""
+def _run_values(graph_module: fx.GraphModule, x: torch.Tensor) -> dict[str, Any] | None:
+    """Non-tensor values of every node for input x (None if the model fails on it)."""
     values: dict[str, Any] = {}
 
     class Recording(fx.Interpreter):
@@ -460,10 +462,8 @@ def _run_values(graph_module: fx.GraphModule, x: torch.Tensor, name: str) -> dic
     try:
         with torch.no_grad():
             Recording(graph_module).run(x)
-    except Exception as exc:  # noqa: BLE001
-        raise SeiInputError(
-            f"{name}: the model does not run at batch 2 ({type(exc).__name__}: {_first_line(exc)})"
-        ) from None
+    except Exception:  # noqa: BLE001 - e.g. a model hard-wired to batch 1
+        return None
     return values
 
 
