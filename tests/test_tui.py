@@ -286,17 +286,21 @@ async def test_qos_marks_violations_and_moves_the_recommendation():
         qos = app.query_one("#qos-input")
         qos.focus()
         # the demo edge does 8 GFLOP/s: the whole model (3.82 MFLOP) takes 478 us there,
-        # more than 200 us; only deployments with head <= 200 us remain
-        qos.value = "head_s<=0.0002"
+        # more than 200 us; sending the raw image does no edge work at all
+        qos.value = "head_s<=0.0002, edge_flops>=1e5"
         await pilot.press("enter")
         await settle(pilot, app)
         assert pane.violations["local:None:result"] == ["head_s<=0.0002"]
+        assert pane.violations["remote:None:raw"] == ["edge_flops>=100000"]
         assert str(pane.table.get_cell("local:None:result", "qos")) == "FAIL"
         best = pane.rows[pane.recommended_key]
-        assert best.head_s <= 0.0002
-        feasible = [r for r in pane.rows.values() if r.head_s <= 0.0002]
+        feasible = [r for r in pane.rows.values() if r.head_s <= 0.0002 and r.edge_flops >= 1e5]
+        assert {r.split_index for r in feasible} == {0, 1, 2}
         assert best.p95_latency == min(r.p95_latency for r in feasible)
         assert "◆" in str(pane.table.get_cell(pane.recommended_key, "strategy"))
+        tree = app.query_one(ModelTree)
+        assert best.strategy == "split" and tree.recommended == best.split_index
+        assert "◆" in str(tree._split_nodes[best.split_index].label)
         # a bad constraint shows an error and keeps the previous QoS
         await pilot.press("slash")
         assert qos.has_focus
@@ -304,7 +308,7 @@ async def test_qos_marks_violations_and_moves_the_recommendation():
         await pilot.press("enter")
         status = str(app.query_one("#qos-status").render())
         assert "p95<=fast" in status and "keeping" in status
-        assert app.qos_text == "head_s<=0.0002"
+        assert app.qos_text == "head_s<=0.0002, edge_flops>=1e5"
 
 
 async def test_worker_failure_becomes_a_notification():

@@ -41,7 +41,9 @@ def test_main_screen_160x48_with_split_and_qos(snap_compare):
         await settle(pilot)
         await pilot.press("right_square_bracket")  # first CS maximum
         await pilot.press("slash")
-        pilot.app.query_one("#qos-input").value = "p95_latency<=0.0025, accuracy>=0.88"
+        # an edge with a compute budget that must still extract features: a split wins
+        qos = "p95_latency<=0.004, edge_flops>=1e6, edge_flops<=3.5e6"
+        pilot.app.query_one("#qos-input").value = qos
         await pilot.press("enter")
         await settle(pilot)
 
