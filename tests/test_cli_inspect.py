@@ -24,6 +24,15 @@ def broken():
 """
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Batch-1 forwards on a shared 2-core machine run faster without intra-op threads.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def factory_file(tmp_path):
     path = tmp_path / "tinymodel.py"
