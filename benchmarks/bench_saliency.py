@@ -152,7 +152,7 @@ def main() -> int:
         help="comma list of references: per-layer (batched), per-image (the seed's way)",
     )
     args = parser.parse_args()
-    references = args.reference.split(",")
+    references = [r for r in args.reference.split(",") if r]
     print(
         f"images={args.images} batch={args.batch} threads={args.threads} "
         f"load={os.getloadavg()[0]:.1f}"

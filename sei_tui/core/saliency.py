@@ -512,27 +512,48 @@ def _one_batch(module, accumulator, images, labels, dtype, device, input_shape, 
             and captured[n].is_floating_point()
             and per_image_view(captured[n], batch) is not None
         ]
-        differentiable = [n for n in names if captured[n].requires_grad]
-        gradients = torch.autograd.grad(
-            score, [captured[n] for n in differentiable], allow_unused=True
-        )
-    by_name = dict(zip(differentiable, gradients, strict=True))
+        for name in names:
+            if name not in accumulator.layouts:
+                activation = per_image_view(captured[name], batch)
+                accumulator.layouts[name] = tensor_layout(activation.shape, input_shape)
+                accumulator.elements[name] = int(activation[0].numel())
+        # Each map is made by a hook as soon as its gradient exists, so gradients are freed
+        # along the backward pass instead of all being held at once.
+        maps: dict[str, torch.Tensor] = {}
+        handles = [
+            captured[name].register_hook(
+                _map_hook(name, captured, batch, accumulator.layouts[name], maps)
+            )
+            for name in names
+            if captured[name].requires_grad
+        ]
+        try:
+            if handles:
+                torch.autograd.grad(score, [x], allow_unused=True)
+        finally:
+            for handle in handles:
+                handle.remove()
     targets = targets.cpu()
     with torch.no_grad():
         for name in names:
-            activation = per_image_view(captured[name].detach(), batch)
-            gradient = by_name.get(name)
-            gradient = (
-                torch.zeros_like(activation)
-                if gradient is None
-                else per_image_view(gradient, batch)
-            )
-            if name not in accumulator.layouts:
-                accumulator.layouts[name] = tensor_layout(activation.shape, input_shape)
-                accumulator.elements[name] = int(activation[0].numel())
-            maps = gradcam(activation, gradient, accumulator.layouts[name])
-            accumulator.add(name, maps.cpu(), targets, classes)
+            if name not in maps:  # the score does not depend on it: zero gradient
+                activation = per_image_view(captured[name].detach(), batch)
+                zeros = torch.zeros_like(activation)
+                maps[name] = gradcam(activation, zeros, accumulator.layouts[name])
+            accumulator.add(name, maps.pop(name).cpu(), targets, classes)
     accumulator.count(targets, classes)
+
+
+def _map_hook(name, captured, batch, layout, maps):
+    def hook(gradient: torch.Tensor) -> None:
+        # pop: the activation is released as soon as its map exists
+        activation = captured.pop(name).detach()
+        with torch.no_grad():
+            maps[name] = gradcam(
+                per_image_view(activation, batch), per_image_view(gradient, batch), layout
+            )
+
+    return hook
 
 
 # --------------------------------------------------------------------------- entry point
