@@ -462,7 +462,7 @@ class Evaluation:
         self.compute_label = f"edge {self.edge_compute.label}, server {self.server_compute.label}"
         self.deployments = []
         self._frame_bytes = 0
-        self._lossless: dict[tuple, tuple[float, float]] = {}
+        self._top1: dict[tuple, Any] = {}  # lossless top-1 per distinct decode
         self._prepare_local()
         self._prepare_remote()
         candidates = self.candidate_splits()
@@ -651,39 +651,42 @@ class Evaluation:
         self, deployment: Deployment, frame_losses: Sequence[Sequence[tuple[int, int]]] | None
     ) -> tuple[float, float]:
         """(accuracy, agreement) with frame f's lost byte ranges applied to images j = f mod F;
-        `frame_losses` None means every frame arrived whole."""
-        lossless = frame_losses is None or not any(frame_losses)
-        key = deployment.decoded_as or (deployment.strategy, deployment.encoding)
-        if lossless and key in self._lossless:
-            return self._lossless[key]
-        n = len(self.whole_top1)
-
-        def lost(j: int):
-            return () if lossless else frame_losses[j % len(frame_losses)]
-
-        if deployment.strategy == "local":
-            top1 = self.whole_top1.clone()
-            for j in range(n):
-                if lost(j):
-                    top1[j] = -1  # the result never arrived whole: no answer
-        else:
-            top1 = self._tail_top1(deployment, [lost(j) for j in range(n)])
-        result = (
+        `frame_losses` None means every frame arrived whole. Only images whose frame lost
+        bytes go through the tail again; the others keep their lossless prediction."""
+        top1 = self._lossless_top1(deployment).clone()
+        if frame_losses:
+            hit = [j for j in range(len(top1)) if frame_losses[j % len(frame_losses)]]
+            if hit and deployment.strategy == "local":
+                top1[hit] = -1  # the result never arrived whole: no answer
+            elif hit:
+                frames = deployment.encoded_frames()
+                decoded = [
+                    self._decode(deployment, frames[j], frame_losses[j % len(frame_losses)])
+                    for j in hit
+                ]
+                top1[hit] = _run_tail(deployment.tail, decoded, deployment.strategy == "remote")
+        return (
             float((top1 == self.labels).float().mean()),
             float((top1 == self.whole_top1).float().mean()),
         )
-        if lossless:
-            self._lossless[key] = result
-        return result
+
+    def _lossless_top1(self, deployment: Deployment):
+        key = deployment.decoded_as or (deployment.strategy, deployment.encoding)
+        if key not in self._top1:
+            if deployment.strategy == "local":
+                self._top1[key] = self.whole_top1
+            else:
+                self._top1[key] = self._tail_top1(deployment, [()] * len(self.whole_top1))
+        return self._top1[key]
+
+    def _decode(self, deployment: Deployment, frame: bytes, lost) -> list[np.ndarray]:
+        if deployment.strategy == "remote":
+            return [decode_image(frame, deployment.shapes[0], lost)[None]]
+        return decode_tensors(frame, deployment.shapes, lost)
 
     def _decode_all(self, deployment: Deployment, losses: list) -> list[list[np.ndarray]]:
-        decoded: list[list[np.ndarray]] = []
-        for frame, lost in zip(deployment.encoded_frames(), losses, strict=True):
-            if deployment.strategy == "remote":
-                decoded.append([decode_image(frame, deployment.shapes[0], lost)[None]])
-            else:
-                decoded.append(decode_tensors(frame, deployment.shapes, lost))
-        return decoded
+        frames = deployment.encoded_frames()
+        return [self._decode(deployment, f, lost) for f, lost in zip(frames, losses, strict=True)]
 
     def _tail_top1(self, deployment: Deployment, losses: list):
         decoded = self._decode_all(deployment, losses)
@@ -694,7 +697,7 @@ class Evaluation:
         (larger batches run faster per image)."""
         pending: dict[tuple, Deployment] = {}
         for d in deployments:
-            if d.decoded_as not in self._lossless and d.decoded_as not in pending:
+            if d.decoded_as not in self._top1 and d.decoded_as not in pending:
                 pending[d.decoded_as] = d
         if not pending:
             return
@@ -705,11 +708,7 @@ class Evaluation:
         first = next(iter(pending.values()))
         top1 = _run_tail(first.tail, decoded, first.strategy == "remote", TAIL_BATCH)
         for k, key in enumerate(pending):
-            mine = top1[k * n : (k + 1) * n]
-            self._lossless[key] = (
-                float((mine == self.labels).float().mean()),
-                float((mine == self.whole_top1).float().mean()),
-            )
+            self._top1[key] = top1[k * n : (k + 1) * n]
 
     # ------------------------------------------------------------ simulation
 
