@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sei_tui.core.errors import SeiInputError
+from sei_tui.core.errors import SeiCancelled, SeiInputError
 
 Progress = Callable[[float, str], None]
 Cancel = Callable[[], bool]
@@ -107,9 +108,12 @@ class CoreServices:
     """The real services: sei_tui.core (models, saliency, scenario, evaluation) + libsim."""
 
     def __init__(self) -> None:
-        self._loaded: Any = None
+        self._loaded: dict[int, Any] = {}  # id(graph) -> the LoadedModel it came from
         self._evaluation: Any = None
         self._evaluation_key: tuple | None = None
+        # A cancelled evaluation stops only at its next check: the next one waits for it
+        # rather than preparing the same Evaluation from two threads.
+        self._evaluation_lock = threading.Lock()
 
     def load_scenario(self, path: str | None) -> Any:
         from sei_tui.core import scenario as scenario_module
@@ -138,7 +142,7 @@ class CoreServices:
         loaded = load_model(spec, weights, progress=lambda f, s: progress(0.1 + 0.6 * f, s))
         progress(0.7, "tracing the graph and finding split points")
         graph = analyze_model(loaded)
-        self._loaded = loaded
+        self._loaded = {id(graph): loaded}
         progress(1.0, f"{graph.name}: {len(graph.split_points)} split points")
         return graph
 
@@ -149,7 +153,7 @@ class CoreServices:
         from sei_tui.core.evaluate import DEFAULT_IMAGES
         from sei_tui.core.saliency import cumulative_saliency
 
-        loaded = self._loaded
+        loaded = self._loaded[id(graph)]
         synthetic = None if data_dir else DEFAULT_IMAGES
         dataset = open_dataset(data_dir, synthetic, loaded.preprocess, loaded.input_shape)
         result = cumulative_saliency(graph, dataset, progress=progress, cancel=cancel)
@@ -167,18 +171,24 @@ class CoreServices:
     ) -> Iterator[Any]:
         from sei_tui.core.evaluate import Evaluation
 
-        # Preparation (encodings, compute times) depends on the model, the data and the
-        # compute profiles only: a network edit re-runs just the simulations.
-        key = (spec, weights, data_dir, _compute_signature(scenario))
-        if self._evaluation is None or key != self._evaluation_key:
-            self._evaluation = Evaluation(spec, weights, scenario, data_dir)
-            self._evaluation_key = key
-        evaluation = self._evaluation
-        evaluation.prepare(progress=lambda f, s: progress(0.5 * f, s), cancel=cancel)
-        evaluation.scenario = scenario
-        yield from evaluation.rows(
-            qos, progress=lambda f, s: progress(0.5 + 0.5 * f, s), cancel=cancel
-        )
+        while not self._evaluation_lock.acquire(timeout=0.1):
+            if cancel():
+                raise SeiCancelled()
+        try:
+            # Preparation (encodings, compute times) depends on the model, the data and
+            # the compute profiles only: a network edit re-runs just the simulations.
+            key = (spec, weights, data_dir, _compute_signature(scenario))
+            if self._evaluation is None or key != self._evaluation_key:
+                self._evaluation = Evaluation(spec, weights, scenario, data_dir)
+                self._evaluation_key = key
+            evaluation = self._evaluation
+            evaluation.prepare(progress=lambda f, s: progress(0.5 * f, s), cancel=cancel)
+            evaluation.scenario = scenario
+            yield from evaluation.rows(
+                qos, progress=lambda f, s: progress(0.5 + 0.5 * f, s), cancel=cancel
+            )
+        finally:
+            self._evaluation_lock.release()
 
     def parse_qos(self, text: str) -> Any:
         from sei_tui.core.qos import parse_qos
