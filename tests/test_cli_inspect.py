@@ -161,11 +161,13 @@ def test_profile_writes_a_loadable_file(capsys, factory_file, tmp_path):
         "2",
         "--warmup",
         "1",
+        "--threads",
+        "1",
     )
     assert code == 0, err
     assert "profile written to" in out
     profile = load_profile(out_file)
-    assert profile.repeats == 2 and profile.warmup == 1
+    assert profile.repeats == 2 and profile.warmup == 1 and profile.threads == 1
     assert profile.model == "tinymodel:tiny"
     code, out, _ = run_cli(
         capsys, "inspect", f"{factory_file}:tiny", "--input-shape", "3,8,8", "--json"

@@ -21,6 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="FILE.json", help="write the profile here (for scenarios)")
     p.add_argument("--repeats", metavar="N", default="10", help="timed passes (median; default 10)")
     p.add_argument("--warmup", metavar="N", default="3", help="untimed passes first (default 3)")
+    p.add_argument(
+        "--threads", metavar="N", help="torch intra-op threads (default: torch's own choice)"
+    )
     p.add_argument("--json", action="store_true", help="print the profile JSON to stdout")
 
 
@@ -43,6 +46,10 @@ def run(args: argparse.Namespace) -> int:
 
     repeats = _count("--repeats", args.repeats, 1)
     warmup = _count("--warmup", args.warmup, 0)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(_count("--threads", args.threads, 1))
     shape = parse_input_shape(args.input_shape) if args.input_shape else None
     loaded = load_model(args.model, weights=args.weights, input_shape=shape)
     graph = analyze_model(loaded)
