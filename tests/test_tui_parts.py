@@ -152,3 +152,22 @@ def test_breakdown_bar_counts_encoding_on_the_edge_and_decoding_on_the_server():
     )
     # edge 2 ms, network 4 ms, server 2 ms of 8 ms over 40 cells: 10 / 20 / 10
     assert breakdown_bar(row, 40, {}).plain == "█" * 10 + "▓" * 20 + "░" * 10
+
+
+def test_bursty_link_keeps_or_replaces_its_loss_model():
+    from sei_tui.core.scenario import dump_scenario, parse_scenario
+
+    text = dump_scenario(builtin_scenario("demo")).replace(
+        'name = "wifi"',
+        'name = "wifi"\nburst = { p_good_to_bad = 0.01, p_bad_to_good = 0.3, loss_bad = 0.5 }',
+    )
+    scenario = parse_scenario(text)
+    values = scenario_edit.link_display(scenario.links[0])
+    assert values["loss"] == "burst"
+    kept = scenario_edit.with_link(scenario, "wifi", values | {"bitrate": "24Mbps"})
+    assert kept.links[0].burst == scenario.links[0].burst
+    assert kept.links[0].bitrate_bps == 24e6
+    plain = scenario_edit.with_link(scenario, "wifi", values | {"loss": "0.02"})
+    assert plain.links[0].burst is None and plain.links[0].loss == 0.02
+    with pytest.raises(SeiInputError, match="burst"):
+        scenario_edit.with_link(builtin_scenario("demo"), "ethernet", values | {"loss": "burst"})

@@ -97,6 +97,8 @@ def parse_link_field(field: str, text: str) -> Any:
     if field == "delay":
         return parse_duration(_number_or_text(text), "delay")
     if field == "loss":
+        if text == "burst":
+            return None  # keep the link's Gilbert-Elliott model (edited in the file)
         try:
             loss = float(text)
         except ValueError:
@@ -121,13 +123,19 @@ def with_link(scenario: Any, link_name: str | None, values: dict[str, str]) -> A
     """The scenario with the link changed (or added when `link_name` is None)."""
     parsed = {field: parse_link_field(field, text) for field, text in values.items()}
     options = {"delay": parsed["delay"], "loss": parsed["loss"], "queue_packets": parsed["queue"]}
+    if parsed["loss"] is None:
+        del options["loss"]
     if link_name is None:
+        if parsed["loss"] is None:
+            raise SeiInputError("loss = burst: a new link takes a probability, 0 <= loss < 1")
         return scenario.add_link(
             parsed["name"], parsed["kind"], parsed["nodes"], parsed["bitrate"], **options
         )
-    link = find_link(scenario, link_name)
-    if link.burst is not None and values.get("loss", "").strip() == "burst":
-        del options["loss"]  # keep the bursty loss model the file gave
+    bursty = find_link(scenario, link_name).burst is not None
+    if parsed["loss"] is None and not bursty:
+        raise SeiInputError("loss = burst: this link has no bursty loss model; give 0 <= loss < 1")
+    if parsed["loss"] is not None and bursty:
+        options["burst"] = None  # a plain probability typed over "burst" replaces the model
     return scenario.with_link(
         link_name,
         name=parsed["name"],
