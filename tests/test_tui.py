@@ -452,6 +452,27 @@ async def test_help_lists_every_binding():
         assert not isinstance(app.screen, HelpScreen)
 
 
+async def test_keymap_file_remaps_a_binding(tmp_path, monkeypatch):
+    keymap = tmp_path / "keys.toml"
+    keymap.write_text('"sei.split.next" = "n"\n')
+    monkeypatch.setenv("SEI_KEYMAP", str(keymap))
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        tree = app.query_one(ModelTree)
+        tree.focus()
+        await pilot.press("n")
+        assert tree.selected == 1  # the first CS maximum, as "]" did
+        await pilot.press("question_mark")
+        text = str(app.screen.query_one("#help-text").render())
+        assert "n        Next split" in text
+    keymap.write_text('"sei.no.such" = "n"\n')
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        assert any("sei.no.such" in n.message for n in app._notifications)
+
+
 async def test_export_report_writes_json_with_every_row(tmp_path):
     app = SeiApp(services=FakeServices())
     async with app.run_test(size=WIDE) as pilot:

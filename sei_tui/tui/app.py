@@ -9,6 +9,7 @@ reloads the model).
 from __future__ import annotations
 
 import gc
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from sei_tui.core.errors import SeiCancelled, SeiInputError
 from sei_tui.tui import scenario_edit
-from sei_tui.tui.bindings import APP_BINDINGS
+from sei_tui.tui.bindings import APP_BINDINGS, load_keymap
 from sei_tui.tui.commands import SeiCommands
 from sei_tui.tui.format import attr, format_seconds
 from sei_tui.tui.heat import heat_gradient
@@ -118,6 +119,12 @@ class SeiApp(App[None]):
                 self.sei_theme_names.append(theme.name)
         except SeiInputError as exc:
             self._startup_errors.append(str(exc))
+        keymap_path = os.environ.get("SEI_KEYMAP")
+        if keymap_path:
+            try:
+                self.set_keymap(load_keymap(keymap_path))
+            except SeiInputError as exc:
+                self._startup_errors.append(str(exc))
         choice = choose_theme(theme_name)
         if choice.name in self.available_themes:
             self.theme = choice.name

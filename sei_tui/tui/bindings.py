@@ -63,3 +63,28 @@ BINDING_SECTIONS: list[tuple[str, list[Binding]]] = [
     ("Results", RESULTS_BINDINGS),
     ("Link / node editor", EDITOR_BINDINGS),
 ]
+
+
+def binding_ids() -> set[str]:
+    return {b.id for _, bindings in BINDING_SECTIONS for b in bindings if b.id}
+
+
+def load_keymap(path: str) -> dict[str, str]:
+    """A TOML file of `binding id = "keys"` (e.g. `"sei.split.next" = "n,right_square_bracket"`),
+    checked against the known ids; raises SeiInputError naming the bad entry."""
+    import tomllib
+
+    from sei_tui.core.errors import SeiInputError
+
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SeiInputError(f"{path}: cannot read keymap: {exc}") from exc
+    known = binding_ids()
+    for binding_id, keys in data.items():
+        if binding_id not in known:
+            raise SeiInputError(f"{path}: {binding_id}: unknown binding id (see the ? screen)")
+        if not isinstance(keys, str) or not keys.strip():
+            raise SeiInputError(f"{path}: {binding_id} = {keys!r}: expected keys as a string")
+    return dict(data)
