@@ -257,6 +257,7 @@ class SaliencyAccumulator:
     def __init__(self, point_tensors: Sequence[Sequence[str]]):
         self.point_tensors = [tuple(names) for names in point_tensors]
         self.tensor_names = list(dict.fromkeys(n for names in self.point_tensors for n in names))
+        self._rows = {name: row for row, name in enumerate(self.tensor_names)}
         self.map_sums: dict[str, torch.Tensor] = {}
         self.elements: dict[str, int] = {}
         self.layouts: dict[str, str] = {}
@@ -281,8 +282,7 @@ class SaliencyAccumulator:
             self.map_sums[name] += total
         else:
             self.map_sums[name] = total
-        row = self.tensor_names.index(name)
-        self.class_sums[row].index_add_(0, targets, maps.mean(dim=1))
+        self.class_sums[self._rows[name]].index_add_(0, targets, maps.mean(dim=1))
 
     def count(self, targets: torch.Tensor, classes: int) -> None:
         self._grow_classes(classes)
@@ -295,7 +295,7 @@ class SaliencyAccumulator:
         return sums + classes
 
     def mean_map(self, name: str) -> torch.Tensor | None:
-        """The dataset-averaged Grad-CAM map of a tensor (flattened), None if non-floating."""
+        """The dataset-averaged Grad-CAM map of a tensor (flattened), None if left out."""
         if name not in self.map_sums or self.images == 0:
             return None
         return self.map_sums[name] / self.images
@@ -327,7 +327,7 @@ class SaliencyAccumulator:
             def cs_of(name: str, k=k, count=count) -> float | None:
                 if name not in self.map_sums:
                     return None
-                return abs(float(self.class_sums[self.tensor_names.index(name), k])) / count
+                return abs(float(self.class_sums[self._rows[name], k])) / count
 
             curves[k] = [self._combine(names, cs_of) for names in self.point_tensors]
         return curves
