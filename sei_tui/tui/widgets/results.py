@@ -318,7 +318,7 @@ def server_seconds(row: Any) -> float:
 def _part(name: str, seconds: float, codec_name: str, codec_s: float | None) -> str:
     text = f"{name} {format_seconds(seconds)}"
     if codec_s:
-        text += f" (incl. {codec_name} {format_seconds(codec_s)})"
+        text += f" ({codec_name} {format_seconds(codec_s)})"
     return text
 
 
@@ -334,9 +334,9 @@ def detail_text(
     text.append_text(breakdown_bar(row, 40, colours))
     text.append(
         f"  total p95 {format_seconds(attr(row, 'p95_latency'))}\n"
-        f"█ {_part('head', edge_seconds(row), 'encode', attr(row, 'encode_s'))}  "
+        f"█ {_part('head', edge_seconds(row), 'enc', attr(row, 'encode_s'))}  "
         f"▓ network p95 {format_seconds(attr(row, 'network_p95_s'))}  "
-        f"░ {_part('tail', server_seconds(row), 'decode', attr(row, 'decode_s'))}\n"
+        f"░ {_part('tail', server_seconds(row), 'dec', attr(row, 'decode_s'))}\n"
     )
     if violations:
         text.append("violates: " + ", ".join(violations), style=Style(color=colours.get("error")))
