@@ -44,7 +44,7 @@ CIFAR10_CLASSES = [
 
 SHAPE_CLASSES = ["circle", "square", "triangle", "cross", "ring", "frame", "bars", "dots"]
 
-_SYNTHETIC_VERSION = 1
+_SYNTHETIC_VERSION = 2
 
 
 def default_preprocess(input_shape: Sequence[int] | None) -> Preprocess:
@@ -179,7 +179,7 @@ class SyntheticShapes(LabelledDataset):
         foreground = rng.uniform(0.0, 1.0, size=3).astype(np.float32)
         while np.linalg.norm(foreground - background) < 0.45:
             foreground = rng.uniform(0.0, 1.0, size=3).astype(np.float32)
-        scale = rng.uniform(0.3, 0.55)
+        scale = rng.uniform(0.35, 0.6)
         limit = 0.95 - scale
         cx, cy = rng.uniform(-limit, limit, size=2)
         angle = rng.uniform(0.0, 2 * math.pi)
