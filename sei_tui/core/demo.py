@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -30,6 +29,10 @@ DEMO_BLOCKS = ((16,), (32,), (64, 64), (96, 96), (128,))
 # training images come from seeds at and above this base; held-out checks use small seeds
 DEMO_TRAIN_SEED_BASE = 1000
 DEMO_HELDOUT_SEED = 1
+# One thread: these small convolutions gain little from a second one, and on busy cores
+# every parallel region waits for a descheduled thread (measured on 2 shared cores: 45 s
+# with 1 thread, 145 s with 2). It also makes the trained weights the same everywhere.
+DEMO_TRAINING_THREADS = 1
 
 Progress = Callable[[float, str], None]
 
@@ -151,33 +154,17 @@ def evaluate_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     return correct / images.shape[0]
 
 
-def training_threads() -> int:
-    """2 threads on a machine with idle cores, else 1.
-
-    Small convolutions gain little from more threads, and on busy cores every parallel
-    region waits for a descheduled thread: one thread is then faster (measured here).
-    """
-    cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = 0.0
-    return min(2, cores) if load <= cores - 1 else 1
-
-
 def train_demo_model(
     seed: int = 0,
     epochs: int = 5,
     images_per_epoch: int = 2048,
     batch_size: int = 32,
     heldout_images: int = 1024,
-    threads: int | None = None,
+    threads: int = DEMO_TRAINING_THREADS,
     progress: Progress | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> tuple[nn.Module, DemoTraining]:
     """Train from scratch: fresh synthetic images every epoch, Adam with a one-cycle rate."""
-    if threads is None:
-        threads = training_threads()
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
     started = time.perf_counter()
