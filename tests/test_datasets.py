@@ -182,6 +182,8 @@ def test_cifar_train_batches_and_protocol_5(tmp_path):
     assert ds.labels()[4:] == _cifar_batch(4, seed=2)[1]
     with pytest.raises(SeiInputError, match="test_batch"):
         cifar10(tmp_path, train=False)
+    # a folder with training batches only: --data uses them
+    assert open_dataset(tmp_path, None, None, (3, 32, 32)).labels() == ds.labels()
 
 
 class _Exploit:

@@ -450,6 +450,9 @@ def open_dataset(
         raise SeiInputError(f"--data = {data_dir}: no such directory")
     if not root.is_dir():
         raise SeiInputError(f"--data = {data_dir}: not a directory")
-    if cifar10_folder(root) is not None:
-        return cifar10(root, train=False, preprocess=preprocess, input_shape=input_shape)
+    folder = cifar10_folder(root)
+    if folder is not None:
+        # the test batch when present, else the training batches
+        train = not (folder / "test_batch").is_file()
+        return cifar10(root, train=train, preprocess=preprocess, input_shape=input_shape)
     return image_folder(root, preprocess, input_shape)
