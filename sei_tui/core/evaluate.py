@@ -7,8 +7,8 @@ A *deployment* is `local` (the whole model on the edge; only the result travels)
 Per deployment, per frame:
     latency = head compute (edge profile) + encode + network (libsim) + decode
               + tail compute (server profile)
-where encode/decode are the mean wall times measured on this machine while encoding the
-evaluation images, and the network time of frame f is libsim's latency for frame f of the
+where encode/decode are the mean wall times of the one-frame encoder/decoder measured on
+this machine over the first (up to 8) evaluation images, and the network time of frame f is libsim's latency for frame f of the
 scenario's edge -> server flow with `payload_bytes` set to this deployment's payload, all
 frames, so queueing and contention show. A frame that never arrived has infinite latency.
 Percentiles are nearest-rank over the frames (so they add up part by part).
@@ -25,6 +25,12 @@ the labels when the data's classes are the model's (matched by name when the mod
 its classes, else by index when the counts agree), else top-1 agreement with the whole
 model; `agreement` is always the latter.
 
+An fp32 payload decodes bit for bit to the head's output, so the tail's input is the
+whole graph's own value at the cut and the rest of the graph's forward pass over the
+evaluation batch is the tail's computation on it (the tail is a copy of those graph nodes):
+the lossless fp32 prediction of every split is read off that one pass instead of running
+each tail again. Other element types run their tails, one call per batch of images.
+
 Sweeps (`parse_sweep`): `bitrate` axes are log-spaced (geometric: they span decades),
 every other axis (`loss`, `delay`) is evenly spaced. An axis applies to every link of the
 scenario, or to one link with `LINK.bitrate=...`.
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -52,6 +59,7 @@ from sei_tui.core.encoding import (
     default_tensor_encodings,
     encode_image,
     encode_result,
+    encode_tensor_batches,
     encode_tensors,
     parse_input_encoding,
     parse_tensor_encoding,
@@ -69,6 +77,7 @@ __all__ = [
     "SweepPoint",
     "apply_qos",
     "evaluate",
+    "evaluation_threads",
     "latency_parts",
     "nearest_rank",
     "pareto_front",
@@ -80,7 +89,7 @@ __all__ = [
 Progress = Callable[[float, str], None]
 Cancel = Callable[[], bool]
 BATCH = 64
-TAIL_BATCH = 256  # images per tail call when several encodings of a split share one
+TIMED_FRAMES = 8  # frames timed through the one-frame encoder and decoder per deployment
 DEFAULT_IMAGES = 64  # synthetic evaluation images when no --data is given
 MAX_IMAGES = 64  # evaluation images taken from --data (spread evenly over it)
 FLOAT_BYTES = 4  # parameters are counted as fp32 on the edge
@@ -374,7 +383,13 @@ def _check(cancel: Cancel | None) -> None:
 class Evaluation:
     """Everything `evaluate` needs, prepared once: model, graph, data, compute profiles and
     the encoded frames of every deployment. `rows()` and `sweep()` then only simulate and
-    measure accuracy, so a TUI can re-run them when the scenario or QoS changes."""
+    measure accuracy, so a TUI can re-run them when the scenario or QoS changes.
+
+    A caller that already holds the model can hand it over instead of having it loaded
+    again: `loaded` (the LoadedModel; defaults to `model` when that is not a name), `graph`
+    (its ModelGraph, from `analyze_model(loaded)`) and `saliency_result` (its
+    SaliencyResult over the same evaluation data: `data`, or the default synthetic set).
+    """
 
     def __init__(
         self,
@@ -390,7 +405,18 @@ class Evaluation:
         saliency: bool = True,
         frames: int | None = None,
         protocol: str | None = None,
+        *,
+        loaded: Any | None = None,
+        graph: Any | None = None,
+        saliency_result: Any | None = None,
     ):
+        if loaded is None and not isinstance(model, str):
+            loaded = model
+        if graph is not None and loaded is None:
+            raise ValueError("Evaluation: graph= needs the LoadedModel it came from (loaded=)")
+        self.given_loaded = loaded
+        self.given_graph = graph
+        self.given_saliency = saliency_result
         self.model_spec = model
         self.weights = weights
         self.scenario_spec = scenario
@@ -422,8 +448,16 @@ class Evaluation:
         report = progress or (lambda _f, _s: None)
         report(0.0, "loading model")
         self.scenario = _load_scenario(self.scenario_spec)
-        self.loaded, self.graph = _load_model(self.model_spec, self.weights)
+        if self.given_loaded is not None:
+            self.loaded = self.given_loaded
+            self.graph = self.given_graph or _analyze(self.loaded)
+        else:
+            self.loaded, self.graph = _load_model(self.model_spec, self.weights)
         self.model_name = getattr(self.loaded, "name", str(self.model_spec))
+        if self.given_saliency is not None:
+            cuts = [p.index for p in self.given_saliency.points]
+            if cuts != [sp.index for sp in self.graph.split_points]:
+                raise ValueError("Evaluation: saliency_result is not over the graph's split points")
         _check(cancel)
         report(0.1, "loading evaluation data")
         self.dataset = _open_data(self.data, self.synthetic, self.loaded)
@@ -435,7 +469,7 @@ class Evaluation:
         _check(cancel)
         report(0.2, "running the whole model")
         module = self.loaded.module
-        with torch.no_grad():
+        with _batch_threads(), torch.inference_mode():
             self.whole_logits = torch.cat([module(b).float() for b in self.images.split(BATCH)])
         self.whole_top1 = self.whole_logits.argmax(dim=1)
         model_of = _label_mapping(
@@ -451,7 +485,9 @@ class Evaluation:
         self.whole_accuracy = float((self.whole_top1 == self.labels).float().mean())
         self.saliency = None
         self.saliency_error = ""
-        if self.use_saliency:
+        if self.use_saliency and self.given_saliency is not None:
+            self.saliency = self.given_saliency
+        elif self.use_saliency:
             report(0.3, "cumulative saliency")
             try:
                 self.saliency = _saliency(self.graph, self.dataset, cancel)
@@ -463,16 +499,20 @@ class Evaluation:
         self.deployments = []
         self._frame_bytes = 0
         self._top1: dict[tuple, Any] = {}  # lossless top-1 per distinct decode
-        self._prepare_local()
-        self._prepare_remote()
+        self._graph_top1 = None  # the whole graph's top-1 (= every fp32 split's, see above)
         candidates = self.candidate_splits()
         groups = self._split_groups(candidates)
-        done = 0
-        for group in groups:
-            _check(cancel)
-            report(0.4 + 0.6 * done / max(len(candidates), 1), f"encoding split {group[0].index}")
-            self._prepare_splits(group, cancel)
-            done += len(group)
+        with _batch_threads():
+            self._prepare_local()
+            self._prepare_remote()
+            done = 0
+            for group in groups:
+                _check(cancel)
+                report(
+                    0.4 + 0.6 * done / max(len(candidates), 1), f"encoding split {group[0].index}"
+                )
+                self._prepare_splits(group, cancel)
+                done += len(group)
         report(1.0, "prepared")
         self.prepared = True
 
@@ -549,14 +589,13 @@ class Evaluation:
             self._keep_within_budget(deployment)
             self.deployments.append(deployment)
 
-    def _split_payloads(self, head) -> list[list]:
-        """Per image, the head's output tensors (batch 1 each)."""
+    def _split_payloads(self, head) -> list:
+        """The head's output tensors over every image (batch first), one per payload tensor."""
         import torch
 
-        with torch.no_grad():
+        with torch.inference_mode():
             outs = [tuple(head(b)) for b in self.images.split(BATCH)]
-        tensors = [torch.cat([o[t] for o in outs]) for t in range(len(outs[0]))]
-        return [[t[j : j + 1] for t in tensors] for j in range(len(self.images))]
+        return [torch.cat([o[t] for o in outs]) for t in range(len(outs[0]))]
 
     def _split_groups(self, candidates: list) -> list[list]:
         """Consecutive split points whose encoded frames fit the memory budget together:
@@ -575,38 +614,64 @@ class Evaluation:
         return groups
 
     def _prepare_splits(self, group: list, cancel: Cancel | None) -> None:
-        """Encode every image's payload at every split of `group`, in every encoding."""
+        """Encode every image's payload at every split of `group`, in every encoding, and
+        measure each distinct decode's lossless top-1, from one forward pass per batch."""
+        import torch
+
         names = [t.name for sp in group for t in sp.tensors]
-        frames: dict[tuple[int, str], list[bytes]] = {
-            (sp.index, e.name): [] for sp in group for e in self.encodings
-        }
-        encode_s: dict[tuple[int, str], float] = dict.fromkeys(frames, 0.0)
-        shapes: dict[int, list[tuple[int, ...]]] = {}
+        keys = [(sp.index, e) for sp in group for e in self.encodings]
+        frames: dict[tuple, list[bytes]] = {k: [] for k in keys}
+        # one encoding per element type other than fp32 runs the tail (compression is lossless)
+        tail_encodings = list({e.dtype: e for e in self.encodings if e.dtype != "fp32"}.values())
+        tails = {sp.index: self.graph.split(sp.index) for sp in group}
+        top1: dict[tuple, list] = {(sp.index, e.dtype): [] for sp in group for e in tail_encodings}
+        first_payloads: dict[int, list] = {}
+        want_output = self._graph_top1 is None
+        graph_top1 = []
         for batch in self.images.split(BATCH):
             _check(cancel)
-            values = capture_values(self.graph.graph_module, batch, names)
+            if want_output:
+                values, output = run_capturing(self.graph.graph_module, batch, names)
+                graph_top1.append(output.argmax(dim=1))
+            else:
+                values = capture_values(self.graph.graph_module, batch, names)
             for sp in group:
+                _check(cancel)
                 tensors = [values[t.name] for t in sp.tensors]
-                shapes[sp.index] = [(1, *t.shape[1:]) for t in tensors]
-                for j in range(len(batch)):
-                    payload = [t[j : j + 1] for t in tensors]
-                    for enc in self.encodings:
-                        start = time.perf_counter()
-                        frame = encode_tensors(payload, enc)
-                        encode_s[sp.index, enc.name] += time.perf_counter() - start
-                        frames[sp.index, enc.name].append(frame)
+                first_payloads.setdefault(
+                    sp.index, [t[: min(TIMED_FRAMES, len(batch))] for t in tensors]
+                )
+                encoded = encode_tensor_batches(tensors, self.encodings)
+                for enc in self.encodings:
+                    frames[sp.index, enc] += encoded[enc].frames
+                tail = tails[sp.index][1]
+                for enc in tail_encodings:
+                    payload = [torch.from_numpy(d) for d in encoded[enc].decoded]
+                    with torch.inference_mode():
+                        top1[sp.index, enc.dtype].append(tail(payload).argmax(dim=1))
+                del encoded
             del values
-        n = len(self.images)
+        if want_output:
+            self._graph_top1 = torch.cat(graph_top1)
+        for key, parts in top1.items():
+            self._top1[key] = torch.cat(parts)
         for sp in group:
-            head, tail = self.graph.split(sp.index)
-            built: list[Deployment] = []
+            head, tail = tails[sp.index]
+            self._top1[sp.index, "fp32"] = self._graph_top1
+            sample = [
+                [t[j : j + 1] for t in first_payloads[sp.index]]
+                for j in range(len(first_payloads[sp.index][0]))
+            ]
+            shape = [(1, *t.shape[1:]) for t in first_payloads[sp.index]]
             for enc in self.encodings:
-                these = frames.pop((sp.index, enc.name))
-                shape = shapes[sp.index]
-                _, decode_s = _timed_map(lambda f, s=shape: decode_tensors(f, s), these[:8])
+                these = frames.pop((sp.index, enc))
+                _, encode_s = _timed_map(lambda p, e=enc: encode_tensors(p, e), sample)
+                _, decode_s = _timed_map(
+                    lambda f, s=shape: decode_tensors(f, s), these[:TIMED_FRAMES]
+                )
 
                 def regenerate(e=enc, h=head) -> list[bytes]:
-                    return [encode_tensors(p, e) for p in self._split_payloads(h)]
+                    return encode_tensor_batches(self._split_payloads(h), [e])[e].frames
 
                 deployment = Deployment(
                     strategy="split",
@@ -615,7 +680,7 @@ class Evaluation:
                     frames=these,
                     shapes=shape,
                     payload_bytes=_mean_size(these),
-                    encode_s=encode_s[sp.index, enc.name] / n,
+                    encode_s=encode_s,
                     decode_s=decode_s,
                     head_s=float(self.edge_compute.head_seconds(sp.index)),
                     tail_s=float(self.server_compute.tail_seconds(sp.index)),
@@ -630,9 +695,6 @@ class Evaluation:
                     regenerate=regenerate,
                     decoded_as=(sp.index, enc.dtype),
                 )
-                built.append(deployment)
-            self._measure_lossless_together(built)
-            for deployment in built:
                 self._keep_within_budget(deployment)
                 self.deployments.append(deployment)
 
@@ -664,7 +726,8 @@ class Evaluation:
                     self._decode(deployment, frames[j], frame_losses[j % len(frame_losses)])
                     for j in hit
                 ]
-                top1[hit] = _run_tail(deployment.tail, decoded, deployment.strategy == "remote")
+                with _batch_threads():
+                    top1[hit] = _run_tail(deployment.tail, decoded, deployment.strategy == "remote")
         return (
             float((top1 == self.labels).float().mean()),
             float((top1 == self.whole_top1).float().mean()),
@@ -691,24 +754,6 @@ class Evaluation:
     def _tail_top1(self, deployment: Deployment, losses: list):
         decoded = self._decode_all(deployment, losses)
         return _run_tail(deployment.tail, decoded, deployment.strategy == "remote")
-
-    def _measure_lossless_together(self, deployments: list[Deployment]) -> None:
-        """Lossless accuracy of every distinct decode of one split, in shared tail batches
-        (larger batches run faster per image)."""
-        pending: dict[tuple, Deployment] = {}
-        for d in deployments:
-            if d.decoded_as not in self._top1 and d.decoded_as not in pending:
-                pending[d.decoded_as] = d
-        if not pending:
-            return
-        n = len(self.whole_top1)
-        decoded: list[list[np.ndarray]] = []
-        for d in pending.values():
-            decoded += self._decode_all(d, [()] * n)
-        first = next(iter(pending.values()))
-        top1 = _run_tail(first.tail, decoded, first.strategy == "remote", TAIL_BATCH)
-        for k, key in enumerate(pending):
-            self._top1[key] = top1[k * n : (k + 1) * n]
 
     # ------------------------------------------------------------ simulation
 
@@ -937,9 +982,29 @@ def capture_values(graph_module, batch, names: Sequence[str]) -> dict[str, Any]:
                     raise _Captured()
             return value
 
-    with torch.no_grad(), contextlib.suppress(_Captured):
+    with torch.inference_mode(), contextlib.suppress(_Captured):
         Capturing(graph_module).run(batch)
     return captured
+
+
+def run_capturing(graph_module, batch, names: Sequence[str]) -> tuple[dict[str, Any], Any]:
+    """The whole graph's output for `batch`, and the outputs of the fx nodes `names`."""
+    import torch
+    import torch.fx as fx
+
+    wanted = set(names)
+    captured: dict[str, Any] = {}
+
+    class Capturing(fx.Interpreter):
+        def run_node(self, node):
+            value = super().run_node(node)
+            if node.name in wanted:
+                captured[node.name] = value
+            return value
+
+    with torch.inference_mode():
+        output = Capturing(graph_module).run(batch)
+    return captured, output
 
 
 def _run_tail(tail, decoded: list[list[np.ndarray]], remote: bool, batch: int = BATCH):
@@ -947,7 +1012,7 @@ def _run_tail(tail, decoded: list[list[np.ndarray]], remote: bool, batch: int = 
     import torch
 
     tops = []
-    with torch.no_grad():
+    with torch.inference_mode():
         for start in range(0, len(decoded), batch):
             chunk = decoded[start : start + batch]
             payload = [
@@ -973,6 +1038,38 @@ def _load_model(spec: str | Any, weights: str | None):
         loaded = load_model(spec, weights)
         _MODEL_CACHE[key] = (loaded, _analyze(loaded))
     return _MODEL_CACHE[key]
+
+
+def evaluation_threads() -> int:
+    """torch intra-op threads for the evaluation's batched forward passes: one per core the
+    1-minute load average leaves idle, at least 1, at most torch's own choice.
+
+    On busy cores every parallel region waits for a descheduled thread: on a 2-core
+    machine at load 3, the demo's batch-64 forward took 137 ms on 1 thread, 360 ms on 2."""
+    import torch
+
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        load = 0.0
+    return max(1, min(torch.get_num_threads(), round(cores - load)))
+
+
+@contextlib.contextmanager
+def _batch_threads():
+    """`evaluation_threads()` intra-op threads inside, torch's previous setting after."""
+    import torch
+
+    previous = torch.get_num_threads()
+    wanted = evaluation_threads()
+    if wanted != previous:
+        torch.set_num_threads(wanted)
+    try:
+        yield
+    finally:
+        if wanted != previous:
+            torch.set_num_threads(previous)
 
 
 def _analyze(loaded):

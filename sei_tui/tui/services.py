@@ -109,6 +109,9 @@ class CoreServices:
 
     def __init__(self) -> None:
         self._loaded: dict[int, Any] = {}  # id(graph) -> the LoadedModel it came from
+        # the model the tree shows, handed to the evaluation rather than loaded again
+        self._model: tuple[str, str | None, Any, Any] | None = None  # spec, weights, loaded, graph
+        self._saliency: dict[tuple[int, str | None], Any] = {}  # (id(graph), data) -> result
         self._evaluation: Any = None
         self._evaluation_key: tuple | None = None
         # A cancelled evaluation stops only at its next check: the next one waits for it
@@ -143,6 +146,8 @@ class CoreServices:
         progress(0.7, "tracing the graph and finding split points")
         graph = analyze_model(loaded)
         self._loaded = {id(graph): loaded}
+        self._model = (spec, weights, loaded, graph)
+        self._saliency = {}
         progress(1.0, f"{graph.name}: {len(graph.split_points)} split points")
         return graph
 
@@ -157,6 +162,7 @@ class CoreServices:
         synthetic = None if data_dir else DEFAULT_IMAGES
         dataset = open_dataset(data_dir, synthetic, loaded.preprocess, loaded.input_shape)
         result = cumulative_saliency(graph, dataset, progress=progress, cancel=cancel)
+        self._saliency[id(graph), data_dir] = result
         return result, ""
 
     def evaluate(
@@ -177,9 +183,22 @@ class CoreServices:
         try:
             # Preparation (encodings, compute times) depends on the model, the data and
             # the compute profiles only: a network edit re-runs just the simulations.
-            key = (spec, weights, data_dir, _compute_signature(scenario))
+            reuse: dict[str, Any] = {}
+            if self._model is not None and self._model[:2] == (spec, weights):
+                reuse = {"loaded": self._model[2], "graph": self._model[3]}
+                saliency = self._saliency.get((id(self._model[3]), data_dir))
+                if saliency is not None:
+                    reuse["saliency_result"] = saliency
+            key = (
+                spec,
+                weights,
+                data_dir,
+                _compute_signature(scenario),
+                id(reuse.get("graph")),
+                id(reuse.get("saliency_result")),
+            )
             if self._evaluation is None or key != self._evaluation_key:
-                self._evaluation = Evaluation(spec, weights, scenario, data_dir)
+                self._evaluation = Evaluation(spec, weights, scenario, data_dir, **reuse)
                 self._evaluation_key = key
             evaluation = self._evaluation
             evaluation.prepare(progress=lambda f, s: progress(0.5 * f, s), cancel=cancel)
