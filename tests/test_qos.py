@@ -68,6 +68,9 @@ def test_slack_is_signed_distance_to_the_bound():
         ("accuracy 0.9", "expected <column><op><number>"),
         ("accuracy>=0.9,,p95_latency<=1", "empty constraint"),
         ("strategy==1", "unknown column 'strategy'"),
+        ("p95_latency<=", "missing the number after '<='"),
+        ("p95_latency >= ", "missing the number after '>='"),
+        ("p95_latency<", "missing the number after '<'"),
     ],
 )
 def test_bad_terms_name_the_term(text, fragment):

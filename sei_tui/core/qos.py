@@ -24,7 +24,9 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
     "==": operator.eq,
 }
-_TERM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*([<>=!]+)\s*(\S.*?)\s*$")
+# The operator is greedy and the number may be empty, so "x<=" reports a missing number
+# instead of reading "<" as the operator and "=" as the number.
+_TERM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*([<>=!]+)\s*(.*?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ def parse_qos(text: str | None, columns: tuple[str, ...] = NUMERIC_COLUMNS) -> Q
             raise SeiInputError(
                 f"--qos: {term.strip()!r}: bad operator {op!r} (use <=, <, >=, > or ==)"
             )
+        if not number:
+            raise SeiInputError(f"--qos: {term.strip()!r}: missing the number after {op!r}")
         try:
             value = float(number)
         except ValueError:
