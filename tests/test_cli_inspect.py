@@ -194,3 +194,35 @@ def test_console_script_end_to_end(factory_file):
     )
     assert out.returncode == 0, out.stderr
     assert all(s["verified"] for s in json.loads(out.stdout)["split_points"])
+
+
+def test_profile_out_directory_is_refused_before_measuring(capsys, factory_file, tmp_path):
+    code, out, err = run_cli(
+        capsys, "profile", f"{factory_file}:tiny", "--input-shape", "3,8,8", "--out", str(tmp_path)
+    )
+    assert code == 2, err
+    assert f"{tmp_path}: is a directory" in err
+    assert len(err.strip().splitlines()) == 1
+    # refused up front: no progress of a measurement was printed
+    assert "profiling" not in err
+
+
+def test_profile_out_under_a_file_is_one_line(capsys, factory_file, tmp_path):
+    blocker = tmp_path / "plain"
+    blocker.write_text("x")
+    code, _, err = run_cli(
+        capsys,
+        "profile",
+        f"{factory_file}:tiny",
+        "--input-shape",
+        "3,8,8",
+        "--out",
+        str(blocker / "edge.json"),
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+    )
+    assert code == 2, err
+    assert "is not a directory" in err
+    assert len(err.strip().splitlines()) == 1

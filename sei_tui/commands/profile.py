@@ -42,8 +42,15 @@ def _count(flag: str, text: str, minimum: int) -> int:
 def run(args: argparse.Namespace) -> int:
     from sei_tui.core.graph import analyze_model
     from sei_tui.core.models import load_model, parse_input_shape
-    from sei_tui.core.profiling import profile_json, profile_model, save_profile
+    from sei_tui.core.profiling import (
+        check_profile_destination,
+        profile_json,
+        profile_model,
+        save_profile,
+    )
 
+    if args.out:
+        check_profile_destination(args.out)
     repeats = _count("--repeats", args.repeats, 1)
     warmup = _count("--warmup", args.warmup, 0)
     if args.threads is not None:

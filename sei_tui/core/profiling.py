@@ -183,8 +183,22 @@ def profile_json(profile: LatencyProfile) -> dict[str, Any]:
 def save_profile(profile: LatencyProfile, path: str | os.PathLike[str]) -> None:
     from sei_tui.core.cache import atomic_write_bytes
 
+    path = Path(path)
+    check_profile_destination(path)
     text = json.dumps(profile_json(profile), indent=1) + "\n"
-    atomic_write_bytes(Path(path), text.encode())
+    try:
+        atomic_write_bytes(path, text.encode())
+    except OSError as exc:
+        raise SeiInputError(f"{path}: cannot write the profile ({exc.strerror or exc})") from None
+
+
+def check_profile_destination(path: str | os.PathLike[str]) -> None:
+    """Refuse an output path that cannot be a file, before minutes of measuring."""
+    path = Path(path)
+    if path.is_dir():
+        raise SeiInputError(f"{path}: is a directory (name a file, e.g. {path / 'profile.json'})")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise SeiInputError(f"{path}: {path.parent} is not a directory")
 
 
 def load_profile(path: str | os.PathLike[str]) -> LatencyProfile:
