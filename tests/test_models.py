@@ -197,6 +197,15 @@ def test_missing_weights_file():
         load_model("squeezenet1_0", weights="/nonexistent/w.pth")
 
 
+def test_weights_path_that_is_a_directory_or_empty(tmp_path):
+    with pytest.raises(SeiInputError, match="is a directory, not a weights file"):
+        load_model("squeezenet1_0", weights=str(tmp_path))
+    empty = tmp_path / "empty.pth"
+    empty.write_bytes(b"")
+    with pytest.raises(SeiInputError, match="empty.pth: empty file"):
+        load_model("squeezenet1_0", weights=str(empty))
+
+
 def test_wrong_input_shape_names_the_shape():
     with pytest.raises(SeiInputError, match="input shape = 1,64,64: the model fails on it"):
         load_model("resnet18", input_shape=(1, 64, 64))

@@ -343,8 +343,12 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     Accepts a plain state dict or a checkpoint dict with a nested `state_dict`/`model`.
     """
     path = Path(path)
+    if path.is_dir():
+        raise SeiInputError(f"{path}: is a directory, not a weights file")
     if not path.is_file():
         raise SeiInputError(f"{path}: no such weights file")
+    if path.stat().st_size == 0:
+        raise SeiInputError(f"{path}: empty file, not a PyTorch checkpoint")
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
