@@ -270,3 +270,65 @@ def test_nodes_links_flows_are_typed():
     assert isinstance(demo.links[0].nodes, tuple)
     assert isinstance(demo.flows[0].payload_bytes, int)
     assert isinstance(demo.links[0].bitrate_bps, float)
+
+
+IDLE_SCENARIO = """\
+name = "idle gaps"
+[transport]
+protocol = "tcp"
+{tcp}
+[[node]]
+name = "cam"
+role = "edge"
+[[node]]
+name = "srv"
+role = "server"
+[[link]]
+name = "cable"
+kind = "full_duplex"
+nodes = ["cam", "srv"]
+bitrate = "100Mbps"
+delay = "10ms"
+[[flow]]
+from = "cam"
+to = "srv"
+frames = 3
+fps = 2
+payload_bytes = "200kB"
+"""
+
+
+def test_tcp_idle_restart_defaults_to_true_and_is_not_written():
+    scenario = parse_scenario(IDLE_SCENARIO.format(tcp=""), "idle.toml")
+    assert scenario.transport.tcp.idle_restart is True
+    assert scenario.to_network().tcp.idle_restart is True
+    assert "idle_restart" not in dump_scenario(scenario)
+
+
+def test_tcp_idle_restart_false_parses_dumps_and_round_trips():
+    text = IDLE_SCENARIO.format(tcp="[transport.tcp]\nidle_restart = false\n")
+    scenario = parse_scenario(text, "idle.toml")
+    assert scenario.transport.tcp.idle_restart is False
+    assert scenario.to_network().tcp == TcpConfig(idle_restart=False)
+    dumped = dump_scenario(scenario)
+    assert "idle_restart = false" in dumped
+    assert parse_scenario(dumped, "idle.toml") == scenario
+    assert builtin_scenario("lan").with_tcp(idle_restart=False).transport.tcp.idle_restart is False
+
+
+def test_tcp_idle_restart_reaches_the_simulator():
+    from libsim import simulate
+
+    # A 40 ms delayed ACK: with the 0.2 s default (= min_rto) spurious timeouts collapse the
+    # window after every frame, idle or not, and hide the difference.
+    tcp = "[transport.tcp]\nack_delay = 0.04\n"
+    restart = parse_scenario(IDLE_SCENARIO.format(tcp=tcp), "idle.toml")
+    keep = parse_scenario(IDLE_SCENARIO.format(tcp=tcp + "idle_restart = false\n"), "idle.toml")
+    with_restart = simulate(restart.to_network()).flows[0].frames
+    without = simulate(keep.to_network()).flows[0].frames
+    # 500 ms of idle > RTO: with restart every frame slow-starts from the initial window again,
+    # without it later frames reuse the window the first one grew, so they finish sooner.
+    assert with_restart[0].latency_s == without[0].latency_s
+    assert restart.to_network().tcp.idle_restart and not keep.to_network().tcp.idle_restart
+    for a, b in zip(with_restart[1:], without[1:], strict=True):
+        assert b.latency_s < a.latency_s

@@ -96,6 +96,14 @@ CASES = [
         "unknown key",
     ),
     (
+        "idle_restart not a bool",
+        "initial_window = 10",
+        'idle_restart = "no"',
+        "transport.tcp.idle_restart",
+        '"no"',
+        "expected true or false",
+    ),
+    (
         "wrong type int",
         "frames = 3",
         "frames = 2.5",

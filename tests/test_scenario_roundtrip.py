@@ -117,6 +117,7 @@ def scenarios(draw):
         ack_delay=draw(timers),
         rwnd=draw(st.integers(mtu - 40, 2**40)),
         handshake=draw(st.booleans()),
+        idle_restart=draw(st.booleans()),
     )
     transport = Transport(
         protocol=draw(st.sampled_from(["tcp", "udp"])),

@@ -64,7 +64,15 @@ MAX_BYTES = 2**40  # payload_bytes and tcp.rwnd
 
 _TOP_KEYS = ("name", "transport", "node", "link", "flow", "compute")
 _TRANSPORT_KEYS = ("protocol", "mtu", "seed", "tcp")
-_TCP_KEYS = ("initial_window", "min_rto", "delayed_ack", "ack_delay", "rwnd", "handshake")
+_TCP_KEYS = (
+    "initial_window",
+    "min_rto",
+    "delayed_ack",
+    "ack_delay",
+    "rwnd",
+    "handshake",
+    "idle_restart",
+)
 _NODE_KEYS = ("name", "role", "compute")
 _LINK_KEYS = (
     "name",
@@ -753,6 +761,10 @@ def _read_transport(read: _Reader, table: dict[str, Any]) -> Transport:
         rwnd=read.unit(parse_bytes, tcp_table.get("rwnd", tcp_defaults.rwnd), (*tcp_path, "rwnd")),
         handshake=read.boolean(
             tcp_table.get("handshake", tcp_defaults.handshake), (*tcp_path, "handshake")
+        ),
+        idle_restart=read.boolean(
+            tcp_table.get("idle_restart", tcp_defaults.idle_restart),
+            (*tcp_path, "idle_restart"),
         ),
     )
     return Transport(
