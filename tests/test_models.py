@@ -276,3 +276,26 @@ def test_demo_model_wiring(monkeypatch):
     assert loaded.num_classes == len(demo.DEMO_CLASSES)
     with pytest.raises(SeiInputError, match="the demo model takes 3,64,64"):
         load_model("demo", input_shape=(3, 32, 32))
+
+
+LAZY_FACTORY = """
+from torch import nn
+
+def lazy():
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.LazyLinear(2))
+"""
+
+
+def test_factory_with_lazy_layers_is_materialised_at_the_input_shape(tmp_path):
+    path = tmp_path / "lazymodel.py"
+    path.write_text(LAZY_FACTORY)
+    loaded = load_model(f"{path}:lazy", input_shape=(3, 8, 8))
+    # conv 3x3 without padding: 4 channels x 6 x 6 = 144 inputs to the linear layer
+    assert loaded.module[3].weight.shape == (2, 144)
+    assert loaded.num_classes == 2
+    saved = tmp_path / "lazy.pth"
+    torch.save(loaded.module.state_dict(), saved)
+    again = load_model(f"{path}:lazy", weights=str(saved), input_shape=(3, 8, 8))
+    assert torch.equal(again.module[3].weight, loaded.module[3].weight)
+    with pytest.raises(SeiInputError, match="lazymodel:lazy: input shape = 1,8,8: .*lazy layers"):
+        load_model(f"{path}:lazy", input_shape=(1, 8, 8))

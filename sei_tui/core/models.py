@@ -305,14 +305,15 @@ def _load_factory(
             f"{path}: factory {factory_name}() returned {type(module).__name__}, "
             "not a torch.nn.Module"
         )
+    declared = getattr(module, "input_shape", None)
+    shape = input_shape or (tuple(declared) if declared else (3, 224, 224))
+    _materialize_lazy(module, shape, f"{path.stem}:{factory_name}")
     if weights is not None:
         if not _looks_like_file(weights):
             raise SeiInputError(
                 f"weights = {weights}: a file.py:factory model takes a local state-dict file"
             )
         apply_state_dict(module, read_state_dict(weights), weights)
-    declared = getattr(module, "input_shape", None)
-    shape = input_shape or (tuple(declared) if declared else (3, 224, 224))
     return LoadedModel(
         name=f"{path.stem}:{factory_name}",
         module=module,
@@ -323,6 +324,26 @@ def _load_factory(
         num_classes=0,
         class_names=getattr(module, "class_names", None),
     )
+
+
+def _materialize_lazy(module: nn.Module, shape: tuple[int, ...], name: str) -> None:
+    """Give lazy layers (nn.LazyLinear...) their shapes with one forward at `shape`."""
+    from torch.nn.modules.lazy import LazyModuleMixin
+
+    if not any(
+        isinstance(m, LazyModuleMixin) and m.has_uninitialized_params() for m in module.modules()
+    ):
+        return
+    module.eval()  # no batch-norm statistics move during this pass
+    try:
+        with torch.no_grad():
+            module(torch.zeros(1, *shape))
+    except Exception as exc:  # noqa: BLE001 - user code: any failure is one line
+        shape_text = ",".join(map(str, shape))
+        raise SeiInputError(
+            f"{name}: input shape = {shape_text}: the model has lazy layers and fails on it "
+            f"({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------
