@@ -27,6 +27,9 @@ class Tapped(nn.Module):
     def __init__(self):
         super().__init__()
         self.taps: dict[str, torch.Tensor] | None = None
+        # the reference sets the node a split cuts after: consumers in the head then get a
+        # detached input, so a payload tensor's gradient is the tail's only
+        self.cut: str | None = None
 
     def tap(self, name: str, tensor: torch.Tensor) -> torch.Tensor:
         if self.taps is not None:
@@ -93,22 +96,24 @@ class ResidualCNN(Tapped):
 
     def forward(self, x):
         x = self.tap("relu0", self.relu0(self.stem(x)))
-        y = self.tap("relu_a", self.relu_a(self.conv_a(x)))
+        branch = x.detach() if self.cut in ("relu_a", "conv_b") else x
+        y = self.tap("relu_a", self.relu_a(self.conv_a(branch)))
         y = self.tap("conv_b", self.conv_b(y))
         z = self.tap("add", y + x)
         z = self.tap("relu_out", self.relu_out(z))
-        s = self.tap("side", self.side(z))
+        s = self.tap("side", self.side(z.detach() if self.cut == "side" else z))
         pooled = torch.cat([self.pool(z), self.pool(s)], 1)
         return self.fc(torch.flatten(pooled, 1))
 
 
+# the first name is the node a point cuts after
 RESIDUAL_POINTS = [
     ["relu0"],
-    ["relu_a", "relu0"],
+    ["relu_a", "relu0"],  # inside the block: relu0's gradient comes from the skip only
     ["conv_b", "relu0"],
     ["add"],
     ["relu_out"],
-    ["relu_out", "side"],
+    ["side", "relu_out"],  # after `side`: relu_out's gradient comes from the pool only
 ]
 
 
@@ -157,7 +162,7 @@ class WindowNet(Tapped):
         return self.head(y.reshape(b, 16, 8).mean(1))
 
 
-WINDOW_POINTS = [["reshape_1"], ["reshape_1", "mul"], ["attn"]]
+WINDOW_POINTS = [["reshape_1"], ["mul", "reshape_1"], ["attn"]]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -243,6 +248,7 @@ def _reference(model: Tapped, points, dataset, layouts, target="top1"):
     curves, per_class = [], {}
     labels = [dataset[i][1] for i in range(len(dataset))]
     for names in points:
+        model.cut = names[0]
         weighted, weight = 0.0, 0
         per_class_weighted: dict[int, float] = {}
         for name in names:
@@ -272,6 +278,7 @@ def _reference(model: Tapped, points, dataset, layouts, target="top1"):
                 per_class_weighted[cls] = per_class_weighted.get(cls, 0.0) + elements * abs(
                     sum(values) / len(values)
                 )
+        model.cut = None
         curves.append(weighted / weight)
         for cls, value in per_class_weighted.items():
             per_class.setdefault(cls, []).append(value / weight)
@@ -520,3 +527,37 @@ def test_local_maxima_without_endpoints():
 )
 def test_tensor_layouts(shape, input_shape, layout):
     assert tensor_layout(shape, input_shape) == layout
+
+
+def test_one_pass_equals_head_tail_reference_on_resnet18_graph():
+    """On the real model graph: every split point run separately as head -> tail."""
+    import torchvision
+
+    from sei_tui.core.graph import analyze_model
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=6).eval()
+    graph = analyze_model(model, (3, 32, 32), name="resnet18")
+    dataset = _data(4, (3, 32, 32), 6, seed=11)
+    result = cumulative_saliency(graph, dataset, batch_size=4, cache=False)
+    images = torch.stack([dataset[i][0] for i in range(4)])
+    assert any(len(p.tensors) > 1 for p in graph.split_points)  # residual payloads
+    expected = []
+    for point in graph.split_points:
+        head, tail = graph.split(point.index)
+        with torch.no_grad():
+            payload = [t.detach().requires_grad_(True) for t in head(images)]
+        logits = tail(payload)
+        logits.gather(1, logits.argmax(1, keepdim=True)).sum().backward()
+        weighted, weight = 0.0, 0
+        for act in payload:
+            grad, act = act.grad, act.detach()
+            if act.dim() == 4:  # B x C x H x W
+                cams = torch.relu((grad.mean(dim=(2, 3))[:, :, None, None] * act).sum(1))
+            else:  # B x C: gradient x activation
+                cams = torch.relu((grad * act).sum(1))
+            elements = act[0].numel()
+            weighted += elements * float(cams.double().mean(0).mean())
+            weight += elements
+        expected.append(weighted / weight)
+    _assert_close([p.cs for p in result.points], expected)

@@ -21,7 +21,11 @@ Rules for tensors that are not B x C x H x W (all batch-first):
   built from sizes, sizes themselves) and non-floating tensors carry no per-image saliency:
   they are left out of their point's CS (a point with nothing left has CS 0).
 Multi-tensor payloads: each tensor gets its own CS; the point's CS is their mean weighted by
-each tensor's elements per image (its share of the payload).
+each tensor's elements per image (its share of the payload). A payload tensor's gradient is
+the one the tail sees: only the part flowing back from its users after the cut (inside a
+residual block, the block input's gradient through the skip connection), so each point's
+CS equals Grad-CAM computed on that split's tail alone. The per-user parts come from one
+alias per user in the same single backward pass.
 The class score explained is the top-1 prediction (`target="top1"`) or the label
 (`target="label"`); per-class curves group images by that explained class.
 """
@@ -46,7 +50,7 @@ Progress = Callable[[float, str], None]
 Cancel = Callable[[], bool]
 
 TARGETS = ("top1", "label")
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 
 # ops that return a view of their input: an in-place op on the view changes the input too
 _VIEW_OPS = {
@@ -248,10 +252,17 @@ def gradcam(activation: torch.Tensor, gradient: torch.Tensor, layout: str) -> to
 # --------------------------------------------------------------------------- accumulation
 
 
-class SaliencyAccumulator:
-    """Running sums of Grad-CAM maps per captured tensor, and per-class sums of map means.
+def tensor_of(key: str) -> str:
+    """The fx node name of a map key (`name`, or `name@user,user` for a tail gradient)."""
+    return key.split("@", 1)[0]
 
-    State size depends on the tensors and classes, never on the number of images.
+
+class SaliencyAccumulator:
+    """Running sums of Grad-CAM maps per map key, and per-class sums of map means.
+
+    A map key is a payload tensor's node name, or `name@u1,u2` when only some of its
+    users are in the tail of a split (the gradient is then the part flowing back from
+    those users). State size depends on the keys and classes, never on the number of images.
     """
 
     def __init__(self, point_tensors: Sequence[Sequence[str]]):
@@ -339,10 +350,18 @@ class SaliencyAccumulator:
 class _CapturingInterpreter(torch.fx.Interpreter):
     """Runs the graph node by node, keeping the outputs of the payload nodes."""
 
-    def __init__(self, module: torch.fx.GraphModule, names: Sequence[str]):
+    def __init__(
+        self,
+        module: torch.fx.GraphModule,
+        names: Sequence[str],
+        split_edges: set[str] = frozenset(),
+    ):
         super().__init__(module)
         self.wanted = set(names)
         self.captured: dict[str, Any] = {}
+        # tensors whose gradient is needed per user: each user gets its own alias
+        self.split_edges = set(split_edges)
+        self.aliases: dict[tuple[str, str], torch.Tensor] = {}
         self.protect = {n.name for n in module.graph.nodes if n.name in self.wanted}
         self.protect = {n for n in self.protect if _modified_in_place_later(module, n)}
         # nodes whose value is computed from the input's data (not merely from its size)
@@ -354,7 +373,23 @@ class _CapturingInterpreter(torch.fx.Interpreter):
             for m in n.all_input_nodes
         ):
             self.data_dependent.add(n.name)
-        result = super().run_node(n)
+        swapped = []
+        for m in n.all_input_nodes:
+            value = self.env.get(m)
+            if (
+                m.name in self.split_edges
+                and isinstance(value, torch.Tensor)
+                and value.requires_grad
+            ):
+                alias = value.view_as(value)
+                self.aliases[(m.name, n.name)] = alias
+                self.env[m] = alias
+                swapped.append((m, value))
+        try:
+            result = super().run_node(n)
+        finally:
+            for m, value in swapped:
+                self.env[m] = value
         if n.name in self.wanted:
             self.captured[n.name] = result
             if n.name in self.protect and isinstance(result, torch.Tensor):
@@ -452,8 +487,14 @@ def saliency_pass(
     target: str = "top1",
     progress: Progress | None = None,
     cancel: Cancel | None = None,
+    cuts: Sequence[str] | None = None,
 ) -> SaliencyAccumulator:
-    """Grad-CAM of every payload tensor: one forward and one backward per batch."""
+    """Grad-CAM of every payload tensor: one forward and one backward per batch.
+
+    `cuts[i]` is the node after which point i splits the graph (fx order). With cuts, a
+    payload tensor's gradient is the one the tail sees: only from its users after the cut
+    (a skip connection's input inside a residual block). Without, its whole gradient.
+    """
     if target not in TARGETS:
         raise SeiInputError(f"--target = {target}: expected one of {', '.join(TARGETS)}")
     if batch_size < 1:
@@ -461,11 +502,13 @@ def saliency_pass(
     total = len(dataset)
     if total == 0:
         raise SeiInputError("dataset: no images")
-    accumulator = SaliencyAccumulator(point_tensors)
-    known = {n.name for n in module.graph.nodes}
-    missing = [n for n in accumulator.tensor_names if n not in known]
+    nodes = {n.name: n for n in module.graph.nodes}
+    missing = [n for names in point_tensors for n in names if n not in nodes]
+    missing += [c for c in (cuts or []) if c not in nodes]
     if missing:
         raise SeiInputError(f"split points: {', '.join(missing)}: not nodes of the model graph")
+    point_keys = _map_keys(module, point_tensors, cuts)
+    accumulator = SaliencyAccumulator(point_keys)
     dtype, device = _model_dtype_device(module)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False)
     was_training = module.training
@@ -484,8 +527,26 @@ def saliency_pass(
     return accumulator
 
 
+def _map_keys(module, point_tensors, cuts) -> list[list[str]]:
+    order = {n.name: i for i, n in enumerate(module.graph.nodes)}
+    nodes = {n.name: n for n in module.graph.nodes}
+    keys = []
+    for i, names in enumerate(point_tensors):
+        point = []
+        for name in names:
+            users = sorted((u.name for u in nodes[name].users), key=order.__getitem__)
+            tail = users if cuts is None else [u for u in users if order[u] > order[cuts[i]]]
+            point.append(name if tail == users else f"{name}@{','.join(tail)}")
+        keys.append(point)
+    return keys
+
+
 def _one_batch(module, accumulator, images, labels, dtype, device, input_shape, target) -> None:
-    interpreter = _CapturingInterpreter(module, accumulator.tensor_names)
+    keys_of: dict[str, list[str]] = {}
+    for key in accumulator.tensor_names:
+        keys_of.setdefault(tensor_of(key), []).append(key)
+    split_edges = {name for name, keys in keys_of.items() if any("@" in k for k in keys)}
+    interpreter = _CapturingInterpreter(module, list(keys_of), split_edges)
     x = images.to(device=device, dtype=dtype).requires_grad_(True)
     batch = int(x.shape[0])
     with torch.enable_grad():
@@ -506,27 +567,33 @@ def _one_batch(module, accumulator, images, labels, dtype, device, input_shape, 
         # per-image saliency and are left out
         names = [
             n
-            for n in accumulator.tensor_names
+            for n in keys_of
             if n in interpreter.data_dependent
             and isinstance(captured.get(n), torch.Tensor)
             and captured[n].is_floating_point()
             and per_image_view(captured[n], batch) is not None
         ]
+        layouts: dict[str, str] = {}
         for name in names:
-            if name not in accumulator.layouts:
-                activation = per_image_view(captured[name], batch)
-                accumulator.layouts[name] = tensor_layout(activation.shape, input_shape)
-                accumulator.elements[name] = int(activation[0].numel())
-        # Each map is made by a hook as soon as its gradient exists, so gradients are freed
-        # along the backward pass instead of all being held at once.
+            activation = per_image_view(captured[name], batch)
+            layouts[name] = tensor_layout(activation.shape, input_shape)
+            for key in keys_of[name]:
+                accumulator.layouts.setdefault(key, layouts[name])
+                accumulator.elements.setdefault(key, int(activation[0].numel()))
+        # Maps are made by hooks as soon as a tensor's gradient is complete, so gradients
+        # and activations are freed along the backward pass instead of all held at once.
         maps: dict[str, torch.Tensor] = {}
-        handles = [
-            captured[name].register_hook(
-                _map_hook(name, captured, batch, accumulator.layouts[name], maps)
-            )
-            for name in names
-            if captured[name].requires_grad
-        ]
+        edge_grads: dict[str, dict[str, torch.Tensor]] = {name: {} for name in split_edges}
+        handles = []
+        for (name, user), alias in interpreter.aliases.items():
+            if name in names:
+                handles.append(alias.register_hook(_edge_hook(edge_grads[name], user)))
+        for name in names:
+            if captured[name].requires_grad:
+                hook = _map_hook(
+                    name, keys_of[name], captured, edge_grads.get(name), batch, layouts[name], maps
+                )
+                handles.append(captured[name].register_hook(hook))
         try:
             if handles:
                 torch.autograd.grad(score, [x], allow_unused=True)
@@ -536,22 +603,39 @@ def _one_batch(module, accumulator, images, labels, dtype, device, input_shape, 
     targets = targets.cpu()
     with torch.no_grad():
         for name in names:
-            if name not in maps:  # the score does not depend on it: zero gradient
-                activation = per_image_view(captured[name].detach(), batch)
-                zeros = torch.zeros_like(activation)
-                maps[name] = gradcam(activation, zeros, accumulator.layouts[name])
-            accumulator.add(name, maps.pop(name).cpu(), targets, classes)
+            for key in keys_of[name]:
+                if key not in maps:  # the score does not depend on it: zero gradient
+                    activation = per_image_view(captured[name].detach(), batch)
+                    zeros = torch.zeros_like(activation)
+                    maps[key] = gradcam(activation, zeros, layouts[name])
+                accumulator.add(key, maps.pop(key).cpu(), targets, classes)
     accumulator.count(targets, classes)
 
 
-def _map_hook(name, captured, batch, layout, maps):
+def _edge_hook(grads: dict[str, torch.Tensor], user: str):
     def hook(gradient: torch.Tensor) -> None:
-        # pop: the activation is released as soon as its map exists
-        activation = captured.pop(name).detach()
+        grads[user] = gradient
+
+    return hook
+
+
+def _map_hook(name, keys, captured, edge_grads, batch, layout, maps):
+    """Fires once the tensor's whole gradient is known (after every per-user part)."""
+
+    def hook(gradient: torch.Tensor) -> None:
+        # pop: the activation is released as soon as its maps exist
+        activation = per_image_view(captured.pop(name).detach(), batch)
         with torch.no_grad():
-            maps[name] = gradcam(
-                per_image_view(activation, batch), per_image_view(gradient, batch), layout
-            )
+            for key in keys:
+                if "@" in key:
+                    users = [u for u in key.split("@", 1)[1].split(",") if u]
+                    parts = [edge_grads[u] for u in users if u in edge_grads]
+                    tail_gradient = sum(parts[1:], parts[0]) if parts else gradient * 0
+                else:
+                    tail_gradient = gradient
+                maps[key] = gradcam(activation, per_image_view(tail_gradient, batch), layout)
+        if edge_grads is not None:
+            edge_grads.clear()
 
     return hook
 
@@ -659,6 +743,7 @@ def cumulative_saliency(
         target=target,
         progress=progress,
         cancel=cancel,
+        cuts=[p.after for p in graph.split_points],
     )
     result = result_from_accumulator(graph, accumulator, target, time.perf_counter() - started)
     if path is not None:
