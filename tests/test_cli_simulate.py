@@ -242,3 +242,20 @@ def test_every_builtin_simulates(name, capsys):
         for frame in flow["frames"]:
             if frame["latency_s"] is not None:
                 assert frame["latency_s"] > spec.payload_bytes * 8 / slowest
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--frames", "-1"], "error: --frames = -1: must be an integer 1..100000000"),
+        (["--frames", "0"], "error: --frames = 0: must be an integer 1.."),
+        (["--fps", "-2"], "error: --fps = -2.0: must be a number >= 0"),
+        (["--seed", "-1"], "error: --seed = -1: must be 0.."),
+    ],
+)
+def test_out_of_range_flags_are_blamed_on_the_flag_not_the_file(capsys, flags, message):
+    assert main(["simulate", "demo", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert message in err
+    assert "demo.toml" not in err

@@ -63,18 +63,29 @@ def _bare_integer(text: str) -> int | str:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from sei_tui.core.scenario import MAX_FPS, MAX_FRAMES, SEED_MAX
     from sei_tui.core.units import parse_bytes
 
     if args.protocol is not None and args.protocol not in ("tcp", "udp"):
         raise SeiInputError(f"--protocol = {args.protocol!r}: must be tcp or udp")
+    # Range errors name the flag: the scenario file is not where the bad value came from.
+    frames = _integer("--frames", args.frames)
+    if frames is not None and not 1 <= frames <= MAX_FRAMES:
+        raise SeiInputError(f"--frames = {frames}: must be an integer 1..{MAX_FRAMES}")
+    fps = _number("--fps", args.fps)
+    if fps is not None and not 0 <= fps <= MAX_FPS:
+        raise SeiInputError(f"--fps = {fps}: must be a number >= 0 and <= {MAX_FPS:g}")
+    seed = _integer("--seed", args.seed)
+    if seed is not None and not 0 <= seed <= SEED_MAX:
+        raise SeiInputError(f"--seed = {seed}: must be 0..{SEED_MAX}")
     return {
         "payload_bytes": None
         if args.payload_bytes is None
         else parse_bytes(_bare_integer(args.payload_bytes), "--payload-bytes"),
-        "frames": _integer("--frames", args.frames),
-        "fps": _number("--fps", args.fps),
+        "frames": frames,
+        "fps": fps,
         "protocol": args.protocol,
-        "seed": _integer("--seed", args.seed),
+        "seed": seed,
     }
 
 
