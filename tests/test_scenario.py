@@ -332,3 +332,9 @@ def test_tcp_idle_restart_reaches_the_simulator():
     assert restart.to_network().tcp.idle_restart and not keep.to_network().tcp.idle_restart
     for a, b in zip(with_restart[1:], without[1:], strict=True):
         assert b.latency_s < a.latency_s
+
+
+def test_save_into_a_directory_is_one_clear_error(tmp_path):
+    with pytest.raises(SeiInputError, match=r"is a directory \(name a file"):
+        save_scenario(builtin_scenario("demo"), tmp_path)
+    assert list(tmp_path.iterdir()) == []

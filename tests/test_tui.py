@@ -511,3 +511,30 @@ def test_app_module_does_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+async def test_save_as_into_a_directory_fails_clearly_and_is_not_adopted(tmp_path):
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        assert app.scenario.source is None  # the built-in demo: `w` asks where
+        app.action_save_scenario_as()
+        await pilot.pause()
+        app.screen.query_one("#prompt-input").value = str(tmp_path)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        messages = [n.message for n in app._notifications]
+        assert any(f"{tmp_path}: is a directory" in m for m in messages), messages
+        assert not any(".tmp" in m for m in messages), messages
+        assert list(tmp_path.iterdir()) == []
+        # the failed target is not remembered: `w` asks again instead of retrying it
+        assert app.scenario.source is None
+        await pilot.press("w")
+        await pilot.pause()
+        assert app.screen.query_one("#prompt-input") is not None
+        good = tmp_path / "site.toml"
+        app.screen.query_one("#prompt-input").value = str(good)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert load_scenario(good) == builtin_scenario("demo")
+        assert app.scenario.source == good

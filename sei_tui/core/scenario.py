@@ -552,6 +552,8 @@ def save_scenario(scenario: Scenario, path: str | os.PathLike[str]) -> Scenario:
     """Write atomically (temp file in the same folder, then rename); returns the scenario
     as loaded from its new place."""
     path = Path(path)
+    if path.is_dir():
+        raise SeiInputError(f"{path}: is a directory (name a file, e.g. {path / 'scenario.toml'})")
     folder = path.parent if str(path.parent) else Path(".")
     text = dump_scenario(scenario, base_dir=folder.absolute())
     try:

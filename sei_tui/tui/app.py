@@ -348,13 +348,20 @@ class SeiApp(App[None]):
         self._recommended_rows = (keys, rows)
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="save")
-    def save_worker(self, scenario: Any, path: str) -> None:
+    def save_worker(self, scenario: Any, path: str, adopt_path: bool = False) -> None:
         try:
             self.services.save_scenario(scenario, path)
         except Exception as exc:  # noqa: BLE001
             self.post_message(TaskFailed("save", describe(exc)))
             return
+        if adopt_path:
+            self.call_from_thread(self._adopt_scenario_path, path)
         self.call_from_thread(self.notify, f"scenario saved to {path}", timeout=4)
+
+    def _adopt_scenario_path(self, path: str) -> None:
+        # Only a save that succeeded makes `w` write there from now on.
+        if self.scenario is not None:
+            self.scenario = scenario_edit.with_source(self.scenario, Path(path))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
     def export_worker(self, path: str, fmt: str, context, rows, recommendation) -> None:
@@ -758,8 +765,8 @@ class SeiApp(App[None]):
 
         def save(path: str | None) -> None:
             if path:
-                self.scenario = scenario_edit.with_source(self.scenario, Path(path))
-                self.save_worker(self.scenario, path)
+                target = scenario_edit.with_source(self.scenario, Path(path))
+                self.save_worker(target, path, adopt_path=True)
 
         self.push_screen(
             PromptScreen("Save scenario as", placeholder="path/to/scenario.toml"), save
