@@ -55,6 +55,14 @@ def test_constant_images_and_a_payload_over_one_compression_block():
     check_against_reference([big])
 
 
+def test_fp16_rounding_edges_without_nan():
+    """Ties, subnormals, overflow and signed zeros round as numpy rounds them."""
+    edges = [65504, 65519.99, 65520, 1 + 2**-11, 1 + 3 * 2**-11, 2**-24, 2**-25, 3 * 2**-26]
+    edges += [1e-8, -0.0, np.inf, -np.inf, -(1 + 2**-11), 6.1e-5, 5.96e-8]
+    values = np.array([edges, [-v for v in edges]], dtype=np.float32)
+    check_against_reference([values])
+
+
 def test_torch_tensors_as_the_head_gives_them():
     import torch
 

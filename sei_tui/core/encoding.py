@@ -39,6 +39,7 @@ from __future__ import annotations
 import io
 import re
 import struct
+import sys
 import threading
 import zlib
 from collections.abc import Sequence
@@ -155,12 +156,12 @@ def dequantise(codes: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 # ---------------------------------------------------------------- compression
 
 
-def _compress(raw: bytes, compression: str) -> bytes:
+def _compress(raw: bytes | memoryview, compression: str) -> bytes:
     if compression == "zlib":
         return zlib.compress(raw, ZLIB_LEVEL)
     import lz4.block
 
-    return lz4.block.compress(raw, store_size=False)
+    return lz4.block.compress(bytes(raw), store_size=False)
 
 
 def _decompress(block: bytes, compression: str, raw_size: int) -> bytes:
@@ -232,6 +233,58 @@ class EncodedBatch:
     decoded: list[np.ndarray]  # per tensor, (N, ...) float32: decode_tensors of each frame
 
 
+@dataclass
+class BatchBody:
+    """A batch of images' payload tensors in one element type, before framing."""
+
+    dtype: str
+    params: list[bytes]  # per image: the int8 header parameters (empty for fp32/fp16)
+    codes: list[np.ndarray]  # per tensor, (N, elements) in wire order
+    decoded: list[np.ndarray]  # per tensor, (N, ...) float32: what the receiver decodes
+
+
+def batch_bodies(tensors: Sequence, dtypes: Sequence[str]) -> dict[str, BatchBody]:
+    """The payload tensors of a batch (first axis: images) converted once per element type."""
+    arrays = [_as_numpy(t) for t in tensors]
+    if len(arrays) > 255:
+        raise ValueError("a frame carries at most 255 tensors")
+    n = arrays[0].shape[0] if arrays else 0
+    flat = [a.reshape(n, int(np.prod(a.shape[1:]))) for a in arrays]
+    out = {}
+    for dtype in dict.fromkeys(dtypes):
+        params, codes, decoded = _batch_bodies(flat, dtype)
+        shaped = [d.reshape(a.shape) for d, a in zip(decoded, arrays, strict=True)]
+        out[dtype] = BatchBody(dtype, params, codes, shaped)
+    return out
+
+
+def batch_frames(body: BatchBody, encoding: TensorEncoding) -> list[bytes]:
+    """Frame j is what `encode_tensors` makes of image j (`body` in `encoding.dtype`)."""
+    if body.dtype != encoding.dtype:
+        raise ValueError(f"a {body.dtype} body cannot be framed as {encoding.name}")
+    header = struct.pack(
+        "<BBBB",
+        FORMAT_VERSION,
+        _DTYPE_CODES[encoding.dtype],
+        _COMPRESSION_CODES[encoding.compression],
+        len(body.codes),
+    )
+    frames = []
+    for j, params in enumerate(body.params):
+        rows = [memoryview(c[j]).cast("B") for c in body.codes]
+        if encoding.compression is None:
+            frames.append(b"".join([header, params, *rows]))
+            continue
+        raw = rows[0] if len(rows) == 1 else memoryview(b"".join(rows))
+        blocks = [
+            _compress(raw[i : i + RAW_BLOCK_BYTES], encoding.compression)
+            for i in range(0, len(raw), RAW_BLOCK_BYTES)
+        ]
+        lengths = struct.pack(f"<II{len(blocks)}I", RAW_BLOCK_BYTES, len(blocks), *map(len, blocks))
+        frames.append(b"".join([header, params, lengths, *blocks]))
+    return frames
+
+
 def encode_tensor_batches(
     tensors: Sequence, encodings: Sequence[TensorEncoding]
 ) -> dict[TensorEncoding, EncodedBatch]:
@@ -239,51 +292,21 @@ def encode_tensor_batches(
 
     Byte for byte what `encode_tensors` gives image by image, with the lossless decode as
     `decode_tensors` gives it, but element conversions run over the whole batch and each
-    element type is quantised once for all the compressions that share it."""
-    arrays = [_as_numpy(t) for t in tensors]
-    if len(arrays) > 255:
-        raise ValueError("a frame carries at most 255 tensors")
-    n = arrays[0].shape[0] if arrays else 0
-    flat = [a.reshape(n, int(np.prod(a.shape[1:]))) for a in arrays]
-    bodies: dict[str, tuple[list[bytes], list[bytes], list[np.ndarray]]] = {}
-    out: dict[TensorEncoding, EncodedBatch] = {}
-    for encoding in encodings:
-        if encoding.dtype not in bodies:
-            bodies[encoding.dtype] = _batch_bodies(flat, encoding.dtype)
-        params, raws, decoded = bodies[encoding.dtype]
-        header = struct.pack(
-            "<BBBB",
-            FORMAT_VERSION,
-            _DTYPE_CODES[encoding.dtype],
-            _COMPRESSION_CODES[encoding.compression],
-            len(arrays),
-        )
-        frames = []
-        for j in range(n):
-            head = header + params[j]
-            raw = raws[j]
-            if encoding.compression is None:
-                frames.append(head + raw)
-                continue
-            blocks = [
-                _compress(raw[i : i + RAW_BLOCK_BYTES], encoding.compression)
-                for i in range(0, len(raw), RAW_BLOCK_BYTES)
-            ]
-            lengths = struct.pack(
-                f"<II{len(blocks)}I", RAW_BLOCK_BYTES, len(blocks), *map(len, blocks)
-            )
-            frames.append(head + lengths + b"".join(blocks))
-        shaped = [d.reshape(a.shape) for d, a in zip(decoded, arrays, strict=True)]
-        out[encoding] = EncodedBatch(frames=frames, decoded=shaped)
-    return out
+    element type is converted once for all the compressions that share it."""
+    bodies = batch_bodies(tensors, [e.dtype for e in encodings])
+    return {
+        e: EncodedBatch(batch_frames(bodies[e.dtype], e), bodies[e.dtype].decoded)
+        for e in encodings
+    }
 
 
 def _batch_bodies(
     flat: list[np.ndarray], dtype: str
-) -> tuple[list[bytes], list[bytes], list[np.ndarray]]:
-    """Per image: the int8 header parameters and the raw body; per tensor: the decoded
-    (N, elements) float32 values. Element-wise the same operations as `encode_tensors`
-    and `decode_tensors` (IEEE conversions and arithmetic, so batching changes no bit)."""
+) -> tuple[list[bytes], list[np.ndarray], list[np.ndarray]]:
+    """Per image: the int8 header parameters; per tensor: the (N, elements) codes in wire
+    order and the decoded float32 values. Element-wise the same operations as
+    `encode_tensors` and `decode_tensors` (IEEE conversions and arithmetic, so batching
+    changes no bit); the int8 work runs image by image in reused buffers (cache-sized)."""
     n = flat[0].shape[0] if flat else 0
     params = [b""] * n
     codes: list[np.ndarray] = []
@@ -291,23 +314,49 @@ def _batch_bodies(
     if dtype == "int8":
         packed = [bytearray() for _ in range(n)]
         for f in flat:
-            pairs = [quantisation_params(f[j]) for j in range(n)]
-            scale = np.array([s for s, _ in pairs], dtype=np.float32)[:, None]
-            zero_point = np.array([z for _, z in pairs], dtype=np.int64)[:, None]
-            q = np.rint(f.astype(np.float64) / scale.astype(np.float64)) + zero_point
-            c = np.clip(q, 0, 255).astype(np.uint8)
+            c = np.empty(f.shape, dtype=np.uint8)
+            d = np.empty(f.shape, dtype=np.float32)
+            buffer = np.empty(f.shape[1], dtype=np.float64)
+            for j in range(n):
+                scale, zero_point = quantisation_params(f[j])
+                packed[j] += struct.pack("<fB", scale, zero_point)
+                # quantise(): float64 x / scale, rint, + zero_point, clip, to uint8
+                np.divide(f[j], np.float64(scale), out=buffer)
+                np.rint(buffer, out=buffer)
+                np.add(buffer, zero_point, out=buffer)
+                np.clip(buffer, 0, 255, out=buffer)
+                np.copyto(c[j], buffer, casting="unsafe")
+                # dequantise(): float32 (q - zero_point) * scale
+                np.subtract(c[j], np.float32(zero_point), out=d[j], dtype=np.float32)
+                np.multiply(d[j], np.float32(scale), out=d[j])
             codes.append(c)
-            decoded.append((c.astype(np.float32) - zero_point.astype(np.float32)) * scale)
-            for j, (s, z) in enumerate(pairs):
-                packed[j] += struct.pack("<fB", s, z)
+            decoded.append(d)
         params = [bytes(p) for p in packed]
+    elif dtype == "fp32":
+        for f in flat:
+            c = np.ascontiguousarray(f, dtype=_NUMPY_DTYPES["fp32"])  # no copy on x86/ARM
+            codes.append(c)
+            decoded.append(c.astype(np.float32, copy=False))
     else:
         for f in flat:
-            c = f.astype(_NUMPY_DTYPES[dtype])
+            c, d = _to_fp16(f)
             codes.append(c)
-            decoded.append(c.astype(np.float32))
-    raws = [b"".join(c[j].tobytes() for c in codes) for j in range(n)]
-    return params, raws, decoded
+            decoded.append(d)
+    return params, codes, decoded
+
+
+def _to_fp16(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(little-endian fp16 codes, their float32 values). torch's vectorised conversion is
+    IEEE round-to-nearest-even like numpy's, so identical except in NaN payload bits: with
+    a NaN present (or on a big-endian machine) numpy converts."""
+    if sys.byteorder == "little":
+        import torch
+
+        if not np.isnan(values).any():
+            half = torch.from_numpy(values).half()
+            return half.numpy(), half.float().numpy()
+    c = values.astype(_NUMPY_DTYPES["fp16"])
+    return c, c.astype(np.float32)
 
 
 def header_bytes(encoding: TensorEncoding, tensor_count: int, blocks: int = 0) -> int:

@@ -44,6 +44,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ from sei_tui.core.encoding import (
     RESULT_BYTES,
     InputEncoding,
     TensorEncoding,
+    batch_bodies,
+    batch_frames,
     decode_image,
     decode_tensors,
     default_tensor_encodings,
@@ -628,29 +631,42 @@ class Evaluation:
         first_payloads: dict[int, list] = {}
         want_output = self._graph_top1 is None
         graph_top1 = []
-        for batch in self.images.split(BATCH):
-            _check(cancel)
-            if want_output:
-                values, output = run_capturing(self.graph.graph_module, batch, names)
-                graph_top1.append(output.argmax(dim=1))
-            else:
-                values = capture_values(self.graph.graph_module, batch, names)
-            for sp in group:
+        dtypes = [e.dtype for e in self.encodings]
+
+        def frame(index: int, bodies: dict) -> None:
+            for enc in self.encodings:
+                frames[index, enc] += batch_frames(bodies[enc.dtype], enc)
+
+        # Framing (mostly compression, which releases the GIL) of one split runs in the
+        # background while its tails run; at most one split's frames are in flight.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sei-frames") as framing:
+            pending = None
+            for batch in self.images.split(BATCH):
                 _check(cancel)
-                tensors = [values[t.name] for t in sp.tensors]
-                first_payloads.setdefault(
-                    sp.index, [t[: min(TIMED_FRAMES, len(batch))] for t in tensors]
-                )
-                encoded = encode_tensor_batches(tensors, self.encodings)
-                for enc in self.encodings:
-                    frames[sp.index, enc] += encoded[enc].frames
-                tail = tails[sp.index][1]
-                for enc in tail_encodings:
-                    payload = [torch.from_numpy(d) for d in encoded[enc].decoded]
-                    with torch.inference_mode():
-                        top1[sp.index, enc.dtype].append(tail(payload).argmax(dim=1))
-                del encoded
-            del values
+                if want_output:
+                    values, output = run_capturing(self.graph.graph_module, batch, names)
+                    graph_top1.append(output.argmax(dim=1))
+                else:
+                    values = capture_values(self.graph.graph_module, batch, names)
+                for sp in group:
+                    _check(cancel)
+                    tensors = [values[t.name] for t in sp.tensors]
+                    first_payloads.setdefault(
+                        sp.index, [t[: min(TIMED_FRAMES, len(batch))] for t in tensors]
+                    )
+                    bodies = batch_bodies(tensors, dtypes)
+                    if pending is not None:
+                        pending.result()
+                    pending = framing.submit(frame, sp.index, bodies)
+                    tail = tails[sp.index][1]
+                    for enc in tail_encodings:
+                        payload = [torch.from_numpy(d) for d in bodies[enc.dtype].decoded]
+                        with torch.inference_mode():
+                            top1[sp.index, enc.dtype].append(tail(payload).argmax(dim=1))
+                    del bodies
+                del values
+            if pending is not None:
+                pending.result()
         if want_output:
             self._graph_top1 = torch.cat(graph_top1)
         for key, parts in top1.items():
