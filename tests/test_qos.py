@@ -69,6 +69,9 @@ def test_slack_is_signed_distance_to_the_bound():
         ("accuracy>=0.9,,p95_latency<=1", "empty constraint"),
         ("strategy==1", "unknown column 'strategy'"),
         ("p95_latency<=", "missing the number after '<='"),
+        ("accuracy>=90", "accuracy is a fraction from 0 to 1 (write 0.9 for 90%)"),
+        ("agreement>=1.5", "agreement is a fraction from 0 to 1"),
+        ("deadline_miss<=-0.1", "deadline_miss is a fraction from 0 to 1"),
         ("p95_latency >= ", "missing the number after '>='"),
         ("p95_latency<", "missing the number after '<'"),
     ],
@@ -77,3 +80,8 @@ def test_bad_terms_name_the_term(text, fragment):
     with pytest.raises(SeiInputError, match="--qos") as info:
         parse_qos(text)
     assert fragment in str(info.value)
+
+
+def test_fraction_bounds_at_the_ends_are_accepted():
+    qos = parse_qos("accuracy>=1, deadline_miss<=0, agreement>=0.95")
+    assert [c.value for c in qos.constraints] == [1.0, 0.0, 0.95]

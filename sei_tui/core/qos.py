@@ -26,6 +26,8 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
 }
 # The operator is greedy and the number may be empty, so "x<=" reports a missing number
 # instead of reading "<" as the operator and "=" as the number.
+# Columns holding a fraction 0..1; a bound outside it is almost surely a percentage.
+FRACTION_COLUMNS = ("accuracy", "agreement", "deadline_miss")
 _TERM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*([<>=!]+)\s*(.*?)\s*$")
 
 
@@ -112,5 +114,9 @@ def parse_qos(text: str | None, columns: tuple[str, ...] = NUMERIC_COLUMNS) -> Q
             value = math.nan
         if not math.isfinite(value):
             raise SeiInputError(f"--qos: {term.strip()!r}: {number!r} is not a finite number")
+        if column in FRACTION_COLUMNS and not 0.0 <= value <= 1.0:
+            raise SeiInputError(
+                f"--qos: {term.strip()!r}: {column} is a fraction from 0 to 1 (write 0.9 for 90%)"
+            )
         constraints.append(Constraint(column, op, value))
     return QoS(tuple(constraints), text.strip())
