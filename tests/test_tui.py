@@ -309,6 +309,12 @@ async def test_qos_marks_violations_and_moves_the_recommendation():
         status = str(app.query_one("#qos-status").render())
         assert "p95<=fast" in status and "keeping" in status
         assert app.qos_text == "head_s<=0.0002, edge_flops>=1e5"
+        # the focus stays in the bar to fix it; the whole message (cut in the one-line
+        # status at 80 columns) is shown once as a notification, without the CLI flag name
+        assert qos.has_focus
+        messages = [n.message for n in app._notifications]
+        assert any(m.startswith("'p95<=fast': unknown column 'p95'") for m in messages), messages
+        assert not status.startswith("--qos")
 
 
 async def test_worker_failure_becomes_a_notification():

@@ -603,10 +603,11 @@ class SeiApp(App[None]):
             return
         if self._qos_timer is not None:
             self._qos_timer.stop()
-        self._apply_qos_text(event.value)
-        self.view(ModelTree).focus()
+        if self._apply_qos_text(event.value, announce=True):
+            self.view(ModelTree).focus()
 
-    def _apply_qos_text(self, text: str, quiet: bool = False) -> None:
+    def _apply_qos_text(self, text: str, quiet: bool = False, announce: bool = False) -> bool:
+        """Apply the QoS bar's text; False (and the old QoS kept) when it does not parse."""
         status = self.view("#qos-status", Static)
         qos_input = self.view("#qos-input", Input)
         try:
@@ -614,17 +615,21 @@ class SeiApp(App[None]):
         except SeiInputError as exc:
             qos_input.add_class("-invalid")
             status.add_class("-error")
-            status.update(f"{exc} (keeping: {self.qos_text or 'none'})")
-            return
+            message = str(exc).removeprefix("--qos: ")  # the CLI flag means nothing here
+            status.update(f"{message} (keeping: {self.qos_text or 'none'})")
+            if announce:  # the one-line status is cut in 80 columns: show it all once
+                self.notify(message, title="QoS not applied", severity="error", timeout=8)
+            return False
         qos_input.remove_class("-invalid")
         status.remove_class("-error")
         status.update("")
         if text.strip() == (self.qos_text or "").strip() and self.qos is not None and not quiet:
-            return
+            return True
         self.qos_text = text.strip()
         self.qos = qos
         if self.view(ResultsPane).rows:
             self._start_recommendation()
+        return True
 
     def action_focus_qos(self) -> None:
         self.view("#qos-input", Input).focus()
