@@ -529,6 +529,7 @@ def test_tensor_layouts(shape, input_shape, layout):
     assert tensor_layout(shape, input_shape) == layout
 
 
+@pytest.mark.slow
 def test_one_pass_equals_head_tail_reference_on_resnet18_graph():
     """On the real model graph: every split point run separately as head -> tail."""
     import torchvision
