@@ -1058,7 +1058,8 @@ def _load_model(spec: str | Any, weights: str | None):
 
 def evaluation_threads() -> int:
     """torch intra-op threads for the evaluation's batched forward passes: one per core the
-    1-minute load average leaves idle, at least 1, at most torch's own choice.
+    1-minute load average leaves idle, less one for the work beside them (the background
+    framing; in the TUI, the UI thread), at least 1, at most torch's own choice.
 
     On busy cores every parallel region waits for a descheduled thread: on a 2-core
     machine at load 3, the demo's batch-64 forward took 137 ms on 1 thread, 360 ms on 2."""
@@ -1069,7 +1070,7 @@ def evaluation_threads() -> int:
         load = os.getloadavg()[0]
     except OSError:
         load = 0.0
-    return max(1, min(torch.get_num_threads(), round(cores - load)))
+    return max(1, min(torch.get_num_threads(), round(cores - load) - 1))
 
 
 @contextlib.contextmanager
