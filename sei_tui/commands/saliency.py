@@ -8,6 +8,7 @@ import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sei_tui.core.errors import SeiInputError
 
@@ -55,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
     synthetic = None if args.synthetic is None else _positive_int("--synthetic", args.synthetic)
     batch = _positive_int("--batch", args.batch)
     seed = _positive_int("--seed", args.seed, minimum=0)
+    if args.data is not None and not Path(args.data).expanduser().is_dir():
+        # checked before the (slow) model load; open_dataset validates the contents
+        what = "not a directory" if Path(args.data).expanduser().exists() else "no such directory"
+        raise SeiInputError(f"--data = {args.data}: {what}")
 
     from sei_tui.core.datasets import open_dataset
     from sei_tui.core.graph import analyze_model
