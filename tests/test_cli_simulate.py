@@ -259,3 +259,14 @@ def test_out_of_range_flags_are_blamed_on_the_flag_not_the_file(capsys, flags, m
     assert len(err.splitlines()) == 1
     assert message in err
     assert "demo.toml" not in err
+
+
+def test_payload_bytes_flag_takes_a_bare_number_in_exponent_form(captured_nets, capsys):
+    assert main(["simulate", "demo", "--payload-bytes", "1.5e3", "--json"]) == 0
+    assert captured_nets[-1].flows[0].payload_bytes == 1500
+    capsys.readouterr()
+    assert main(["simulate", "demo", "--payload-bytes", "2.5"]) == 2
+    assert "--payload-bytes = 2.5: not a whole number of bytes" in capsys.readouterr().err
+    assert main(["simulate", "demo", "--payload-bytes", "1e30"]) == 2
+    err = capsys.readouterr().err
+    assert "must be >= 1 and <= 2^40" in err and "missing unit" not in err

@@ -54,10 +54,14 @@ def _number(flag: str, text: str | None) -> float | None:
     return value
 
 
-def _bare_integer(text: str) -> int | str:
-    """A flag's bare number is a count (``150528``); anything else must carry a unit."""
+def _bare_integer(text: str) -> int | float | str:
+    """A flag's bare number is a count (``150528``, ``1.5e6``); anything else carries a unit."""
     try:
         return int(text, 10)
+    except ValueError:
+        pass
+    try:
+        return float(text)  # parse_bytes refuses fractions and non-finite values
     except ValueError:
         return text
 
