@@ -7,9 +7,10 @@ from textual.binding import Binding
 APP_BINDINGS: list[Binding] = [
     Binding("question_mark", "help", "Help", id="sei.help", key_display="?"),
     Binding("q", "quit", "Quit", id="sei.quit"),
-    Binding("1", "show_pane('model')", "Model", id="sei.pane.model"),
-    Binding("2", "show_pane('network')", "Network", id="sei.pane.network"),
-    Binding("3", "show_pane('results')", "Results", id="sei.pane.results"),
+    # The tab bar already shows 1/2/3; off the footer so ] Next split fits in 80 columns.
+    Binding("1", "show_pane('model')", "Model", id="sei.pane.model", show=False),
+    Binding("2", "show_pane('network')", "Network", id="sei.pane.network", show=False),
+    Binding("3", "show_pane('results')", "Results", id="sei.pane.results", show=False),
     Binding(
         "left_square_bracket",
         "jump_candidate(-1)",
