@@ -544,3 +544,19 @@ async def test_save_as_into_a_directory_fails_clearly_and_is_not_adopted(tmp_pat
         await settle(pilot, app)
         assert load_scenario(good) == builtin_scenario("demo")
         assert app.scenario.source == good
+
+
+async def test_next_split_and_qos_keys_fit_the_footer_at_80_columns():
+    from textual.widgets._footer import FooterKey
+
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=NARROW) as pilot:
+        await settle(pilot, app)
+        app.query_one(ModelTree).focus()
+        await pilot.pause()
+        visible = {
+            key.description
+            for key in app.screen.query(FooterKey)
+            if key.region.width and key.region.right <= NARROW[0]
+        }
+        assert {"Prev split", "Next split", "QoS", "Help", "Quit"} <= visible, visible
