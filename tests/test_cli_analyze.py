@@ -126,3 +126,17 @@ def test_user_image_folder_is_matched_to_the_model_classes_by_name(tmp_path):
     assert local["strategy"] == "local"
     # the trained demo recognises these shapes; a wrong label order would give ~1/8
     assert local["accuracy"] == doc["whole_accuracy"] >= 0.75
+
+
+def test_out_that_cannot_be_a_file_is_refused_before_the_run(tmp_path):
+    for out_path, fragment in (
+        (tmp_path, "is a directory"),
+        (tmp_path / "missing" / "r.csv", "does not exist"),
+    ):
+        out = sei("analyze", "--format", "csv", "--out", str(out_path))
+        assert out.returncode == 2, out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"sei analyze: error: {out_path}: ")
+        assert fragment in lines[0]
+        assert out.stdout == ""  # refused up front: no report was computed
+    assert list(tmp_path.iterdir()) == []

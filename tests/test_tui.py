@@ -560,3 +560,22 @@ async def test_next_split_and_qos_keys_fit_the_footer_at_80_columns():
             if key.region.width and key.region.right <= NARROW[0]
         }
         assert {"Prev split", "Next split", "QoS", "Help", "Quit"} <= visible, visible
+
+
+async def test_export_to_a_missing_folder_is_refused_in_the_prompt(tmp_path):
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        app.action_export_report()
+        await pilot.pause()
+        prompt = app.screen
+        prompt.query_one("#prompt-input").value = str(tmp_path / "nowhere" / "r.md")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is prompt  # still open, to fix the path
+        error = str(prompt.query_one("#prompt-error").render())
+        assert "does not exist" in error
+        prompt.query_one("#prompt-input").value = str(tmp_path / "r.md")
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert (tmp_path / "r.md").read_text().startswith("#")

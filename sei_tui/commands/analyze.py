@@ -116,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise SeiInputError(f"--{name} = {value}: must be at least 1")
+    if args.out:
+        from sei_tui.core.report import check_output_path
+
+        check_output_path(args.out)
 
     from sei_tui.core.evaluate import Evaluation, pareto_front, recommend, row_sort_key
     from sei_tui.core.report import AnalysisReport, render
@@ -166,7 +170,10 @@ def run(args: argparse.Namespace) -> int:
 
         from sei_tui.core.cache import atomic_write_bytes
 
-        atomic_write_bytes(Path(args.out), text.encode())
+        try:
+            atomic_write_bytes(Path(args.out), text.encode())
+        except OSError as exc:
+            raise SeiInputError(f"{args.out}: cannot write: {exc.strerror or exc}") from None
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
     return 0

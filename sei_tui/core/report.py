@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
+from sei_tui.core.errors import SeiInputError
 from sei_tui.core.rows import Recommendation, Row
 
 FORMATS = ("table", "json", "csv", "md")
@@ -252,3 +253,17 @@ def to_markdown(report: AnalysisReport) -> str:
         lines += ["", "### Sweep", ""]
         lines.extend(f"- {line}" for line in sweep_lines(report))
     return "\n".join(lines) + "\n"
+
+
+def check_output_path(path: str, what: str = "report") -> None:
+    """Refuse a destination that cannot become a file, before any slow work."""
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir():
+        raise SeiInputError(f"{path}: is a directory (name a file to write the {what} to)")
+    folder = target.parent
+    if not folder.exists():
+        raise SeiInputError(f"{path}: folder {folder} does not exist")
+    if not folder.is_dir():
+        raise SeiInputError(f"{path}: {folder} is not a folder")

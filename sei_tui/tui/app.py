@@ -830,10 +830,14 @@ class SeiApp(App[None]):
                 return
             self.export_worker(path, report_format(path), context, rows, self.recommendation)
 
+        def check(path: str) -> None:
+            from sei_tui.core.report import check_output_path
+
+            report_format(path)
+            check_output_path(path)  # a missing folder fails here, not after the export
+
         self.push_screen(
-            PromptScreen(
-                "Export report", placeholder="report.md | .json | .csv", check=report_format
-            ),
+            PromptScreen("Export report", placeholder="report.md | .json | .csv", check=check),
             export,
         )
 
