@@ -506,15 +506,18 @@ class Evaluation:
         candidates = self.candidate_splits()
         groups = self._split_groups(candidates)
         with _batch_threads():
+            report(0.35, "local and remote")
             self._prepare_local()
             self._prepare_remote()
             done = 0
             for group in groups:
                 _check(cancel)
-                report(
-                    0.4 + 0.6 * done / max(len(candidates), 1), f"encoding split {group[0].index}"
-                )
-                self._prepare_splits(group, cancel)
+
+                def step(fraction: float, label: str, before: int = done, size: int = len(group)):
+                    whole = (before + fraction * size) / max(len(candidates), 1)
+                    report(0.4 + 0.6 * whole, label)
+
+                self._prepare_splits(group, cancel, step)
                 done += len(group)
         report(1.0, "prepared")
         self.prepared = True
@@ -616,7 +619,7 @@ class Evaluation:
                 size = cost
         return groups
 
-    def _prepare_splits(self, group: list, cancel: Cancel | None) -> None:
+    def _prepare_splits(self, group: list, cancel: Cancel | None, progress: Progress) -> None:
         """Encode every image's payload at every split of `group`, in every encoding, and
         measure each distinct decode's lossless top-1, from one forward pass per batch."""
         import torch
@@ -639,17 +642,22 @@ class Evaluation:
 
         # Framing (mostly compression, which releases the GIL) of one split runs in the
         # background while its tails run; at most one split's frames are in flight.
+        batches = self.images.split(BATCH)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sei-frames") as framing:
             pending = None
-            for batch in self.images.split(BATCH):
+            for b, batch in enumerate(batches):
                 _check(cancel)
                 if want_output:
                     values, output = run_capturing(self.graph.graph_module, batch, names)
                     graph_top1.append(output.argmax(dim=1))
                 else:
                     values = capture_values(self.graph.graph_module, batch, names)
-                for sp in group:
+                for k, sp in enumerate(group):
                     _check(cancel)
+                    progress(
+                        (b * len(group) + k) / (len(batches) * len(group)),
+                        f"split {sp.index} ({sp.after}): encoding, accuracy",
+                    )
                     tensors = [values[t.name] for t in sp.tensors]
                     first_payloads.setdefault(
                         sp.index, [t[: min(TIMED_FRAMES, len(batch))] for t in tensors]
