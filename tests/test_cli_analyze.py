@@ -129,9 +129,10 @@ def test_user_image_folder_is_matched_to_the_model_classes_by_name(tmp_path):
 
 
 def test_out_that_cannot_be_a_file_is_refused_before_the_run(tmp_path):
+    (tmp_path / "plain").write_text("")
     for out_path, fragment in (
         (tmp_path, "is a directory"),
-        (tmp_path / "missing" / "r.csv", "does not exist"),
+        (tmp_path / "plain" / "deeper" / "r.csv", "plain is not a folder"),
     ):
         out = sei("analyze", "--format", "csv", "--out", str(out_path))
         assert out.returncode == 2, out.stderr
@@ -139,4 +140,4 @@ def test_out_that_cannot_be_a_file_is_refused_before_the_run(tmp_path):
         assert len(lines) == 1 and lines[0].startswith(f"sei analyze: error: {out_path}: ")
         assert fragment in lines[0]
         assert out.stdout == ""  # refused up front: no report was computed
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["plain"]

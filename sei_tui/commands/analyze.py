@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         from sei_tui.core.report import check_output_path
 
-        check_output_path(args.out)
+        check_output_path(args.out, create_folders=True)  # the writer makes missing folders
 
     from sei_tui.core.evaluate import Evaluation, pareto_front, recommend, row_sort_key
     from sei_tui.core.report import AnalysisReport, render

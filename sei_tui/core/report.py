@@ -255,15 +255,21 @@ def to_markdown(report: AnalysisReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def check_output_path(path: str, what: str = "report") -> None:
-    """Refuse a destination that cannot become a file, before any slow work."""
+def check_output_path(path: str, what: str = "report", create_folders: bool = False) -> None:
+    """Refuse a destination that cannot become a file, before any slow work.
+
+    With `create_folders` the writer makes missing folders, so only an existing ancestor
+    that is a file is refused."""
     from pathlib import Path
 
     target = Path(path)
     if target.is_dir():
         raise SeiInputError(f"{path}: is a directory (name a file to write the {what} to)")
     folder = target.parent
-    if not folder.exists():
+    if create_folders:
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+    elif not folder.exists():
         raise SeiInputError(f"{path}: folder {folder} does not exist")
     if not folder.is_dir():
         raise SeiInputError(f"{path}: {folder} is not a folder")
