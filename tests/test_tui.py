@@ -579,3 +579,39 @@ async def test_export_to_a_missing_folder_is_refused_in_the_prompt(tmp_path):
         await pilot.press("enter")
         await settle(pilot, app)
         assert (tmp_path / "r.md").read_text().startswith("#")
+
+
+async def test_quit_with_unsaved_edits_warns_once_then_quits(tmp_path):
+    path = tmp_path / "site.toml"
+    save_scenario(builtin_scenario("demo"), path)
+    app = SeiApp(services=FakeServices(), scenario=str(path))
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("t")  # an edit
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.is_running
+        assert any("unsaved edits" in n.message for n in app._notifications)
+        await pilot.press("w")  # saved: nothing to lose any more
+        await settle(pilot, app)
+        assert load_scenario(path).transport.protocol == "udp"
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("q")  # no edits: quits at once
+        await pilot.pause()
+        assert not app.is_running
+
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        await pilot.press("t", "q")
+        await pilot.pause()
+        assert app.is_running
+        await pilot.press("q")  # the second q quits without saving
+        await pilot.pause()
+        assert not app.is_running

@@ -97,6 +97,8 @@ class SeiApp(App[None]):
         self.saliency_done = False
         self.recommendation: Any = None
         self.undo_stack: list[Any] = []
+        self.clean_scenario: Any = None  # as last opened or saved: quitting loses nothing
+        self._quit_warned_for: Any = None
         self.active_pane = "model"
         self.narrow = False
         self.generation = 0
@@ -356,6 +358,7 @@ class SeiApp(App[None]):
             return
         if adopt_path:
             self.call_from_thread(self._adopt_scenario_path, path)
+        self.call_from_thread(setattr, self, "clean_scenario", scenario)
         self.call_from_thread(self.notify, f"scenario saved to {path}", timeout=4)
 
     def _adopt_scenario_path(self, path: str) -> None:
@@ -408,6 +411,7 @@ class SeiApp(App[None]):
         if not self.views_alive:
             return
         self.undo_stack.clear()
+        self.clean_scenario = message.scenario
         self._set_scenario(message.scenario, record_undo=False, rerun_now=True)
         source = attr(message.scenario, "source")
         self.view(NetworkPane).set_status(f"opened {source or 'the built-in demo'}")
@@ -743,6 +747,20 @@ class SeiApp(App[None]):
             self.notify(str(exc), severity="error")
             return
         self._edited(scenario)
+
+    async def action_quit(self) -> None:
+        unsaved = self.scenario is not None and self.scenario != self.clean_scenario
+        if unsaved and self._quit_warned_for is not self.scenario:
+            # one warning per state of the scenario; a second q quits
+            self._quit_warned_for = self.scenario
+            self.notify(
+                "the scenario has unsaved edits: w saves, q again quits without saving",
+                title="Unsaved edits",
+                severity="warning",
+                timeout=6,
+            )
+            return
+        self.exit()
 
     def action_undo(self) -> None:
         if not self.undo_stack:
