@@ -615,3 +615,26 @@ async def test_quit_with_unsaved_edits_warns_once_then_quits(tmp_path):
         await pilot.press("q")  # the second q quits without saving
         await pilot.pause()
         assert not app.is_running
+
+
+async def test_empty_palette_lists_the_sei_commands_alphabetically_with_textuals():
+    from textual.command import CommandList, CommandPalette
+
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=NARROW) as pilot:
+        await settle(pilot, app)
+        await pilot.press("colon")
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.pause(0.5)
+        options = app.screen.query_one(CommandList)
+        titles = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert titles == sorted(titles), titles
+        for title in ("Export report…", "Load data folder…", "Open model…", "Save scenario as…"):
+            assert sum(title in t for t in titles) == 1, titles  # listed, and only once
+        # searching still finds each once (no second provider duplicating them)
+        await pilot.press(*"open model")
+        await pilot.pause(0.5)
+        options = app.screen.query_one(CommandList)
+        titles = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+        assert sum("Open model" in t for t in titles) == 1, titles
+        await pilot.press("escape")

@@ -11,11 +11,12 @@ from __future__ import annotations
 import gc
 import os
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from textual import events, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.screen import Screen
@@ -26,7 +27,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from sei_tui.core.errors import SeiCancelled, SeiInputError
 from sei_tui.tui import scenario_edit
 from sei_tui.tui.bindings import APP_BINDINGS, load_keymap
-from sei_tui.tui.commands import SeiCommands
+from sei_tui.tui.commands import sei_commands
 from sei_tui.tui.format import attr, format_seconds
 from sei_tui.tui.heat import heat_gradient
 from sei_tui.tui.messages import (
@@ -71,7 +72,6 @@ class SeiApp(App[None]):
     SUB_TITLE = "Split-Et-Impera"
     CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     BINDINGS = APP_BINDINGS
-    COMMANDS = App.COMMANDS | {SeiCommands}
 
     def __init__(
         self,
@@ -675,7 +675,7 @@ class SeiApp(App[None]):
         self._select_split(target)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id != "results-table":
+        if not self.views_alive or event.data_table.id != "results-table":
             return
         self._refresh_detail()
         if self._syncing:
@@ -747,6 +747,11 @@ class SeiApp(App[None]):
             self.notify(str(exc), severity="error")
             return
         self._edited(scenario)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for title, callback, help_text in sei_commands(self):
+            yield SystemCommand(title, help_text, callback)
+        yield from super().get_system_commands(screen)
 
     async def action_quit(self) -> None:
         unsaved = self.scenario is not None and self.scenario != self.clean_scenario
