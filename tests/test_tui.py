@@ -638,3 +638,16 @@ async def test_empty_palette_lists_the_sei_commands_alphabetically_with_textuals
         titles = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
         assert sum("Open model" in t for t in titles) == 1, titles
         await pilot.press("escape")
+
+
+async def test_a_scenario_that_fails_to_open_says_how_to_get_one(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = [\n")
+    app = SeiApp(services=FakeServices(), scenario=str(bad))
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        assert app.scenario is None
+        diagram = str(app.query_one("#path-diagram").render())
+        assert "waiting" not in diagram and "Open scenario" in diagram
+        status = str(app.query_one("#network-status").render())
+        assert "bad.toml: TOML syntax error" in status

@@ -403,6 +403,8 @@ class SeiApp(App[None]):
             )
         elif message.task == "scenario":
             self.view(NetworkPane).set_status(f"scenario: {message.error}", error=True)
+            if self.scenario is None:
+                self.view(NetworkPane).show_no_scenario()
         elif message.task == "evaluate":
             self.sweep_running = False
             self.view(ResultsPane).set_progress(0.0, f"evaluation failed: {message.error}")

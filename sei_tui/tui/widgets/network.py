@@ -88,6 +88,12 @@ class NetworkPane(Vertical):
         if nodes.row_count:
             nodes.move_cursor(row=min(node_cursor, nodes.row_count - 1))
 
+    def show_no_scenario(self) -> None:
+        """After a failed open with nothing to show: say how to get a scenario."""
+        self.query_one("#path-diagram", Static).update(
+            "no scenario: open one with : → Open scenario… (a file or demo, lan, lte)"
+        )
+
     def set_status(self, message: str, error: bool = False) -> None:
         status = self.query_one("#network-status", Static)
         status.set_class(error, "-error")
