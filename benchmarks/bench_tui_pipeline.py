@@ -85,6 +85,7 @@ async def one_run(timeout_s: float = 600.0) -> tuple[dict[str, float], dict[str,
             seen_running = seen_running or app.sweep_running
             if seen_running and not app.sweep_running and rows:
                 marks["evaluation finished, table full"] = now
+                await pilot.pause(0.5)  # let the last messages land before the app closes
                 break
             await pilot.pause(0.05)
         else:
