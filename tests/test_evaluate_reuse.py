@@ -154,3 +154,22 @@ def test_every_tail_on_the_exact_head_output_computes_the_graph_output_bit_for_b
             # what the receiver decodes from an fp32 frame: a copy, batch rebuilt from numpy
             payload = [torch.from_numpy(values[t.name].numpy().copy()) for t in sp.tensors]
             assert torch.equal(tail(payload), output), sp.after
+
+
+@pytest.mark.parametrize(
+    ("cores", "load", "expected"),
+    [(2, 3.0, 1), (2, 0.0, 1), (8, 0.2, 7), (8, 5.6, 1), (8, 3.4, 4), (64, 0.0, 16)],
+)
+def test_threads_leave_busy_cores_and_one_more_alone(monkeypatch, cores, load, expected):
+    monkeypatch.setattr(evaluate_module.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(evaluate_module.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 16)  # torch's own choice
+    assert evaluate_module.evaluation_threads() == expected
+
+
+def test_thread_setting_is_restored(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.setattr(evaluate_module, "evaluation_threads", lambda: before + 1)
+    with evaluate_module._batch_threads():
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before
