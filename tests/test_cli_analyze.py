@@ -141,3 +141,17 @@ def test_out_that_cannot_be_a_file_is_refused_before_the_run(tmp_path):
         assert fragment in lines[0]
         assert out.stdout == ""  # refused up front: no report was computed
     assert [p.name for p in tmp_path.iterdir()] == ["plain"]
+
+
+def test_scenario_without_compute_profiles_is_exit_2_naming_the_node(tmp_path):
+    path = tmp_path / "bare.toml"
+    path.write_text(
+        'name = "bare"\n[[node]]\nname = "cam"\nrole = "edge"\n[[node]]\nname = "srv"\n'
+        'role = "server"\n[[link]]\nname = "l"\nkind = "full_duplex"\nnodes = ["cam", "srv"]\n'
+        'bitrate = "100Mbps"\n[[flow]]\nfrom = "cam"\nto = "srv"\nframes = 2\n'
+    )
+    out = sei("analyze", "--scenario", str(path))
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert 'bare.toml: node[0].compute: the edge node "cam" has no compute profile' in lines[0]

@@ -338,3 +338,13 @@ def test_save_into_a_directory_is_one_clear_error(tmp_path):
     with pytest.raises(SeiInputError, match=r"is a directory \(name a file"):
         save_scenario(builtin_scenario("demo"), tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_edge_and_server_compute_names_the_node_without_one():
+    demo = builtin_scenario("demo")
+    edge, server = demo.edge_and_server_compute()
+    assert (edge.gflops, server.gflops) == (8.0, 8100.0)
+    bare = parse_scenario(IDLE_SCENARIO.format(tcp=""), "bare.toml")
+    bare.to_network()  # simulating needs no compute
+    with pytest.raises(SeiInputError, match=r"bare.toml: node\[0\].compute: the edge node \"cam\""):
+        bare.edge_and_server_compute()

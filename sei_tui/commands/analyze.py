@@ -116,6 +116,10 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise SeiInputError(f"--{name} = {value}: must be at least 1")
+    if args.scenario:
+        from sei_tui.core.scenario import resolve_scenario
+
+        resolve_scenario(args.scenario).edge_and_server_compute()
     if args.out:
         from sei_tui.core.report import check_output_path
 

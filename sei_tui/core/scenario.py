@@ -219,6 +219,23 @@ class Scenario:
         node = self.node(node) if isinstance(node, str) else node
         return self.compute[node.compute] if node.compute is not None else None
 
+    def edge_and_server_compute(self) -> tuple[ComputeProfile, ComputeProfile]:
+        """The compute profiles of the edge and the server node; evaluating a split needs
+        both, while simulating the network needs neither (so the format makes them optional)."""
+        profiles = []
+        for node in (self.edge_node(), self.server_node()):
+            profile = self.compute_of(node)
+            if profile is None:
+                index = self.nodes.index(node)
+                raise SeiInputError(
+                    f"{self.label}: node[{index}].compute: the {node.role} node "
+                    f"{_toml_value(node.name)} has no compute profile; evaluating splits needs "
+                    'one on the edge and on the server (e.g. compute = "pi4" with '
+                    "[compute.pi4] gflops = 8)"
+                )
+            profiles.append(profile)
+        return profiles[0], profiles[1]
+
     def validate(self) -> None:
         """Raise SeiInputError naming the first problem (key path and value), if any.
 
