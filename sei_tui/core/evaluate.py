@@ -659,9 +659,8 @@ class Evaluation:
                         f"split {sp.index} ({sp.after}): encoding, accuracy",
                     )
                     tensors = [values[t.name] for t in sp.tensors]
-                    first_payloads.setdefault(
-                        sp.index, [t[: min(TIMED_FRAMES, len(batch))] for t in tensors]
-                    )
+                    if sp.index not in first_payloads:  # copies: a view would pin the batch
+                        first_payloads[sp.index] = [t[:TIMED_FRAMES].clone() for t in tensors]
                     bodies = batch_bodies(tensors, dtypes)
                     if pending is not None:
                         pending.result()
