@@ -161,3 +161,14 @@ def test_label_mapping_matches_class_names_not_folder_order():
     assert _label_mapping(["a", "b", "c"], None, 3) == [0, 1, 2]  # unnamed: trust indices
     assert _label_mapping(["a", "b"], None, 1000) is None
     assert _label_mapping([], model, 3) is None
+
+
+def test_evaluation_without_a_server_profile_names_the_node():
+    # The TUI reaches the evaluation without the CLI's up-front check: it must get the
+    # same one-line input error, not a KeyError.
+    from sei_tui.core.evaluate import _compute_models
+    from sei_tui.core.scenario import builtin_scenario
+
+    bare = builtin_scenario("demo").with_node("server", compute=None)
+    with pytest.raises(SeiInputError, match=r'node\[2\]\.compute: the server node "server"'):
+        _compute_models(bare, graph=None)

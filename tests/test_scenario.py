@@ -245,7 +245,7 @@ def test_save_is_atomic_and_keeps_permissions(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(SeiInputError, match="cannot write: disk full"):
         save_scenario(demo.with_protocol("udp"), path)
     assert path.read_text() == before  # the old file is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.toml"]  # no temp left

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -31,18 +31,35 @@ def cache_dir(*parts: str) -> Path:
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write through a temp file in the same directory, then os.replace: never half a file."""
+    """Write through a temp file in the same directory, then os.replace: never half a file.
+
+    The result keeps the mode of the file it replaces; a new file gets 0o666 less the umask,
+    as a plain open() would (mkstemp's 0o600 would leave reports unreadable to others).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        keep_mode: int | None = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        keep_mode = None
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            # O_EXCL: never reuse someone else's file; 0o666 lets the umask decide the mode.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        if keep_mode is not None:
+            os.chmod(tmp, keep_mode)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -1131,9 +1131,8 @@ def _saliency(graph, dataset, cancel):
 def _compute_models(scenario, graph):
     from sei_tui.core.compute import ComputeModel
 
-    edge = scenario.edge_node()
-    server = scenario.server_node()
+    edge_profile, server_profile = scenario.edge_and_server_compute()
     return (
-        ComputeModel.from_profile(scenario.compute[edge.compute], graph),
-        ComputeModel.from_profile(scenario.compute[server.compute], graph),
+        ComputeModel.from_profile(edge_profile, graph),
+        ComputeModel.from_profile(server_profile, graph),
     )

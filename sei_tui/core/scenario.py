@@ -18,7 +18,6 @@ import difflib
 import math
 import os
 import re
-import tempfile
 import tomllib
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -36,6 +35,7 @@ from libsim.spec import (
     NetworkSpec,
     TcpConfig,
 )
+from sei_tui.core.cache import atomic_write_bytes
 from sei_tui.core.errors import SeiInputError
 from sei_tui.core.units import (
     format_bitrate,
@@ -574,25 +574,9 @@ def save_scenario(scenario: Scenario, path: str | os.PathLike[str]) -> Scenario:
     folder = path.parent if str(path.parent) else Path(".")
     text = dump_scenario(scenario, base_dir=folder.absolute())
     try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    try:
-        handle, temp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        atomic_write_bytes(path, text.encode("utf-8"))
     except OSError as exc:
         raise SeiInputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp_name, mode)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
     return parse_scenario(text, source=path)
 
 

@@ -9,14 +9,13 @@ screen paints before torch has finished importing.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from sei_tui.core.cache import atomic_write_bytes
 from sei_tui.core.errors import SeiCancelled, SeiInputError
 
 Progress = Callable[[float, str], None]
@@ -82,15 +81,10 @@ class Services(Protocol):
 
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temporary file in the same folder, then rename over the target."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_write_bytes(Path(path), text.encode("utf-8"))
+    except OSError as exc:
+        raise SeiInputError(f"{path}: cannot write: {exc.strerror or exc}") from exc
 
 
 def report_format(path: str) -> str:
