@@ -24,6 +24,13 @@ SUBCOMMANDS: dict[str, tuple[str, int]] = {
 }
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes are one line on stderr and exit 2, like every other bad input."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def _load(name: str):
     try:
         return importlib.import_module(f"sei_tui.commands.{name}")
@@ -34,7 +41,7 @@ def _load(name: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="sei",
         description="Split-Et-Impera in the terminal: find, simulate and recommend "
         "where to split a DNN between an edge device and a server.",

@@ -31,3 +31,13 @@ def test_unknown_subcommand_is_exit_2():
     assert out.returncode == 2
     assert "frobnicate" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_usage_mistakes_are_one_line_exit_2():
+    for args in (["analyze", "--format", "xml"], ["saliency", "demo"], ["simulate"]):
+        out = sei(*args)
+        assert out.returncode == 2, args
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1, (args, out.stderr)
+        assert lines[0].startswith(f"sei {args[0]}: error: "), lines[0]
+        assert "--help" in lines[0]
