@@ -10,6 +10,7 @@ size (no mean/std normalisation: unknown without the weights' transforms).
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import io
 import math
@@ -86,7 +87,7 @@ def _describe_preprocess(preprocess: Preprocess | None, input_shape: Sequence[in
     return " ".join(repr(preprocess).split())
 
 
-class LabelledDataset(Dataset):
+class LabelledDataset(Dataset, abc.ABC):
     """A torch Dataset of `(image, label)` with `classes` and a `fingerprint`."""
 
     classes: list[str]
@@ -97,18 +98,19 @@ class LabelledDataset(Dataset):
         self._preprocess_text = _describe_preprocess(preprocess, input_shape)
         self._fingerprint: str | None = None
 
-    def __len__(self) -> int:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
 
+    @abc.abstractmethod
     def raw(self, index: int) -> tuple[Any, int]:
         """The image before preprocessing (PIL image or uint8/float tensor) and its label."""
-        raise NotImplementedError
 
     def labels(self) -> list[int]:
         return [self.raw(i)[1] for i in range(len(self))]
 
+    @abc.abstractmethod
     def content_digest(self) -> str:
-        raise NotImplementedError
+        """A digest of the images and labels (the dataset's part of cache keys)."""
 
     @property
     def fingerprint(self) -> str:

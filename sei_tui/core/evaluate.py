@@ -651,7 +651,9 @@ class Evaluation:
                     values, output = run_capturing(self.graph.graph_module, batch, names)
                     graph_top1.append(output.argmax(dim=1))
                 else:
-                    values = capture_values(self.graph.graph_module, batch, names)
+                    values, _ = run_capturing(
+                        self.graph.graph_module, batch, names, stop_early=True
+                    )
                 for k, sp in enumerate(group):
                     _check(cancel)
                     progress(
@@ -987,9 +989,13 @@ class _Captured(Exception):
     """Stops a capturing pass once every wanted value is in hand."""
 
 
-def capture_values(graph_module, batch, names: Sequence[str]) -> dict[str, Any]:
-    """Outputs of the fx nodes `names` for `batch`, from one forward pass that stops
-    after the last of them (the graph is functional: no later op overwrites them)."""
+def run_capturing(
+    graph_module, batch, names: Sequence[str], *, stop_early: bool = False
+) -> tuple[dict[str, Any], Any]:
+    """The outputs of the fx nodes `names` for `batch`, and the whole graph's output.
+
+    With `stop_early` the pass stops after the last wanted node and the output is None
+    (the graph is functional: no later op overwrites a captured value)."""
     import torch
     import torch.fx as fx
 
@@ -1001,31 +1007,12 @@ def capture_values(graph_module, batch, names: Sequence[str]) -> dict[str, Any]:
             value = super().run_node(node)
             if node.name in wanted:
                 captured[node.name] = value
-                if len(captured) == len(wanted):
+                if stop_early and len(captured) == len(wanted):
                     raise _Captured()
             return value
 
+    output = None
     with torch.inference_mode(), contextlib.suppress(_Captured):
-        Capturing(graph_module).run(batch)
-    return captured
-
-
-def run_capturing(graph_module, batch, names: Sequence[str]) -> tuple[dict[str, Any], Any]:
-    """The whole graph's output for `batch`, and the outputs of the fx nodes `names`."""
-    import torch
-    import torch.fx as fx
-
-    wanted = set(names)
-    captured: dict[str, Any] = {}
-
-    class Capturing(fx.Interpreter):
-        def run_node(self, node):
-            value = super().run_node(node)
-            if node.name in wanted:
-                captured[node.name] = value
-            return value
-
-    with torch.inference_mode():
         output = Capturing(graph_module).run(batch)
     return captured, output
 
