@@ -150,3 +150,21 @@ def test_duration_text_round_trips_exactly(value):
 @given(st.integers(min_value=0, max_value=2**63))
 def test_byte_text_round_trips_exactly(value):
     assert parse_bytes(format_bytes(value)) == value
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [
+        (0, "0 B"),
+        (999, "999 B"),
+        (1000, "1.0 kB"),
+        (150528, "150.5 kB"),
+        (602112, "602.1 kB"),
+        (1_500_000, "1.5 MB"),
+        (2_000_000_000, "2.0 GB"),
+    ],
+)
+def test_sizes_for_people_are_decimal_everywhere(count, text):
+    from sei_tui.core.units import display_bytes
+
+    assert display_bytes(count) == text

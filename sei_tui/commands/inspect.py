@@ -7,6 +7,8 @@ import json
 import sys
 from typing import Any
 
+from sei_tui.core.units import display_bytes
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -133,11 +135,11 @@ def _print_tables(graph: Any, loaded: Any, verifications: Any) -> None:
             str(s.index),
             s.after,
             str(len(s.tensors)),
-            _iec(s.payload_bytes),
+            display_bytes(s.payload_bytes),
             _si(s.head_flops),
             _si(s.tail_flops),
             _si(s.head_params),
-            _iec(s.head_peak_activation_bytes),
+            display_bytes(s.head_peak_activation_bytes),
         ]
         if verifications is not None:
             check = checks.get(s.index)
@@ -156,14 +158,6 @@ def _si(value: float) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.3g}{unit}"
     return f"{value:g}"
-
-
-def _iec(count: int) -> str:
-    """Display bytes with 3 significant digits (exact values are in --json)."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if count >= scale:
-            return f"{count / scale:.3g}{unit}"
-    return f"{count}B"
 
 
 def terminal_progress(what: str):

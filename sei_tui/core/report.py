@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 
 from sei_tui.core.errors import SeiInputError
 from sei_tui.core.rows import Recommendation, Row
+from sei_tui.core.units import display_bytes
 
 FORMATS = ("table", "json", "csv", "md")
 CSV_COLUMNS = tuple(f.name for f in fields(Row))
@@ -82,12 +83,7 @@ def seconds(value: float | None) -> str:
 
 
 def size(value: float | None) -> str:
-    if value is None:
-        return "-"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if value >= scale:
-            return f"{value / scale:.1f} {unit}"
-    return f"{int(value)} B"
+    return "-" if value is None else display_bytes(value)
 
 
 def count(value: float | None) -> str:

@@ -216,3 +216,13 @@ def format_rate(bps: float) -> str:
         if abs(bps) >= scale:
             return f"{bps / scale:.4g} {prefix}bit/s"
     return f"{bps:.4g} bit/s"
+
+
+def display_bytes(count: float) -> str:
+    """A size for people, in decimal units as everywhere on screen: ``150528`` -> ``"150.5 kB"``.
+
+    Unlike `format_bytes` it rounds (exact values are in JSON and in scenario files)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{int(count)} B"

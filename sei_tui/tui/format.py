@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sei_tui.core.units import display_bytes
+
 MISSING = "–"
 
 
@@ -15,12 +17,7 @@ def attr(obj: Any, name: str, default: Any = None) -> Any:
 
 
 def format_bytes(n: float | None) -> str:
-    if n is None:
-        return MISSING
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{int(n)} B"
+    return MISSING if n is None else display_bytes(n)
 
 
 def format_seconds(s: float | None) -> str:
