@@ -36,6 +36,7 @@ decoding fills in), and an undecodable one is all 0.0.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import struct
@@ -131,6 +132,17 @@ def default_tensor_encodings() -> list[TensorEncoding]:
 # ---------------------------------------------------------------- int8 quantisation
 
 
+# Casting to fp16 overflows to +-inf and NaN quantises by clipping: the documented results
+# of these encodings, not accidents, so numpy's warnings about them are silenced.
+def _IEEE_CASTS(function):  # noqa: N802 - reads as the decorator it is
+    @functools.wraps(function)
+    def quiet(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore"):  # a fresh one: nesting, threads
+            return function(*args, **kwargs)
+
+    return quiet
+
+
 def quantisation_params(values: np.ndarray) -> tuple[float, int]:
     """Per-tensor affine (scale, zero_point) from min/max, the range widened to include 0."""
     lo = min(float(values.min()), 0.0) if values.size else 0.0
@@ -142,6 +154,7 @@ def quantisation_params(values: np.ndarray) -> tuple[float, int]:
     return scale, zero_point
 
 
+@_IEEE_CASTS
 def quantise(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     q = np.rint(values.astype(np.float64) / np.float32(scale)) + zero_point
     return np.clip(q, 0, 255).astype(np.uint8)
@@ -191,6 +204,7 @@ def _as_numpy(tensor) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(tensor, dtype=np.float32))
 
 
+@_IEEE_CASTS
 def encode_tensors(tensors: Sequence, encoding: TensorEncoding) -> bytes:
     """One frame: the header, then the tensors' elements in `encoding`."""
     arrays = [_as_numpy(t) for t in tensors]
@@ -300,6 +314,7 @@ def encode_tensor_batches(
     }
 
 
+@_IEEE_CASTS
 def _batch_bodies(
     flat: list[np.ndarray], dtype: str
 ) -> tuple[list[bytes], list[np.ndarray], list[np.ndarray]]:
@@ -345,6 +360,7 @@ def _batch_bodies(
     return params, codes, decoded
 
 
+@_IEEE_CASTS
 def _to_fp16(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(little-endian fp16 codes, their float32 values). torch's vectorised conversion is
     IEEE round-to-nearest-even like numpy's, so identical except in NaN payload bits: with
