@@ -21,7 +21,7 @@ import time
 
 
 def bench_cli(repeat: int) -> None:
-    from sei_tui.core.demo import demo_model
+    from sei_tui.core.model.demo import demo_model
 
     start = time.perf_counter()
     demo_model()  # trains and caches on the first run; not part of the figure
@@ -53,8 +53,8 @@ def bench_network_sweep(repeat: int) -> None:
     import torchvision
 
     import libsim
-    from sei_tui.core.graph import analyze_model
-    from sei_tui.core.scenario import builtin_scenario
+    from sei_tui.core.model.graph import analyze_model
+    from sei_tui.core.network.scenario import builtin_scenario
 
     start = time.perf_counter()
     graph = analyze_model(torchvision.models.resnet50(weights=None).eval(), (3, 224, 224))

@@ -51,11 +51,11 @@ def _setup(model_name: str, images: int, threads: int):
     import torch
 
     torch.set_num_threads(threads)
-    from sei_tui.core.datasets import SyntheticShapes
-    from sei_tui.core.graph import analyze_model
+    from sei_tui.core.data.datasets import SyntheticShapes
+    from sei_tui.core.model.graph import analyze_model
 
     if model_name == "demo":
-        from sei_tui.core.demo import DEMO_INPUT_SHAPE, demo_model
+        from sei_tui.core.model.demo import DEMO_INPUT_SHAPE, demo_model
 
         module, shape = demo_model(), DEMO_INPUT_SHAPE
     else:
@@ -69,7 +69,7 @@ def _setup(model_name: str, images: int, threads: int):
 
 
 def _one_pass(graph, dataset, batch: int) -> list[float]:
-    from sei_tui.core.saliency import cumulative_saliency
+    from sei_tui.core.saliency.cumulative import cumulative_saliency
 
     result = cumulative_saliency(graph, dataset, batch_size=batch, cache=False)
     return [p.cs for p in result.points]
@@ -78,7 +78,7 @@ def _one_pass(graph, dataset, batch: int) -> list[float]:
 def _per_layer(graph, dataset, batch: int) -> list[float]:
     import torch
 
-    from sei_tui.core.saliency import gradcam, tensor_layout
+    from sei_tui.core.saliency.cumulative import gradcam, tensor_layout
 
     values = []
     for point in graph.split_points:

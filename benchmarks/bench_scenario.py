@@ -28,7 +28,7 @@ def _per_call(function, repeat: int) -> tuple[float, float]:
 
 def _big_scenario(stations: int):
     """One AP, `stations` cameras on one wireless medium, each with a flow to the server."""
-    from sei_tui.core.scenario import builtin_scenario
+    from sei_tui.core.network.scenario import builtin_scenario
 
     scenario = builtin_scenario("demo")
     for i in range(stations):
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     repeat = parser.parse_args().repeat
 
-    from sei_tui.core.scenario import builtin_scenario, dump_scenario, parse_scenario
+    from sei_tui.core.network.scenario import builtin_scenario, dump_scenario, parse_scenario
 
     for label, scenario in (
         ("demo (3 nodes)", builtin_scenario("demo")),

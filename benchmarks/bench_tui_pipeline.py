@@ -99,7 +99,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
-    from sei_tui.core.demo import demo_model
+    from sei_tui.core.model.demo import demo_model
 
     demo_model()  # trains and caches on the very first run; not part of the figure
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")

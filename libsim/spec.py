@@ -1,6 +1,6 @@
 """Plain data that crosses the libsim boundary: what to simulate and what came out.
 
-These dataclasses are the contract between the scenario layer (sei_tui.core.scenario),
+These dataclasses are the contract between the scenario layer (sei_tui.core.network.scenario),
 the native binding (libsim.binding) and every front end. Units are SI: bit/s, seconds,
 bytes.
 """

@@ -9,7 +9,7 @@ import sei_tui.core
 
 def _core_modules() -> list[str]:
     return ["sei_tui.core"] + [
-        f"sei_tui.core.{m.name}" for m in pkgutil.iter_modules(sei_tui.core.__path__)
+        m.name for m in pkgutil.walk_packages(sei_tui.core.__path__, prefix="sei_tui.core.")
     ]
 
 

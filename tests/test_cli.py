@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from sei_tui import __version__
-from sei_tui.cli import SUBCOMMANDS
+from sei_tui.cli.main import SUBCOMMANDS
 
 
 def sei(*args: str) -> subprocess.CompletedProcess:

@@ -97,7 +97,7 @@ def test_user_image_folder_is_matched_to_the_model_classes_by_name(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from sei_tui.core.datasets import SyntheticShapes
+    from sei_tui.core.data.datasets import SyntheticShapes
 
     shapes = SyntheticShapes(16, seed=7)
     for i in range(len(shapes)):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sei_tui.cli import main
-from sei_tui.core.profiling import load_profile
+from sei_tui.core.model.profiling import load_profile
 
 FACTORY = """
 from torch import nn

@@ -228,7 +228,7 @@ def test_end_to_end_udp_loss_reports_datagram_ranges(tmp_path, capsys):
 
 @pytest.mark.parametrize("name", ["demo", "lan", "lte", "four-cameras"])
 def test_every_builtin_simulates(name, capsys):
-    from sei_tui.core.scenario import builtin_scenario
+    from sei_tui.core.network.scenario import builtin_scenario
 
     scenario = builtin_scenario(name)
     assert main(["simulate", name, "--frames", "2", "--json"]) == 0

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from sei_tui.core.compute import ComputeModel
 from sei_tui.core.errors import SeiInputError
-from sei_tui.core.graph import analyze_model
-from sei_tui.core.profiling import (
+from sei_tui.core.model.compute import ComputeModel
+from sei_tui.core.model.graph import analyze_model
+from sei_tui.core.model.profiling import (
     load_profile,
     measure_node_seconds,
     profile_json,
@@ -68,7 +68,7 @@ def test_estimate_is_flops_over_rate(graph):
 
 
 def test_scenario_compute_profile_is_accepted(graph):
-    from sei_tui.core.scenario import ComputeProfile
+    from sei_tui.core.network.scenario import ComputeProfile
 
     compute = ComputeModel.from_profile(ComputeProfile("server", "gflops", gflops=100.0), graph)
     assert compute.whole_seconds() == pytest.approx(graph.total_flops / 1e11)

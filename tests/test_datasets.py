@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from sei_tui.core.datasets import (
+from sei_tui.core.data.datasets import (
     SHAPE_CLASSES,
     SyntheticShapes,
     cifar10,

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from sei_tui.core import demo
-from sei_tui.core.datasets import SyntheticShapes
+from sei_tui.core.data.datasets import SyntheticShapes
 from sei_tui.core.errors import SeiCancelled, SeiInputError
+from sei_tui.core.model import demo
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def test_architecture_is_vgg_style_and_deep_enough():
 
 
 def test_every_layer_is_a_split_point_candidate():
-    from sei_tui.core.graph import analyze_model
+    from sei_tui.core.model.graph import analyze_model
 
     graph = analyze_model(demo.build_demo_model(), demo.DEMO_INPUT_SHAPE, name="demo")
     assert len(graph.split_points) >= 20
@@ -103,8 +103,8 @@ def test_demo_reaches_95_percent_on_held_out_images(trained):
 
 @pytest.mark.slow
 def test_demo_saliency_curve_has_an_interior_maximum(trained):
-    from sei_tui.core.graph import analyze_model
-    from sei_tui.core.saliency import cumulative_saliency
+    from sei_tui.core.model.graph import analyze_model
+    from sei_tui.core.saliency.cumulative import cumulative_saliency
 
     model, _ = trained
     graph = analyze_model(model, demo.DEMO_INPUT_SHAPE, name="demo")

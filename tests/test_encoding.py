@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from sei_tui.core.encoding import (
+from sei_tui.core.errors import SeiInputError
+from sei_tui.core.evaluation.encoding import (
     RAW_BLOCK_BYTES,
     TensorEncoding,
     decode_image,
@@ -20,7 +21,6 @@ from sei_tui.core.encoding import (
     parse_input_encoding,
     parse_tensor_encoding,
 )
-from sei_tui.core.errors import SeiInputError
 
 
 def relu_tensor(shape, seed=0):

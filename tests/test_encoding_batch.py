@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from sei_tui.core.encoding import (
+from sei_tui.core.evaluation.encoding import (
     RAW_BLOCK_BYTES,
     TensorEncoding,
     decode_tensors,

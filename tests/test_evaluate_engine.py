@@ -8,10 +8,16 @@ import math
 
 import pytest
 
-from sei_tui.core.encoding import RESULT_BYTES
 from sei_tui.core.errors import SeiCancelled
-from sei_tui.core.evaluate import Evaluation, pareto_front, parse_sweep, recommend, row_sort_key
-from sei_tui.core.scenario import builtin_scenario
+from sei_tui.core.evaluation.encoding import RESULT_BYTES
+from sei_tui.core.evaluation.engine import (
+    Evaluation,
+    pareto_front,
+    parse_sweep,
+    recommend,
+    row_sort_key,
+)
+from sei_tui.core.network.scenario import builtin_scenario
 
 IMAGES = 32
 

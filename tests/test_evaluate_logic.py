@@ -6,7 +6,7 @@ import pytest
 
 from libsim.spec import BurstLoss, FlowSpec, LinkSpec, NetworkSpec
 from sei_tui.core.errors import SeiInputError
-from sei_tui.core.evaluate import (
+from sei_tui.core.evaluation.engine import (
     apply_overrides,
     latency_parts,
     nearest_rank,
@@ -14,7 +14,7 @@ from sei_tui.core.evaluate import (
     parse_sweep,
     recommend,
 )
-from sei_tui.core.rows import Row
+from sei_tui.core.evaluation.rows import Row
 
 
 def row(strategy, p95, acc, payload=1000, split=None):
@@ -151,7 +151,7 @@ def test_overrides_change_every_link_or_one():
 
 
 def test_label_mapping_matches_class_names_not_folder_order():
-    from sei_tui.core.evaluate import _label_mapping
+    from sei_tui.core.evaluation.engine import _label_mapping
 
     model = ["circle", "square", "triangle"]
     folders = sorted(model)  # an image folder's classes: ["circle", "square", "triangle"]
@@ -166,8 +166,8 @@ def test_label_mapping_matches_class_names_not_folder_order():
 def test_evaluation_without_a_server_profile_names_the_node():
     # The TUI reaches the evaluation without the CLI's up-front check: it must get the
     # same one-line input error, not a KeyError.
-    from sei_tui.core.evaluate import _compute_models
-    from sei_tui.core.scenario import builtin_scenario
+    from sei_tui.core.evaluation.engine import _compute_models
+    from sei_tui.core.network.scenario import builtin_scenario
 
     bare = builtin_scenario("demo").with_node("server", compute=None)
     with pytest.raises(SeiInputError, match=r'node\[2\]\.compute: the server node "server"'):

@@ -5,9 +5,9 @@ import io
 import json
 import math
 
-from sei_tui.core.evaluate import SweepPoint, recommend
-from sei_tui.core.report import CSV_COLUMNS, AnalysisReport, render
-from sei_tui.core.rows import Row
+from sei_tui.core.evaluation.engine import SweepPoint, recommend
+from sei_tui.core.evaluation.report import CSV_COLUMNS, AnalysisReport, render
+from sei_tui.core.evaluation.rows import Row
 
 
 def rows():

@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from sei_tui.core import evaluate as evaluate_module
-from sei_tui.core.datasets import open_dataset
-from sei_tui.core.evaluate import Evaluation, row_sort_key, run_capturing
-from sei_tui.core.graph import analyze_model
-from sei_tui.core.models import LoadedModel, load_model
-from sei_tui.core.saliency import cumulative_saliency
+from sei_tui.core.data.datasets import open_dataset
+from sei_tui.core.evaluation import engine as evaluate_module
+from sei_tui.core.evaluation.engine import Evaluation, row_sort_key, run_capturing
+from sei_tui.core.model.graph import analyze_model
+from sei_tui.core.model.loading import LoadedModel, load_model
+from sei_tui.core.saliency.cumulative import cumulative_saliency
 
 IMAGES = 16
 # measured on this machine, so they differ run to run; everything else must not
@@ -44,7 +44,9 @@ class Calls:
 
 @pytest.fixture
 def counted(monkeypatch):
-    from sei_tui.core import graph, models, saliency
+    from sei_tui.core.model import graph
+    from sei_tui.core.model import loading as models
+    from sei_tui.core.saliency import cumulative as saliency
 
     # a model loaded by an earlier test must not hide a second load here
     monkeypatch.setattr(evaluate_module, "_MODEL_CACHE", {})

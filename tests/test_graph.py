@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from sei_tui.core.errors import SeiCancelled, SeiInputError
-from sei_tui.core.graph import analyze_model, flop_counter, verify_splits
+from sei_tui.core.model.graph import analyze_model, flop_counter, verify_splits
 
 F32 = 4
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torchvision
 
-from sei_tui.core.graph import VERIFY_TOLERANCE, analyze_model, verify_splits
+from sei_tui.core.model.graph import VERIFY_TOLERANCE, analyze_model, verify_splits
 
 # name -> (constructor kwargs, input shape). ViT's positional embedding fixes its input
 # size, so it is built for 32x32; inception_v3 needs at least 75x75; swin_t at 32x32

@@ -8,9 +8,9 @@ import torch
 import torchvision
 from torch import nn
 
-from sei_tui.core import models
 from sei_tui.core.errors import SeiInputError
-from sei_tui.core.models import list_model_names, load_model, parse_input_shape
+from sei_tui.core.model import loading as models
+from sei_tui.core.model.loading import list_model_names, load_model, parse_input_shape
 
 FACTORY = """
 import torch
@@ -259,7 +259,7 @@ def test_factory_problems(factory_file, tmp_path):
 
 
 def test_demo_model_wiring(monkeypatch):
-    from sei_tui.core import demo
+    from sei_tui.core.model import demo
 
     calls = []
 

@@ -5,8 +5,8 @@ import math
 import pytest
 
 from sei_tui.core.errors import SeiInputError
-from sei_tui.core.qos import Constraint, parse_qos
-from sei_tui.core.rows import Row
+from sei_tui.core.evaluation.qos import Constraint, parse_qos
+from sei_tui.core.evaluation.rows import Row
 
 
 def row(**kw):

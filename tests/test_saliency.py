@@ -11,7 +11,7 @@ import torch.fx
 from torch import nn
 
 from sei_tui.core.errors import SeiCancelled, SeiInputError
-from sei_tui.core.saliency import (
+from sei_tui.core.saliency.cumulative import (
     cumulative_saliency,
     local_maxima,
     saliency_pass,
@@ -534,7 +534,7 @@ def test_one_pass_equals_head_tail_reference_on_resnet18_graph():
     """On the real model graph: every split point run separately as head -> tail."""
     import torchvision
 
-    from sei_tui.core.graph import analyze_model
+    from sei_tui.core.model.graph import analyze_model
 
     torch.manual_seed(0)
     model = torchvision.models.resnet18(num_classes=6).eval()

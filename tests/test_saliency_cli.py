@@ -51,8 +51,8 @@ def _run_json(capsys, *argv) -> dict:
 
 
 def test_json_shape_and_indices_match_the_model_graph(factory, capsys):
-    from sei_tui.core.graph import analyze_model
-    from sei_tui.core.models import load_model
+    from sei_tui.core.model.graph import analyze_model
+    from sei_tui.core.model.loading import load_model
 
     out = _run_json(capsys, factory, "--synthetic", "16", "--input-shape", "3,32,32", "--per-class")
     graph = analyze_model(load_model(factory, input_shape=(3, 32, 32)))

@@ -8,7 +8,7 @@ import pytest
 
 from libsim.spec import BurstLoss, FlowSpec, LinkSpec, TcpConfig
 from sei_tui.core.errors import SeiInputError
-from sei_tui.core.scenario import (
+from sei_tui.core.network.scenario import (
     ComputeProfile,
     Flow,
     Link,

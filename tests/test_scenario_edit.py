@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from libsim.spec import BurstLoss
 from sei_tui.core.errors import SeiInputError
-from sei_tui.core.scenario import Link, builtin_scenario, dump_scenario, parse_scenario
+from sei_tui.core.network.scenario import Link, builtin_scenario, dump_scenario, parse_scenario
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 
 from sei_tui.cli import main
 from sei_tui.core.errors import SeiInputError
-from sei_tui.core.scenario import parse_scenario
+from sei_tui.core.network.scenario import parse_scenario
 
 BASE = """\
 name = "two hops"

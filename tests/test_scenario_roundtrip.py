@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from libsim.spec import LINK_KINDS, BurstLoss, TcpConfig
-from sei_tui.core.scenario import (
+from sei_tui.core.network.scenario import (
     ComputeProfile,
     Flow,
     Link,
@@ -20,7 +20,7 @@ from sei_tui.core.scenario import (
 names = st.text(
     alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=10
 ).filter(lambda text: text == text.strip())
-# the ranges the format accepts (sei_tui.core.scenario MAX_* bounds), edges included
+# the ranges the format accepts (sei_tui.core.network.scenario MAX_* bounds), edges included
 positive = st.floats(min_value=0.0, exclude_min=True, allow_nan=False, allow_infinity=False)
 bitrates = st.floats(min_value=0.0, max_value=1e15, exclude_min=True)
 delays = st.floats(min_value=0.0, max_value=1000.0)

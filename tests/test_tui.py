@@ -13,7 +13,7 @@ import sys
 import pytest
 from test_tui_fakes import FakeServices, fake_graph
 
-from sei_tui.core.scenario import builtin_scenario, load_scenario, save_scenario
+from sei_tui.core.network.scenario import builtin_scenario, load_scenario, save_scenario
 from sei_tui.tui.app import DEBOUNCE_S, SeiApp
 from sei_tui.tui.bindings import BINDING_SECTIONS
 from sei_tui.tui.format import format_seconds

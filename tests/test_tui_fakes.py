@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from sei_tui.core.errors import SeiCancelled
-from sei_tui.core.rows import Row
+from sei_tui.core.evaluation.rows import Row
 from sei_tui.tui.services import CoreServices
 
 

@@ -6,7 +6,7 @@ import pytest
 from rich.style import Style
 
 from sei_tui.core.errors import SeiInputError
-from sei_tui.core.scenario import builtin_scenario
+from sei_tui.core.network.scenario import builtin_scenario
 from sei_tui.tui import scenario_edit
 from sei_tui.tui.format import format_bytes, format_seconds
 from sei_tui.tui.heat import heat_bar, heat_gradient, normalise
@@ -135,7 +135,7 @@ def test_report_format_from_extension():
 
 
 def test_breakdown_bar_counts_encoding_on_the_edge_and_decoding_on_the_server():
-    from sei_tui.core.rows import Row
+    from sei_tui.core.evaluation.rows import Row
     from sei_tui.tui.widgets.results import breakdown_bar
 
     row = Row(
@@ -155,7 +155,7 @@ def test_breakdown_bar_counts_encoding_on_the_edge_and_decoding_on_the_server():
 
 
 def test_bursty_link_keeps_or_replaces_its_loss_model():
-    from sei_tui.core.scenario import dump_scenario, parse_scenario
+    from sei_tui.core.network.scenario import dump_scenario, parse_scenario
 
     text = dump_scenario(builtin_scenario("demo")).replace(
         'name = "wifi"',

@@ -3,7 +3,7 @@ nothing is loaded or computed twice, and a network edit re-runs only the simulat
 
 import pytest
 
-from sei_tui.core import evaluate as evaluate_module
+from sei_tui.core.evaluation import engine as evaluate_module
 from sei_tui.tui.services import CoreServices
 
 
@@ -21,7 +21,10 @@ class Calls:
 
 @pytest.mark.slow
 def test_the_demo_pipeline_loads_the_model_and_computes_saliency_once(monkeypatch):
-    from sei_tui.core import evaluate, graph, models, saliency
+    from sei_tui.core.evaluation import engine as evaluate
+    from sei_tui.core.model import graph
+    from sei_tui.core.model import loading as models
+    from sei_tui.core.saliency import cumulative as saliency
 
     monkeypatch.setattr(evaluate_module, "_MODEL_CACHE", {})
     load = Calls(monkeypatch, models, "load_model")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sei_tui.core.scenario import builtin_scenario, load_scenario, save_scenario
+from sei_tui.core.network.scenario import builtin_scenario, load_scenario, save_scenario
 
 pytestmark = pytest.mark.slow  # tmux is a setup dependency (Makefile APT_PACKAGES)
 

@@ -856,7 +856,7 @@ class SeiApp(App[None]):
             self.export_worker(path, report_format(path), context, rows, self.recommendation)
 
         def check(path: str) -> None:
-            from sei_tui.core.report import check_output_path
+            from sei_tui.core.evaluation.report import check_output_path
 
             report_format(path)
             check_output_path(path)  # a missing folder fails here, not after the export

@@ -1,4 +1,4 @@
-"""The topology editor's text <-> scenario glue over `sei_tui.core.scenario`.
+"""The topology editor's text <-> scenario glue over `sei_tui.core.network.scenario`.
 
 The core's editing methods return a new *validated* Scenario or raise SeiInputError; this
 module only turns form text into their arguments and checks single fields as they are

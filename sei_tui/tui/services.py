@@ -113,7 +113,7 @@ class CoreServices:
         self._evaluation_lock = threading.Lock()
 
     def load_scenario(self, path: str | None) -> Any:
-        from sei_tui.core import scenario as scenario_module
+        from sei_tui.core.network import scenario as scenario_module
 
         if path is None or (
             not Path(path).exists() and path in scenario_module.builtin_scenario_names()
@@ -124,7 +124,7 @@ class CoreServices:
         return scenario_module.load_scenario(path)
 
     def save_scenario(self, scenario: Any, path: str) -> None:
-        from sei_tui.core.scenario import save_scenario
+        from sei_tui.core.network.scenario import save_scenario
 
         save_scenario(scenario, path)
 
@@ -132,8 +132,8 @@ class CoreServices:
         progress(0.02, "importing torch")
         import torch  # noqa: F401 - the slow import, reported as such
 
-        from sei_tui.core.graph import analyze_model
-        from sei_tui.core.models import load_model
+        from sei_tui.core.model.graph import analyze_model
+        from sei_tui.core.model.loading import load_model
 
         progress(0.1, f"loading {spec}")
         loaded = load_model(spec, weights, progress=lambda f, s: progress(0.1 + 0.6 * f, s))
@@ -148,9 +148,9 @@ class CoreServices:
     def saliency(
         self, graph: Any, data_dir: str | None, progress: Progress, cancel: Cancel
     ) -> tuple[Any | None, str]:
-        from sei_tui.core.datasets import open_dataset
-        from sei_tui.core.evaluate import DEFAULT_IMAGES
-        from sei_tui.core.saliency import cumulative_saliency
+        from sei_tui.core.data.datasets import open_dataset
+        from sei_tui.core.evaluation.engine import DEFAULT_IMAGES
+        from sei_tui.core.saliency.cumulative import cumulative_saliency
 
         loaded = self._loaded[id(graph)]
         synthetic = None if data_dir else DEFAULT_IMAGES
@@ -169,7 +169,7 @@ class CoreServices:
         progress: Progress,
         cancel: Cancel,
     ) -> Iterator[Any]:
-        from sei_tui.core.evaluate import Evaluation
+        from sei_tui.core.evaluation.engine import Evaluation
 
         while not self._evaluation_lock.acquire(timeout=0.1):
             if cancel():
@@ -204,7 +204,7 @@ class CoreServices:
             self._evaluation_lock.release()
 
     def parse_qos(self, text: str) -> Any:
-        from sei_tui.core.qos import parse_qos
+        from sei_tui.core.evaluation.qos import parse_qos
 
         return parse_qos(text)
 
@@ -212,7 +212,7 @@ class CoreServices:
         return qos.check(row)
 
     def recommend(self, rows: list[Any], qos: Any) -> Any:
-        from sei_tui.core.evaluate import recommend
+        from sei_tui.core.evaluation.engine import recommend
 
         return recommend(rows, qos)
 
@@ -224,7 +224,7 @@ class CoreServices:
         rows: list[Any],
         recommendation: Any,
     ) -> None:
-        from sei_tui.core.report import AnalysisReport, render
+        from sei_tui.core.evaluation.report import AnalysisReport, render
 
         report = AnalysisReport(
             model=context.model,

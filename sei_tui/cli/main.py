@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from sei_tui import __version__
 from sei_tui.core.errors import SeiCancelled, SeiInputError
 
-# name -> (help line, issue that delivers it). The module sei_tui.commands.<name>
+# name -> (help line, issue that delivers it). The module sei_tui.cli.<name>
 # implements the subcommand; until it exists the subcommand says so and exits 2.
 SUBCOMMANDS: dict[str, tuple[str, int]] = {
     "tui": ("open the terminal UI (the default)", 7),
@@ -33,9 +33,9 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def _load(name: str):
     try:
-        return importlib.import_module(f"sei_tui.commands.{name}")
+        return importlib.import_module(f"sei_tui.cli.{name}")
     except ModuleNotFoundError as exc:
-        if exc.name == f"sei_tui.commands.{name}":
+        if exc.name == f"sei_tui.cli.{name}":
             return None
         raise
 

@@ -61,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
         what = "not a directory" if Path(args.data).expanduser().exists() else "no such directory"
         raise SeiInputError(f"--data = {args.data}: {what}")
 
-    from sei_tui.core.datasets import open_dataset
-    from sei_tui.core.graph import analyze_model
-    from sei_tui.core.models import load_model, parse_input_shape
-    from sei_tui.core.saliency import cumulative_saliency
+    from sei_tui.core.data.datasets import open_dataset
+    from sei_tui.core.model.graph import analyze_model
+    from sei_tui.core.model.loading import load_model, parse_input_shape
+    from sei_tui.core.saliency.cumulative import cumulative_saliency
 
     input_shape = parse_input_shape(args.input_shape) if args.input_shape else None
     with _progress() as report:

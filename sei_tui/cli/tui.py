@@ -57,7 +57,7 @@ def _exit_without_waiting_for_workers() -> None:
 def _check_arguments(args: argparse.Namespace) -> None:
     """Refuse bad input before the screen opens: one line, exit 2."""
     if args.scenario is not None and not Path(args.scenario).exists():
-        from sei_tui.core.scenario import builtin_scenario_names
+        from sei_tui.core.network.scenario import builtin_scenario_names
 
         if args.scenario not in builtin_scenario_names():
             raise SeiInputError(
@@ -67,7 +67,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
     if args.data is not None and not Path(args.data).is_dir():
         raise SeiInputError(f"--data = {args.data}: not a folder")
     if args.qos:
-        from sei_tui.core.qos import parse_qos
+        from sei_tui.core.evaluation.qos import parse_qos
 
         parse_qos(args.qos)
     theme = args.theme or os.environ.get("SEI_THEME")

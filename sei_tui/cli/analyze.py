@@ -80,7 +80,7 @@ def _deadline(text: str | None) -> float | None:
 
 
 def _encodings(text: str) -> list:
-    from sei_tui.core.encoding import (
+    from sei_tui.core.evaluation.encoding import (
         COMPRESSIONS,
         TENSOR_DTYPES,
         lz4_available,
@@ -98,8 +98,8 @@ def _encodings(text: str) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sei_tui.core.encoding import parse_input_encoding
-    from sei_tui.core.qos import parse_qos
+    from sei_tui.core.evaluation.encoding import parse_input_encoding
+    from sei_tui.core.evaluation.qos import parse_qos
 
     fmt = "json" if args.json else args.format
     # Validate everything the user typed before any slow work.
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     input_encodings = [parse_input_encoding(t) for t in args.input_encoding.split(",") if t.strip()]
     axes = None
     if args.sweep:
-        from sei_tui.core.evaluate import parse_sweep
+        from sei_tui.core.evaluation.engine import parse_sweep
 
         axes = parse_sweep(args.sweep)
     for name in ("frames", "images", "processes", "synthetic"):
@@ -117,16 +117,16 @@ def run(args: argparse.Namespace) -> int:
         if value is not None and value < 1:
             raise SeiInputError(f"--{name} = {value}: must be at least 1")
     if args.scenario:
-        from sei_tui.core.scenario import resolve_scenario
+        from sei_tui.core.network.scenario import resolve_scenario
 
         resolve_scenario(args.scenario).edge_and_server_compute()
     if args.out:
-        from sei_tui.core.report import check_output_path
+        from sei_tui.core.evaluation.report import check_output_path
 
         check_output_path(args.out, create_folders=True)  # the writer makes missing folders
 
-    from sei_tui.core.evaluate import Evaluation, pareto_front, recommend, row_sort_key
-    from sei_tui.core.report import AnalysisReport, render
+    from sei_tui.core.evaluation.engine import Evaluation, pareto_front, recommend, row_sort_key
+    from sei_tui.core.evaluation.report import AnalysisReport, render
 
     start = time.perf_counter()
     evaluation = Evaluation(

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from sei_tui.core.cache import atomic_write_bytes, cache_dir
-from sei_tui.core.datasets import SHAPE_CLASSES, SyntheticShapes
+from sei_tui.core.data.datasets import SHAPE_CLASSES, SyntheticShapes
 from sei_tui.core.errors import SeiCancelled, SeiInputError
 
 DEMO_INPUT_SHAPE = (3, 64, 64)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
 from sei_tui.core.errors import SeiInputError
-from sei_tui.core.rows import Recommendation, Row
+from sei_tui.core.evaluation.rows import Recommendation, Row
 from sei_tui.core.units import display_bytes
 
 FORMATS = ("table", "json", "csv", "md")

@@ -67,7 +67,7 @@ def _bare_integer(text: str) -> int | float | str:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from sei_tui.core.scenario import MAX_FPS, MAX_FRAMES, SEED_MAX
+    from sei_tui.core.network.scenario import MAX_FPS, MAX_FRAMES, SEED_MAX
     from sei_tui.core.units import parse_bytes
 
     if args.protocol is not None and args.protocol not in ("tcp", "udp"):
@@ -220,7 +220,7 @@ def _print_tables(scenario: Any, net: Any, result: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import libsim
-    from sei_tui.core.scenario import resolve_scenario
+    from sei_tui.core.network.scenario import resolve_scenario
 
     scenario = resolve_scenario(args.scenario)
     net = scenario.to_network(**_overrides(args))

@@ -18,7 +18,7 @@ without compression every image has the same size.
 
 Accuracy is measured on the evaluation images: image j is carried by simulated frame
 j mod frames. The tail runs on the payload as decoded (dequantised; with UDP, the byte
-ranges libsim reports lost in that frame concealed as in `sei_tui.core.encoding`; a frame
+ranges libsim reports lost in that frame concealed as in `sei_tui.core.evaluation.encoding`; a frame
 of which nothing arrived decodes to all zeros). With TCP, loss only costs latency. A
 `local` result whose frame lost any byte counts as a wrong answer. `accuracy` is against
 the labels when the data's classes are the model's (matched by name when the model names
@@ -51,7 +51,8 @@ from typing import Any
 
 import numpy as np
 
-from sei_tui.core.encoding import (
+from sei_tui.core.errors import SeiCancelled, SeiInputError
+from sei_tui.core.evaluation.encoding import (
     RESULT_BYTES,
     InputEncoding,
     TensorEncoding,
@@ -67,9 +68,8 @@ from sei_tui.core.encoding import (
     parse_input_encoding,
     parse_tensor_encoding,
 )
-from sei_tui.core.errors import SeiCancelled, SeiInputError
-from sei_tui.core.qos import QoS, parse_qos
-from sei_tui.core.rows import Recommendation, Row
+from sei_tui.core.evaluation.qos import QoS, parse_qos
+from sei_tui.core.evaluation.rows import Recommendation, Row
 
 __all__ = [
     "Deployment",
@@ -1043,7 +1043,7 @@ def _load_model(spec: str | Any, weights: str | None):
         return spec, _analyze(spec)
     key = (spec, weights)
     if key not in _MODEL_CACHE:
-        from sei_tui.core.models import load_model
+        from sei_tui.core.model.loading import load_model
 
         loaded = load_model(spec, weights)
         _MODEL_CACHE[key] = (loaded, _analyze(loaded))
@@ -1084,13 +1084,13 @@ def _batch_threads():
 
 
 def _analyze(loaded):
-    from sei_tui.core.graph import analyze_model
+    from sei_tui.core.model.graph import analyze_model
 
     return analyze_model(loaded)
 
 
 def _load_scenario(spec):
-    from sei_tui.core import scenario as scenario_module
+    from sei_tui.core.network import scenario as scenario_module
 
     if spec is None:
         return scenario_module.builtin_scenario("demo")
@@ -1100,7 +1100,7 @@ def _load_scenario(spec):
 
 
 def _open_data(data, synthetic, loaded):
-    from sei_tui.core.datasets import open_dataset
+    from sei_tui.core.data.datasets import open_dataset
 
     if data is None and synthetic is None:
         synthetic = DEFAULT_IMAGES
@@ -1110,13 +1110,13 @@ def _open_data(data, synthetic, loaded):
 
 
 def _saliency(graph, dataset, cancel):
-    from sei_tui.core.saliency import cumulative_saliency
+    from sei_tui.core.saliency.cumulative import cumulative_saliency
 
     return cumulative_saliency(graph, dataset, cancel=cancel)
 
 
 def _compute_models(scenario, graph):
-    from sei_tui.core.compute import ComputeModel
+    from sei_tui.core.model.compute import ComputeModel
 
     edge_profile, server_profile = scenario.edge_and_server_compute()
     return (

@@ -242,7 +242,7 @@ def _load_demo(
     input_shape: tuple[int, int, int] | None,
     progress: Callable[[float, str], None] | None,
 ) -> LoadedModel:
-    from sei_tui.core import demo
+    from sei_tui.core.model import demo
 
     if input_shape is not None and tuple(input_shape) != tuple(demo.DEMO_INPUT_SHAPE):
         raise SeiInputError(

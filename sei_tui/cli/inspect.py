@@ -27,8 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sei_tui.core.graph import analyze_model, verify_splits
-    from sei_tui.core.models import load_model, parse_input_shape
+    from sei_tui.core.model.graph import analyze_model, verify_splits
+    from sei_tui.core.model.loading import load_model, parse_input_shape
 
     shape = parse_input_shape(args.input_shape) if args.input_shape else None
     loaded = load_model(args.model, weights=args.weights, input_shape=shape)

@@ -40,9 +40,9 @@ def _count(flag: str, text: str, minimum: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sei_tui.core.graph import analyze_model
-    from sei_tui.core.models import load_model, parse_input_shape
-    from sei_tui.core.profiling import (
+    from sei_tui.core.model.graph import analyze_model
+    from sei_tui.core.model.loading import load_model, parse_input_shape
+    from sei_tui.core.model.profiling import (
         check_profile_destination,
         profile_json,
         profile_model,
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     shape = parse_input_shape(args.input_shape) if args.input_shape else None
     loaded = load_model(args.model, weights=args.weights, input_shape=shape)
     graph = analyze_model(loaded)
-    from sei_tui.commands.inspect import terminal_progress
+    from sei_tui.cli.inspect import terminal_progress
 
     profile = profile_model(
         graph, warmup=warmup, repeats=repeats, progress=terminal_progress("profiling")

@@ -45,7 +45,7 @@ class ComputeModel:
                 raise SeiInputError(f"compute {name}: gflops = {gflops}: must be > 0")
             return cls.estimated(graph, float(gflops))
         if kind == "profile":
-            from sei_tui.core.profiling import load_profile
+            from sei_tui.core.model.profiling import load_profile
 
             path = getattr(profile, "profile_path", None)
             if path is None:
@@ -106,7 +106,7 @@ class ComputeModel:
 
 def host_node_seconds(graph: Any) -> dict[str, float]:
     """Per-node medians on this machine, measured once per graph structure per process."""
-    from sei_tui.core.profiling import measure_node_seconds
+    from sei_tui.core.model.profiling import measure_node_seconds
 
     key = (graph.fingerprint, torch.get_num_threads())
     if key not in _HOST_CACHE:

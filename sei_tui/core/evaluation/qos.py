@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sei_tui.core.errors import SeiInputError
-from sei_tui.core.rows import NUMERIC_COLUMNS
+from sei_tui.core.evaluation.rows import NUMERIC_COLUMNS
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
