@@ -10,13 +10,9 @@ import pytest
 
 from sei_tui.core.errors import SeiCancelled
 from sei_tui.core.evaluation.encoding import RESULT_BYTES
-from sei_tui.core.evaluation.engine import (
-    Evaluation,
-    pareto_front,
-    parse_sweep,
-    recommend,
-    row_sort_key,
-)
+from sei_tui.core.evaluation.engine import Evaluation, parse_sweep
+from sei_tui.core.evaluation.ranking import canonical_key as row_sort_key
+from sei_tui.core.evaluation.ranking import pareto_front, recommend
 from sei_tui.core.network.scenario import builtin_scenario
 
 IMAGES = 32

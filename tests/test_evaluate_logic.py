@@ -6,14 +6,8 @@ import pytest
 
 from libsim.spec import BurstLoss, FlowSpec, LinkSpec, NetworkSpec
 from sei_tui.core.errors import SeiInputError
-from sei_tui.core.evaluation.engine import (
-    apply_overrides,
-    latency_parts,
-    nearest_rank,
-    pareto_front,
-    parse_sweep,
-    recommend,
-)
+from sei_tui.core.evaluation.engine import apply_overrides, latency_parts, nearest_rank, parse_sweep
+from sei_tui.core.evaluation.ranking import pareto_front, recommend
 from sei_tui.core.evaluation.rows import Row
 
 

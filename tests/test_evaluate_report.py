@@ -5,7 +5,8 @@ import io
 import json
 import math
 
-from sei_tui.core.evaluation.engine import SweepPoint, recommend
+from sei_tui.core.evaluation.engine import SweepPoint
+from sei_tui.core.evaluation.ranking import recommend
 from sei_tui.core.evaluation.report import CSV_COLUMNS, AnalysisReport, render
 from sei_tui.core.evaluation.rows import Row
 

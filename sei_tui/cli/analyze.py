@@ -125,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
 
         check_output_path(args.out, create_folders=True)  # the writer makes missing folders
 
-    from sei_tui.core.evaluation.engine import Evaluation, pareto_front, recommend, row_sort_key
+    from sei_tui.core.evaluation.engine import Evaluation
+    from sei_tui.core.evaluation.ranking import rank
     from sei_tui.core.evaluation.report import AnalysisReport, render
 
     start = time.perf_counter()
@@ -145,10 +146,7 @@ def run(args: argparse.Namespace) -> int:
     interactive = fmt == "table" and sys.stderr.isatty()
     progress = _stderr_progress if interactive else None
     evaluation.prepare(progress=progress)
-    rows = list(evaluation.rows(qos, deadline, processes=args.processes))
-    rows.sort(key=row_sort_key)
-    pareto_front(rows)
-    recommendation = recommend(rows, qos)
+    ranking = rank(evaluation.rows(qos, deadline, processes=args.processes), qos)
     sweep = []
     if axes:
         sweep = evaluation.sweep(axes, qos, deadline, processes=args.processes)
@@ -158,8 +156,8 @@ def run(args: argparse.Namespace) -> int:
         model=evaluation.model_name,
         scenario=evaluation.scenario.name,
         qos=qos.text,
-        rows=rows,
-        recommendation=recommendation,
+        rows=ranking.rows,
+        recommendation=ranking.recommendation,
         deadline=deadline,
         accuracy_kind="labels" if evaluation.has_labels else "agreement with the whole model",
         whole_accuracy=evaluation.whole_accuracy if evaluation.has_labels else None,

@@ -212,7 +212,7 @@ class CoreServices:
         return qos.check(row)
 
     def recommend(self, rows: list[Any], qos: Any) -> Any:
-        from sei_tui.core.evaluation.engine import recommend
+        from sei_tui.core.evaluation.ranking import recommend
 
         return recommend(rows, qos)
 

@@ -69,6 +69,7 @@ from sei_tui.core.evaluation.encoding import (
     parse_tensor_encoding,
 )
 from sei_tui.core.evaluation.qos import QoS, parse_qos
+from sei_tui.core.evaluation.ranking import rank
 from sei_tui.core.evaluation.rows import Recommendation, Row
 
 __all__ = [
@@ -78,15 +79,11 @@ __all__ = [
     "Row",
     "SweepAxis",
     "SweepPoint",
-    "apply_qos",
     "evaluate",
     "evaluation_threads",
     "latency_parts",
     "nearest_rank",
-    "pareto_front",
     "parse_sweep",
-    "recommend",
-    "row_sort_key",
 ]
 
 Progress = Callable[[float, str], None]
@@ -149,93 +146,6 @@ def latency_parts(
         mean_latency=fixed_s + mean_net,
         deadline_miss=miss,
     )
-
-
-def apply_qos(rows: Sequence[Row], qos: QoS) -> None:
-    for row in rows:
-        row.violations = qos.check(row)
-        row.feasible = not row.violations
-
-
-def _p95(row: Row) -> float:
-    v = row.p95_latency
-    return math.inf if v is None or math.isnan(v) else v
-
-
-def _accuracy(row: Row) -> float:
-    return -math.inf if row.accuracy is None else row.accuracy
-
-
-def pareto_front(rows: Sequence[Row]) -> list[int]:
-    """Indices of rows no other row beats on both p95 latency (lower) and accuracy (higher);
-    marks `row.pareto`."""
-    front = []
-    for i, a in enumerate(rows):
-        dominated = any(
-            _p95(b) <= _p95(a)
-            and _accuracy(b) >= _accuracy(a)
-            and (_p95(b) < _p95(a) or _accuracy(b) > _accuracy(a))
-            for j, b in enumerate(rows)
-            if j != i
-        )
-        a.pareto = not dominated
-        if not dominated:
-            front.append(i)
-    return front
-
-
-def recommend(rows: Sequence[Row], qos: QoS | str | None = None) -> Recommendation:
-    """The feasible row with the lowest p95 latency (ties: higher accuracy, then the earlier
-    row), why, its binding constraint and margin, and the runner-up; when nothing is
-    feasible, the constraints that fail everywhere and the row that comes closest."""
-    if not isinstance(qos, QoS):
-        qos = parse_qos(qos)
-    if not rows:
-        return Recommendation(row=None, why="no deployments to compare")
-    violations = [qos.check(r) for r in rows]
-    feasible = [i for i, v in enumerate(violations) if not v]
-    if feasible:
-        ranked = sorted(feasible, key=lambda i: (_p95(rows[i]), -_accuracy(rows[i]), i))
-        best = ranked[0]
-        runner_up = ranked[1] if len(ranked) > 1 else None
-        if not qos:
-            return Recommendation(
-                row=best, why="lowest p95 latency (no QoS constraints given)", runner_up=runner_up
-            )
-        binding = min(
-            qos.constraints,
-            key=lambda c: c.relative_slack(getattr(rows[best], c.column)),
-        )
-        margin = binding.slack(getattr(rows[best], binding.column))
-        return Recommendation(
-            row=best,
-            why="lowest p95 latency that meets every constraint",
-            binding=binding.column,
-            margin=margin,
-            runner_up=runner_up,
-        )
-    everywhere = tuple(c.text for c in qos.constraints if all(c.text in v for v in violations))
-
-    def shortfall(i: int) -> float:
-        row = rows[i]
-        return sum(
-            -c.relative_slack(getattr(row, c.column))
-            for c in qos.constraints
-            if c.text in violations[i]
-        )
-
-    closest = min(range(len(rows)), key=lambda i: (shortfall(i), _p95(rows[i]), i))
-    if everywhere:
-        why = f"no deployment meets {' and '.join(everywhere)}"
-    else:
-        why = "no deployment meets every constraint at once"
-    why += f"; closest: {rows[closest].label} (violates {', '.join(violations[closest])})"
-    return Recommendation(row=None, why=why, failing_everywhere=everywhere, closest=closest)
-
-
-def row_sort_key(row: Row) -> tuple:
-    order = {"local": 0, "remote": 1, "split": 2}
-    return (order.get(row.strategy, 3), row.split_index or 0, row.encoding)
 
 
 # ================================================================ sweeps
@@ -903,9 +813,8 @@ class Evaluation:
                 progress(finished / len(jobs), "sweep")
         out = []
         for p, rows in enumerate(rows_at):
-            rows.sort(key=row_sort_key)
-            rec = recommend(rows, qos)
-            out.append(SweepPoint(points[p], None if rec.row is None else rows[rec.row], rec))
+            ranking = rank(rows, qos)
+            out.append(SweepPoint(points[p], ranking.recommended, ranking.recommendation))
         return out
 
 

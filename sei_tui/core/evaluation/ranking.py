@@ -1,0 +1,165 @@
+"""One answer for every front end: rank the rows, mark the Pareto front, recommend.
+
+`rank(rows, qos)` is the only place that orders deployments. The CLI's reports, the TUI's
+recommendation and its export, and each point of a sweep all call it, so the same rows
+and the same QoS give the same order, front and recommendation everywhere.
+
+The ranking (documented in docs/cli.md, "Ranking"):
+1. rows that meet every QoS constraint first;
+2. lower p95 latency (a NaN or missing latency counts as infinitely late);
+3. higher accuracy (missing counts as the worst);
+4. the canonical deployment order as the final tie-break: local, remote, split; then the
+   split index; then the encoding name. It depends only on the row, never on the order in
+   which rows arrived from parallel simulations, so equal rows always rank the same.
+
+The recommendation is the first row of the ranking when it is feasible; when no row is,
+there is none, and `closest` is the row with the smallest total relative shortfall.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sei_tui.core.evaluation.qos import QoS, parse_qos
+from sei_tui.core.evaluation.rows import Recommendation, Row
+
+__all__ = ["Ranking", "canonical_key", "pareto_front", "rank", "recommend"]
+
+_STRATEGY_ORDER = {"local": 0, "remote": 1, "split": 2}
+
+
+def canonical_key(row: Row) -> tuple:
+    """local, remote, split; then split index; then encoding: a total order on deployments."""
+    return (
+        _STRATEGY_ORDER.get(row.strategy, len(_STRATEGY_ORDER)),
+        row.strategy,
+        -1 if row.split_index is None else row.split_index,
+        row.encoding,
+    )
+
+
+def _p95(row: Row) -> float:
+    v = row.p95_latency
+    return math.inf if v is None or math.isnan(v) else v
+
+
+def _accuracy(row: Row) -> float:
+    v = row.accuracy
+    return -math.inf if v is None or math.isnan(v) else v
+
+
+def _rank_key(row: Row) -> tuple:
+    return (bool(row.violations), _p95(row), -_accuracy(row), canonical_key(row))
+
+
+def pareto_front(rows: Sequence[Row]) -> list[int]:
+    """Indices of rows no other row beats on both p95 latency (lower) and accuracy (higher);
+    sets `row.pareto` on every row."""
+    front = []
+    for i, a in enumerate(rows):
+        dominated = any(
+            _p95(b) <= _p95(a)
+            and _accuracy(b) >= _accuracy(a)
+            and (_p95(b) < _p95(a) or _accuracy(b) > _accuracy(a))
+            for j, b in enumerate(rows)
+            if j != i
+        )
+        a.pareto = not dominated
+        if not dominated:
+            front.append(i)
+    return front
+
+
+@dataclass
+class Ranking:
+    """Rows in rank order (`pareto`, `feasible` and `violations` set on each), the indices
+    of the Pareto front in that list, and the recommendation (indices into `rows`)."""
+
+    rows: list[Row]
+    recommendation: Recommendation
+    front: list[int] = field(default_factory=list)
+    qos: QoS = field(default_factory=QoS)
+
+    @property
+    def recommended(self) -> Row | None:
+        r = self.recommendation.row
+        return None if r is None else self.rows[r]
+
+
+def rank(rows: Iterable[Row], qos: QoS | str | None = None) -> Ranking:
+    """Check `qos` on every row, order them (see the module's doc), mark the Pareto front and
+    recommend. The rows are updated in place and returned in a new list."""
+    qos = qos if isinstance(qos, QoS) else parse_qos(qos)
+    rows = list(rows)
+    for row in rows:
+        row.violations = qos.check(row)
+        row.feasible = not row.violations
+    ordered = sorted(rows, key=_rank_key)
+    front = pareto_front(ordered)
+    return Ranking(ordered, _recommend_ranked(ordered, qos), front, qos)
+
+
+def recommend(rows: Sequence[Row], qos: QoS | str | None = None) -> Recommendation:
+    """The recommendation for `rows` in their given order (indices into `rows`): the same
+    choice `rank` makes. Prefer `rank`, which also orders the rows and marks the front."""
+    ranking = rank(rows, qos)
+    position = {id(row): i for i, row in enumerate(rows)}
+    rec = ranking.recommendation
+
+    def back(i: int | None) -> int | None:
+        return None if i is None else position[id(ranking.rows[i])]
+
+    return Recommendation(
+        row=back(rec.row),
+        why=rec.why,
+        binding=rec.binding,
+        margin=rec.margin,
+        runner_up=back(rec.runner_up),
+        failing_everywhere=rec.failing_everywhere,
+        closest=back(rec.closest),
+    )
+
+
+def _recommend_ranked(ranked: Sequence[Row], qos: QoS) -> Recommendation:
+    """The recommendation over rows already in rank order (violations set)."""
+    if not ranked:
+        return Recommendation(row=None, why="no deployments to compare")
+    feasible = [i for i, row in enumerate(ranked) if not row.violations]
+    if feasible:
+        best = feasible[0]
+        runner_up = feasible[1] if len(feasible) > 1 else None
+        if not qos:
+            return Recommendation(
+                row=best, why="lowest p95 latency (no QoS constraints given)", runner_up=runner_up
+            )
+        row = ranked[best]
+        binding = min(qos.constraints, key=lambda c: c.relative_slack(getattr(row, c.column)))
+        return Recommendation(
+            row=best,
+            why="lowest p95 latency that meets every constraint",
+            binding=binding.column,
+            margin=binding.slack(getattr(row, binding.column)),
+            runner_up=runner_up,
+        )
+    everywhere = tuple(
+        c.text for c in qos.constraints if all(c.text in row.violations for row in ranked)
+    )
+
+    def shortfall(i: int) -> float:
+        row = ranked[i]
+        return sum(
+            -c.relative_slack(getattr(row, c.column))
+            for c in qos.constraints
+            if c.text in row.violations
+        )
+
+    closest = min(range(len(ranked)), key=lambda i: (shortfall(i), i))
+    if everywhere:
+        why = f"no deployment meets {' and '.join(everywhere)}"
+    else:
+        why = "no deployment meets every constraint at once"
+    row = ranked[closest]
+    why += f"; closest: {row.label} (violates {', '.join(row.violations)})"
+    return Recommendation(row=None, why=why, failing_everywhere=everywhere, closest=closest)
