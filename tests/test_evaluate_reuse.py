@@ -7,8 +7,9 @@ from torch import nn
 
 from sei_tui.core.data.datasets import open_dataset
 from sei_tui.core.evaluation import engine as evaluate_module
-from sei_tui.core.evaluation.engine import Evaluation, run_capturing
+from sei_tui.core.evaluation.engine import Evaluation
 from sei_tui.core.evaluation.ranking import canonical_key as row_sort_key
+from sei_tui.core.model.capture import run_capturing
 from sei_tui.core.model.graph import analyze_model
 from sei_tui.core.model.loading import LoadedModel, load_model
 from sei_tui.core.saliency.cumulative import cumulative_saliency

@@ -11,6 +11,7 @@ import sys
 import time
 
 from sei_tui.core.errors import SeiInputError
+from sei_tui.core.evaluation.encoding import DEFAULT_INPUT_ENCODINGS, DEFAULT_TENSOR_ENCODINGS
 
 FORMATS = ("table", "json", "csv", "md")
 
@@ -37,12 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deadline", help="per-frame deadline (seconds, or e.g. 100ms)")
     parser.add_argument(
         "--encoding",
-        default="fp32,fp16,int8,int8+zlib",
+        default=",".join(DEFAULT_TENSOR_ENCODINGS),
         help="payload encodings, comma list of fp32|fp16|int8 [+zlib|+lz4], or 'all'",
     )
     parser.add_argument(
         "--input-encoding",
-        default="raw,jpeg90",
+        default=",".join(DEFAULT_INPUT_ENCODINGS),
         help="how `remote` sends the image: comma list of raw | jpeg[:Q]",
     )
     parser.add_argument(

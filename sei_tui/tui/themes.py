@@ -42,11 +42,11 @@ _THEME_KEYS = {
 
 
 def themes_dir() -> Path:
-    """`SEI_THEMES_DIR` if set, else `themes/` at the top of the source tree."""
+    """`SEI_THEMES_DIR` if set, else the package's own `sei_tui/themes/`."""
     override = os.environ.get("SEI_THEMES_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parents[2] / "themes"
+    return Path(__file__).resolve().parents[1] / "themes"
 
 
 def load_theme_file(path: Path) -> Theme:

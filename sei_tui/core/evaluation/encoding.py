@@ -125,8 +125,13 @@ def parse_input_encoding(text: str) -> InputEncoding:
     return InputEncoding("jpeg", quality)
 
 
+# What `sei analyze` and the TUI evaluate unless told otherwise (the same set in both).
+DEFAULT_TENSOR_ENCODINGS = ("fp32", "fp16", "int8", "int8+zlib")
+DEFAULT_INPUT_ENCODINGS = ("raw", "jpeg90")
+
+
 def default_tensor_encodings() -> list[TensorEncoding]:
-    return [TensorEncoding("fp32"), TensorEncoding("fp16"), TensorEncoding("int8", "zlib")]
+    return [parse_tensor_encoding(name) for name in DEFAULT_TENSOR_ENCODINGS]
 
 
 # ---------------------------------------------------------------- int8 quantisation

@@ -53,6 +53,7 @@ import numpy as np
 
 from sei_tui.core.errors import SeiCancelled, SeiInputError
 from sei_tui.core.evaluation.encoding import (
+    DEFAULT_INPUT_ENCODINGS,
     RESULT_BYTES,
     InputEncoding,
     TensorEncoding,
@@ -71,6 +72,7 @@ from sei_tui.core.evaluation.encoding import (
 from sei_tui.core.evaluation.qos import QoS, parse_qos
 from sei_tui.core.evaluation.ranking import rank
 from sei_tui.core.evaluation.rows import Recommendation, Row
+from sei_tui.core.model.capture import run_capturing
 
 __all__ = [
     "Deployment",
@@ -341,7 +343,7 @@ class Evaluation:
         ]
         self.input_encodings = [
             e if isinstance(e, InputEncoding) else parse_input_encoding(e)
-            for e in (input_encodings or ["raw", "jpeg90"])
+            for e in (input_encodings or DEFAULT_INPUT_ENCODINGS)
         ]
         self.all_splits = all_splits
         self.max_images = max_images
@@ -892,38 +894,6 @@ def _timed_map(fn: Callable, items: Sequence) -> tuple[list, float]:
     start = time.perf_counter()
     out = [fn(x) for x in items]
     return out, (time.perf_counter() - start) / max(len(items), 1)
-
-
-class _Captured(Exception):
-    """Stops a capturing pass once every wanted value is in hand."""
-
-
-def run_capturing(
-    graph_module, batch, names: Sequence[str], *, stop_early: bool = False
-) -> tuple[dict[str, Any], Any]:
-    """The outputs of the fx nodes `names` for `batch`, and the whole graph's output.
-
-    With `stop_early` the pass stops after the last wanted node and the output is None
-    (the graph is functional: no later op overwrites a captured value)."""
-    import torch
-    import torch.fx as fx
-
-    wanted = set(names)
-    captured: dict[str, Any] = {}
-
-    class Capturing(fx.Interpreter):
-        def run_node(self, node):
-            value = super().run_node(node)
-            if node.name in wanted:
-                captured[node.name] = value
-                if stop_early and len(captured) == len(wanted):
-                    raise _Captured()
-            return value
-
-    output = None
-    with torch.inference_mode(), contextlib.suppress(_Captured):
-        output = Capturing(graph_module).run(batch)
-    return captured, output
 
 
 def _run_tail(tail, decoded: list[list[np.ndarray]], remote: bool, batch: int = BATCH):
