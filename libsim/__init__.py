@@ -1,6 +1,7 @@
 """libsim: a packet-level network simulator on SystemC, called through cffi."""
 
-from libsim.binding import LibsimError, interrupt, percentile, simulate, simulate_many
+from libsim.binding import check_network, interrupt, percentile, simulate, simulate_many
+from libsim.errors import LibsimError, LibsimInputError, LibsimInternalError, LibsimInterrupted
 from libsim.spec import (
     LINK_KINDS,
     PROTOCOLS,
@@ -24,10 +25,14 @@ __all__ = [
     "FlowSummary",
     "FrameResult",
     "LibsimError",
+    "LibsimInputError",
+    "LibsimInternalError",
+    "LibsimInterrupted",
     "LinkSpec",
     "NetworkSpec",
     "SimResult",
     "TcpConfig",
+    "check_network",
     "interrupt",
     "percentile",
     "simulate",

@@ -1,8 +1,9 @@
 """Python face of the native simulator: NetworkSpec in, SimResult out.
 
 Calls into the engine are serialised by a lock (SystemC state is process-wide and cffi
-releases the GIL). Parallel sweeps run in forked worker processes, each running many
-simulations one after the other.
+releases the GIL). Parallel sweeps run in worker processes started by a fork server (a
+clean single-threaded process), never forked from the caller, which may run torch or
+Textual threads; each worker runs many simulations one after the other.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
+from libsim import native
+from libsim.errors import (
+    LibsimError,
+    LibsimInputError,
+    LibsimInternalError,
+    LibsimInterrupted,
+    error_for_status,
+)
 from libsim.spec import (
     LINK_KINDS,
     PROTOCOLS,
@@ -39,18 +49,18 @@ def _fresh_lock_in_child() -> None:
 os.register_at_fork(after_in_child=_fresh_lock_in_child)
 
 
-class LibsimError(ValueError):
-    """The network description was rejected, or the simulation could not complete."""
-
-
-def _native():
-    try:
-        from libsim._libsim_cffi import ffi, lib
-    except ImportError as exc:  # the extension is built by `pip install -e .` / `make setup`
-        raise LibsimError(
-            f"the native simulator is not built (run `make setup` or `pip install -e .`): {exc}"
-        ) from exc
-    return ffi, lib
+__all__ = [
+    "LibsimError",
+    "LibsimInputError",
+    "LibsimInternalError",
+    "LibsimInterrupted",
+    "check_network",
+    "interrupt",
+    "percentile",
+    "simulate",
+    "simulate_many",
+    "summarize",
+]
 
 
 def percentile(sorted_values: Sequence[float], p: float) -> float:
@@ -113,7 +123,7 @@ class _Native:
     """One network handle plus the error buffer, freed on exit."""
 
     def __init__(self) -> None:
-        self.ffi, self.lib = _native()
+        self.ffi, self.lib = native.load()
         self.err = self.ffi.new("char[]", _ERROR_BUFFER_BYTES)
         self.net = None
         self.result = None
@@ -123,7 +133,11 @@ class _Native:
             message = self.ffi.string(self.err).decode("utf-8", "replace")
             if net is not None:
                 message = _rename(message, net)
-            raise LibsimError(message or f"libsim failed with status {status}")
+            raise error_for_status(self.lib, status, message)
+
+    def refuse(self, message: str) -> LibsimInputError:
+        """An invalid description found here, before C saw it."""
+        return LibsimInputError(message, self.lib.LIBSIM_ERR_ARGUMENT)
 
     def close(self) -> None:
         if self.result is not None:
@@ -134,87 +148,124 @@ class _Native:
             self.net = None
 
 
-def _build(native: _Native, net: NetworkSpec) -> dict[str, int]:
-    ffi, lib, err = native.ffi, native.lib, native.err
+def _fill(
+    handle: _Native, struct: Any, where: str, convert: Callable[[Any], Any], **values: Any
+) -> None:
+    """Set C struct fields (through `convert`, int or float); a value a field cannot hold is
+    bad input, not a crash."""
+    for field, value in values.items():
+        try:
+            setattr(struct, field, convert(value))
+        except (OverflowError, TypeError, ValueError) as exc:
+            raise handle.refuse(f"{where}{field} = {value!r}: not representable ({exc})") from None
+
+
+def _build(handle: _Native, net: NetworkSpec) -> dict[str, int]:
+    ffi, lib, err = handle.ffi, handle.lib, handle.err
     if net.protocol not in PROTOCOLS:
-        raise LibsimError(f"protocol = {net.protocol!r}: must be one of {', '.join(PROTOCOLS)}")
+        raise handle.refuse(f"protocol = {net.protocol!r}: must be one of {', '.join(PROTOCOLS)}")
     if not isinstance(net.seed, int) or not 0 <= net.seed < 2**64:
-        raise LibsimError(f"seed = {net.seed!r}: must be an integer in [0, 2^64)")
+        raise handle.refuse(f"seed = {net.seed!r}: must be an integer in [0, 2^64)")
+    if not isinstance(net.mtu, int) or not -(2**31) <= net.mtu < 2**31:
+        raise handle.refuse(f"mtu = {net.mtu!r}: must be a 32-bit integer")
     tcp = ffi.new("libsim_tcp_config *")
-    tcp.initial_window = int(net.tcp.initial_window)
-    tcp.min_rto = float(net.tcp.min_rto)
-    tcp.delayed_ack = 1 if net.tcp.delayed_ack else 0
-    tcp.ack_delay = float(net.tcp.ack_delay)
-    tcp.rwnd = int(net.tcp.rwnd)
-    tcp.handshake = 1 if net.tcp.handshake else 0
-    tcp.idle_restart = 1 if net.tcp.idle_restart else 0
+    _fill(
+        handle,
+        tcp,
+        "tcp.",
+        int,
+        initial_window=net.tcp.initial_window,
+        delayed_ack=1 if net.tcp.delayed_ack else 0,
+        rwnd=net.tcp.rwnd,
+        handshake=1 if net.tcp.handshake else 0,
+        idle_restart=1 if net.tcp.idle_restart else 0,
+    )
+    _fill(handle, tcp, "tcp.", float, min_rto=net.tcp.min_rto, ack_delay=net.tcp.ack_delay)
     protocol = lib.LIBSIM_TCP if net.protocol == "tcp" else lib.LIBSIM_UDP
     out = ffi.new("libsim_network **")
-    native.check(lib.libsim_network_new(protocol, int(net.mtu), net.seed, tcp, out, err, len(err)))
-    native.net = out[0]
+    handle.check(lib.libsim_network_new(protocol, net.mtu, net.seed, tcp, out, err, len(err)))
+    handle.net = out[0]
     index: dict[str, int] = {}
     slot = ffi.new("int32_t *")
     for name in net.nodes:
         if name in index:
-            raise LibsimError(f"node {name!r} is defined twice")
-        native.check(lib.libsim_add_node(native.net, slot, err, len(err)))
+            raise handle.refuse(f"node {name!r} is defined twice")
+        handle.check(lib.libsim_add_node(handle.net, slot, err, len(err)))
         index[name] = slot[0]
     for link in net.links:
+        where = f"link {link.name!r}: "
         if link.kind not in LINK_KINDS:
-            raise LibsimError(
-                f"link {link.name!r}: kind = {link.kind!r}: must be one of {', '.join(LINK_KINDS)}"
+            raise handle.refuse(
+                f"{where}kind = {link.kind!r}: must be one of {', '.join(LINK_KINDS)}"
             )
         for node in link.nodes:
             if node not in index:
-                raise LibsimError(f"link {link.name!r}: nodes: unknown node {node!r}")
+                raise handle.refuse(f"{where}nodes: unknown node {node!r}")
         config = ffi.new("libsim_link_config *")
         config.kind = LINK_KINDS.index(link.kind)
-        config.bitrate_bps = float(link.bitrate_bps)
-        config.delay_s = float(link.delay_s)
-        config.loss = float(link.loss)
-        config.overhead_bytes = int(link.overhead_bytes)
-        config.queue_packets = int(link.queue_packets)
+        _fill(
+            handle,
+            config,
+            where,
+            float,
+            bitrate_bps=link.bitrate_bps,
+            delay_s=link.delay_s,
+            loss=link.loss,
+        )
+        _fill(
+            handle,
+            config,
+            where,
+            int,
+            overhead_bytes=link.overhead_bytes,
+            queue_packets=link.queue_packets,
+        )
         if link.burst is not None:
             config.has_burst = 1
-            config.p_good_to_bad = float(link.burst.p_good_to_bad)
-            config.p_bad_to_good = float(link.burst.p_bad_to_good)
-            config.loss_bad = float(link.burst.loss_bad)
-            config.loss_good = float(link.burst.loss_good)
+            _fill(
+                handle,
+                config,
+                f"{where}burst.",
+                float,
+                p_good_to_bad=link.burst.p_good_to_bad,
+                p_bad_to_good=link.burst.p_bad_to_good,
+                loss_bad=link.burst.loss_bad,
+                loss_good=link.burst.loss_good,
+            )
         nodes = ffi.new("int32_t[]", [index[n] for n in link.nodes])
-        native.check(
-            lib.libsim_add_link(native.net, config, nodes, len(link.nodes), err, len(err)),
+        handle.check(
+            lib.libsim_add_link(handle.net, config, nodes, len(link.nodes), err, len(err)),
             net,
         )
     for flow in net.flows:
-        name = f"{flow.src}->{flow.dst}"
+        where = f"flow {flow.src + '->' + flow.dst!r}: "
         for role, node in (("from", flow.src), ("to", flow.dst)):
             if node not in index:
-                raise LibsimError(f"flow {name!r}: {role}: unknown node {node!r}")
+                raise handle.refuse(f"{where}{role}: unknown node {node!r}")
         config = ffi.new("libsim_flow_config *")
         config.src = index[flow.src]
         config.dst = index[flow.dst]
-        config.frames = int(flow.frames)
-        config.fps = float(flow.fps)
-        config.payload_bytes = int(flow.payload_bytes)
-        native.check(lib.libsim_add_flow(native.net, config, err, len(err)), net)
+        _fill(handle, config, where, int, frames=flow.frames, payload_bytes=flow.payload_bytes)
+        _fill(handle, config, where, float, fps=flow.fps)
+        handle.check(lib.libsim_add_flow(handle.net, config, err, len(err)), net)
     return index
 
 
-def _read(native: _Native, net: NetworkSpec, wall_s: float) -> SimResult:
-    ffi, lib, err = native.ffi, native.lib, native.err
+def _read(handle: _Native, net: NetworkSpec, wall_s: float) -> SimResult:
+    ffi, lib, err = handle.ffi, handle.lib, handle.err
     stats = ffi.new("libsim_run_stats *")
-    native.check(lib.libsim_result_stats(native.result, stats, err, len(err)))
+    handle.check(lib.libsim_result_stats(handle.result, stats, err, len(err)))
     flows = []
     flow_stats = ffi.new("libsim_flow_stats *")
     for i, spec in enumerate(net.flows):
-        native.check(lib.libsim_result_flow(native.result, i, flow_stats, err, len(err)))
+        handle.check(lib.libsim_result_flow(handle.result, i, flow_stats, err, len(err)))
         n_frames = flow_stats.frames
         records = ffi.new("libsim_frame_record[]", max(n_frames, 1))
-        native.check(lib.libsim_result_frames(native.result, i, records, n_frames, err, len(err)))
+        handle.check(lib.libsim_result_frames(handle.result, i, records, n_frames, err, len(err)))
         n_ranges = flow_stats.lost_ranges
         ranges = ffi.new("libsim_byte_range[]", max(n_ranges, 1))
-        native.check(
-            lib.libsim_result_lost_ranges(native.result, i, ranges, n_ranges, err, len(err))
+        handle.check(
+            lib.libsim_result_lost_ranges(handle.result, i, ranges, n_ranges, err, len(err))
         )
         frames = []
         next_range = 0
@@ -253,38 +304,51 @@ def _read(native: _Native, net: NetworkSpec, wall_s: float) -> SimResult:
 
 def interrupt() -> None:
     """Stop the simulation running in this process, if any (from any thread): its
-    `simulate` call raises LibsimError("interrupted"). Later calls are not affected."""
-    _, lib = _native()
+    `simulate` call raises LibsimInterrupted. Later calls are not affected."""
+    _, lib = native.load()
     lib.libsim_interrupt()
 
 
-def simulate(net: NetworkSpec) -> SimResult:
-    """Run one simulation of `net`. Raises LibsimError for an invalid network."""
-    native = _Native()
+def check_network(net: NetworkSpec) -> None:
+    """Build `net` in the simulator without running it: LibsimInputError names what the C
+    API refuses (every limit of libsim.h except routing size, checked when a run starts)."""
+    handle = _Native()
     with _LOCK:
         try:
-            _build(native, net)
-            out = native.ffi.new("libsim_result **")
-            started = time.perf_counter()
-            status = native.lib.libsim_run(native.net, out, native.err, len(native.err))
-            wall_s = time.perf_counter() - started
-            native.check(status, net)
-            native.result = out[0]
-            return _read(native, net, wall_s)
+            _build(handle, net)
         finally:
-            native.close()
+            handle.close()
 
 
-_WORKER_NETS: Sequence[NetworkSpec] = ()
+def simulate(net: NetworkSpec) -> SimResult:
+    """Run one simulation of `net`. Raises LibsimInputError for an invalid network,
+    LibsimInterrupted after `interrupt()`, LibsimInternalError when the engine fails."""
+    handle = _Native()
+    with _LOCK:
+        try:
+            _build(handle, net)
+            out = handle.ffi.new("libsim_result **")
+            started = time.perf_counter()
+            status = handle.lib.libsim_run(handle.net, out, handle.err, len(handle.err))
+            wall_s = time.perf_counter() - started
+            handle.check(status, net)
+            handle.result = out[0]
+            return _read(handle, net, wall_s)
+        finally:
+            handle.close()
 
 
-def _worker_init(nets: Sequence[NetworkSpec]) -> None:
-    global _WORKER_NETS
-    _WORKER_NETS = nets  # inherited through fork, never pickled
+def _worker_run(task: tuple[int, NetworkSpec]) -> tuple[int, SimResult]:
+    index, net = task
+    return index, simulate(net)
 
 
-def _worker_run(index: int) -> tuple[int, SimResult]:
-    return index, simulate(_WORKER_NETS[index])
+def _pool_context() -> multiprocessing.context.BaseContext:
+    """Workers come from a fork server: a fresh single-threaded process that imported only
+    libsim, so no worker inherits the caller's threads (torch, Textual) or their locks."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["libsim.binding"])
+    return context
 
 
 def simulate_many(
@@ -292,9 +356,9 @@ def simulate_many(
     processes: int | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> Iterator[tuple[int, SimResult]]:
-    """Simulate many networks in a pool of forked workers; yields (index, result) as they
+    """Simulate many networks in a pool of worker processes; yields (index, result) as they
     complete, in any order. Stops early (workers terminated) once `cancel()` returns True.
-    A LibsimError of any network is raised here.
+    A LibsimError of any network is raised here (same class, message and status).
     """
     nets = list(nets)
     if not nets:
@@ -306,9 +370,8 @@ def simulate_many(
                 return
             yield i, simulate(net)
         return
-    context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_worker_init, initargs=(nets,)) as pool:
-        results = pool.imap_unordered(_worker_run, range(len(nets)))
+    with _pool_context().Pool(workers) as pool:
+        results = pool.imap_unordered(_worker_run, enumerate(nets))
         remaining = len(nets)
         while remaining:
             if cancel is not None and cancel():

@@ -34,7 +34,10 @@ def c_declarations(header_text: str) -> str:
             continue
         if stripped.startswith("#define LIBSIM_") and len(stripped.split()) >= 3:
             name, value = stripped.split()[1:3]
-            lines.append(f"#define {name} {value}")
+            if value.lstrip("-").isdigit():
+                lines.append(f"#define {name} {value}")
+            else:  # cffi's #define takes integers only; the compiler supplies the double
+                lines.append(f"static const double {name};")
             continue
         if stripped.startswith("#"):
             continue

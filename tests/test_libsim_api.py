@@ -82,11 +82,16 @@ def test_topology_errors_are_rejected():
         (replace(base, flows=(FlowSpec("a", "b", 1, -2.0, 10),)), "fps = -2"),
         (
             replace(base, flows=(FlowSpec("a", "b", 20_000_000, 0, 10),)),
-            "too many frames in all flows together",
+            "frames = 20000000: must be between 1 and 10000000",
         ),
         (
+            replace(base, flows=(FlowSpec("a", "b", 6_000_000, 0, 10),) * 2),
+            "all flows together send 12000000 frames, more than 10000000",
+        ),
+        (
+            # ceil(1e12 / 1472) = 679347827 datagrams per frame, 1000 frames
             replace(base, flows=(FlowSpec("a", "b", 1000, 0, 10**12),)),
-            "flow 'a->b': more than 1e8 datagrams",
+            "flow 'a->b': frames x datagrams per frame = 679347827000: more than 100000000",
         ),
         (
             replace(base, links=(replace(base.links[0], kind="wireless", nodes=("a",)),)),

@@ -15,11 +15,55 @@
 extern "C" {
 #endif
 
+/* Status codes. ARGUMENT and RUNTIME are the caller's to fix (a smaller or valid network);
+ * INTERRUPTED answers libsim_interrupt; MEMORY and INTERNAL are failures of the engine. */
 #define LIBSIM_OK 0
-#define LIBSIM_ERR_ARGUMENT 1 /* invalid argument or network description */
-#define LIBSIM_ERR_RUNTIME 2  /* the simulation could not complete */
-#define LIBSIM_ERR_MEMORY 3   /* out of memory */
-#define LIBSIM_ERR_INTERNAL 4 /* unexpected failure inside the engine */
+#define LIBSIM_ERR_ARGUMENT 1    /* invalid argument or network description */
+#define LIBSIM_ERR_RUNTIME 2     /* the run exceeded a limit below (time horizon, events) */
+#define LIBSIM_ERR_MEMORY 3      /* out of memory */
+#define LIBSIM_ERR_INTERNAL 4    /* unexpected failure inside the engine */
+#define LIBSIM_ERR_INTERRUPTED 5 /* stopped by libsim_interrupt */
+
+/* Limits: the one definition of every range the simulator accepts (front ends read them
+ * through cffi instead of repeating them). _MIN and _MAX bounds are inclusive; _ABOVE and
+ * _BELOW bounds are exclusive (the value must be greater / smaller). */
+#define LIBSIM_MTU_MIN 68       /* bytes: the IPv4 minimum (RFC 791) */
+#define LIBSIM_MTU_MAX 65535    /* bytes: the 16-bit IP total length */
+#define LIBSIM_SEED_MIN 0
+#define LIBSIM_SEED_MAX 9223372036854775807 /* 2^63 - 1: seeds are stored in TOML (signed 64-bit) */
+#define LIBSIM_TCP_IP_HEADER_BYTES 40 /* IPv4 20 + TCP 20, no options: MSS = mtu - 40 */
+#define LIBSIM_UDP_IP_HEADER_BYTES 28 /* IPv4 20 + UDP 8: datagram payload <= mtu - 28 */
+#define LIBSIM_INITIAL_WINDOW_MIN 1       /* segments */
+#define LIBSIM_INITIAL_WINDOW_MAX 1000000 /* segments */
+#define LIBSIM_MIN_RTO_MIN 0.0  /* s: 0 = no floor; the RTO keeps RFC 6298's G = 1 ms term */
+#define LIBSIM_MIN_RTO_MAX 60.0 /* s: RFC 6298 (2.5) allows capping the RTO at 60 s */
+#define LIBSIM_ACK_DELAY_ABOVE 0.0 /* s */
+#define LIBSIM_ACK_DELAY_MAX 60.0  /* s */
+#define LIBSIM_RWND_MAX 1099511627776 /* bytes (2^40); at least one MSS (mtu - 40) */
+#define LIBSIM_BITRATE_ABOVE 0.0 /* bit/s */
+#define LIBSIM_BITRATE_MAX 1e15  /* bit/s */
+#define LIBSIM_DELAY_MIN 0.0     /* s */
+#define LIBSIM_DELAY_MAX 1000.0  /* s */
+#define LIBSIM_LOSS_MIN 0.0      /* probability per packet; also a burst's loss_good */
+#define LIBSIM_LOSS_BELOW 1.0
+#define LIBSIM_PROBABILITY_MIN 0.0 /* a burst's p_good_to_bad, p_bad_to_good and loss_bad */
+#define LIBSIM_PROBABILITY_MAX 1.0
+#define LIBSIM_OVERHEAD_BYTES_MIN 0
+#define LIBSIM_OVERHEAD_BYTES_MAX 65535
+#define LIBSIM_QUEUE_PACKETS_MIN 1
+#define LIBSIM_QUEUE_PACKETS_MAX 100000000
+#define LIBSIM_NODES_MAX 100000
+#define LIBSIM_WIRELESS_NODES_MIN 2 /* stations on one wireless medium */
+#define LIBSIM_WIRELESS_NODES_MAX 1000
+#define LIBSIM_FRAMES_MIN 1           /* per flow */
+#define LIBSIM_FRAMES_MAX 10000000    /* per flow, and of all flows together */
+#define LIBSIM_FPS_MIN 0.0            /* frames per second; 0 = back to back */
+#define LIBSIM_FPS_MAX 1e9
+#define LIBSIM_PAYLOAD_BYTES_MIN 1
+#define LIBSIM_PAYLOAD_BYTES_MAX 1099511627776 /* 2^40 */
+#define LIBSIM_UDP_DATAGRAMS_MAX 100000000     /* per UDP flow: frames x datagrams per frame */
+#define LIBSIM_EVENTS_MAX 1000000000  /* process activations in one run (LIBSIM_ERR_RUNTIME) */
+#define LIBSIM_HORIZON_S 1000000.0    /* s of simulated time in one run (LIBSIM_ERR_RUNTIME) */
 
 #define LIBSIM_FULL_DUPLEX 0
 #define LIBSIM_HALF_DUPLEX 1
@@ -32,23 +76,24 @@ typedef struct libsim_network libsim_network;
 typedef struct libsim_result libsim_result;
 
 typedef struct libsim_tcp_config {
-    int32_t initial_window; /* segments (RFC 6928), >= 1 */
-    double min_rto;         /* seconds, >= 0 */
+    int32_t initial_window; /* segments (RFC 6928) */
+    double min_rto;         /* seconds */
     int32_t delayed_ack;    /* 0 or 1 */
-    double ack_delay;       /* seconds, > 0 */
-    int64_t rwnd;           /* receive window, bytes, >= 1 */
+    double ack_delay;       /* seconds */
+    int64_t rwnd;           /* receive window, bytes */
     int32_t handshake;      /* 0 or 1: the first frame pays SYN / SYN-ACK */
     int32_t idle_restart;   /* 0 or 1: RFC 5681 4.1 restart window after an idle RTO */
 } libsim_tcp_config;
 
 typedef struct libsim_link_config {
     int32_t kind;           /* LIBSIM_FULL_DUPLEX | LIBSIM_HALF_DUPLEX | LIBSIM_WIRELESS */
-    double bitrate_bps;     /* > 0 */
-    double delay_s;         /* propagation delay, >= 0 */
-    double loss;            /* per-packet loss probability, 0 <= loss < 1 */
-    int32_t overhead_bytes; /* link-layer framing per IP packet, >= 0 */
-    int32_t queue_packets;  /* drop-tail queue of each attached interface, >= 1 */
-    int32_t has_burst;      /* 1: Gilbert-Elliott loss below replaces `loss` */
+    double bitrate_bps;
+    double delay_s;         /* propagation delay */
+    double loss;            /* per-packet loss probability */
+    int32_t overhead_bytes; /* link-layer framing per IP packet */
+    int32_t queue_packets;  /* drop-tail queue of each attached interface */
+    int32_t has_burst;      /* 1: Gilbert-Elliott loss below replaces `loss` (which must be 0);
+                               p_bad_to_good > 0 unless p_good_to_bad = 0 */
     double p_good_to_bad;
     double p_bad_to_good;
     double loss_bad;
@@ -58,9 +103,9 @@ typedef struct libsim_link_config {
 typedef struct libsim_flow_config {
     int32_t src;           /* node index */
     int32_t dst;           /* node index */
-    int64_t frames;        /* >= 0 */
-    double fps;            /* >= 0; 0 = back to back */
-    int64_t payload_bytes; /* >= 1 */
+    int64_t frames;
+    double fps;            /* 0 = back to back */
+    int64_t payload_bytes;
 } libsim_flow_config;
 
 typedef struct libsim_run_stats {
@@ -110,7 +155,7 @@ int libsim_add_flow(libsim_network *net, const libsim_flow_config *flow, char *e
 int libsim_run(const libsim_network *net, libsim_result **out, char *err, size_t err_size);
 void libsim_result_free(libsim_result *result);
 
-/* Ask the run in progress (in any thread) to stop: it returns LIBSIM_ERR_RUNTIME with the
+/* Ask the run in progress (in any thread) to stop: it returns LIBSIM_ERR_INTERRUPTED with the
  * message "interrupted". Safe to call from any thread, at any time; a later run is not
  * affected. */
 void libsim_interrupt(void);

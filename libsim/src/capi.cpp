@@ -52,12 +52,16 @@ int guarded(char* err, size_t err_size, Body&& body) {
     return LIBSIM_OK;
   } catch (const InputError& e) {
     return report(err, err_size, LIBSIM_ERR_ARGUMENT, e.what());
+  } catch (const libsim::RunLimitError& e) {
+    return report(err, err_size, LIBSIM_ERR_RUNTIME, e.what());
+  } catch (const libsim::Interrupted& e) {
+    return report(err, err_size, LIBSIM_ERR_INTERRUPTED, e.what());
   } catch (const std::bad_alloc&) {
     return report(err, err_size, LIBSIM_ERR_MEMORY, "out of memory");
   } catch (const sc_core::sc_report& e) {
     return report(err, err_size, LIBSIM_ERR_INTERNAL, std::string("SystemC: ") + e.what());
   } catch (const std::exception& e) {
-    return report(err, err_size, LIBSIM_ERR_RUNTIME, e.what());
+    return report(err, err_size, LIBSIM_ERR_INTERNAL, e.what());
   } catch (...) {
     return report(err, err_size, LIBSIM_ERR_INTERNAL, "unknown failure");
   }
@@ -73,7 +77,15 @@ void require(bool condition, const std::string& message) {
   if (!condition) throw InputError(message);
 }
 
-bool probability(double p) { return std::isfinite(p) && p >= 0.0 && p <= 1.0; }
+// The ranges of libsim.h: [low, high] for _MIN/_MAX, exclusive ends for _ABOVE/_BELOW.
+bool closed(double v, double low, double high) { return std::isfinite(v) && v >= low && v <= high; }
+bool above_at_most(double v, double above, double high) {
+  return std::isfinite(v) && v > above && v <= high;
+}
+bool at_least_below(double v, double low, double below) {
+  return std::isfinite(v) && v >= low && v < below;
+}
+bool probability(double p) { return closed(p, LIBSIM_PROBABILITY_MIN, LIBSIM_PROBABILITY_MAX); }
 
 void configure_systemc_once() {
   static bool configured = false;
@@ -131,21 +143,30 @@ int libsim_network_new(int32_t protocol, int32_t mtu, uint64_t seed, const libsi
     *out = nullptr;
     require(protocol == LIBSIM_TCP || protocol == LIBSIM_UDP,
             "protocol = " + std::to_string(protocol) + ": must be tcp (0) or udp (1)");
-    require(mtu >= 68 && mtu <= 65535,
-            "mtu = " + std::to_string(mtu) + ": must be between 68 and 65535");
+    require(mtu >= LIBSIM_MTU_MIN && mtu <= LIBSIM_MTU_MAX,
+            "mtu = " + std::to_string(mtu) + ": must be between " +
+                std::to_string(LIBSIM_MTU_MIN) + " and " + std::to_string(LIBSIM_MTU_MAX));
+    require(seed <= uint64_t(LIBSIM_SEED_MAX),
+            "seed = " + std::to_string(seed) + ": must be at most " + std::to_string(LIBSIM_SEED_MAX));
     libsim::TcpConfig config;
     if (tcp != nullptr) {
-      require(tcp->initial_window >= 1 && tcp->initial_window <= 1000000,
+      require(tcp->initial_window >= LIBSIM_INITIAL_WINDOW_MIN &&
+                  tcp->initial_window <= LIBSIM_INITIAL_WINDOW_MAX,
               "tcp.initial_window = " + std::to_string(tcp->initial_window) +
-                  ": must be between 1 and 1000000 segments");
-      require(std::isfinite(tcp->min_rto) && tcp->min_rto >= 0.0 && tcp->min_rto <= 60.0,
-              "tcp.min_rto = " + number(tcp->min_rto) + ": must be between 0 and 60 s");
+                  ": must be between " + std::to_string(LIBSIM_INITIAL_WINDOW_MIN) + " and " +
+                  std::to_string(LIBSIM_INITIAL_WINDOW_MAX) + " segments");
+      require(closed(tcp->min_rto, LIBSIM_MIN_RTO_MIN, LIBSIM_MIN_RTO_MAX),
+              "tcp.min_rto = " + number(tcp->min_rto) + ": must be in [" +
+                  number(LIBSIM_MIN_RTO_MIN) + ", " + number(LIBSIM_MIN_RTO_MAX) + "] s");
       require(tcp->delayed_ack == 0 || tcp->delayed_ack == 1,
               "tcp.delayed_ack = " + std::to_string(tcp->delayed_ack) + ": must be 0 or 1");
-      require(std::isfinite(tcp->ack_delay) && tcp->ack_delay > 0.0 && tcp->ack_delay <= 60.0,
-              "tcp.ack_delay = " + number(tcp->ack_delay) + ": must be in (0, 60] s");
-      require(tcp->rwnd >= 1 && tcp->rwnd <= (int64_t(1) << 40),
-              "tcp.rwnd = " + std::to_string(tcp->rwnd) + ": must be between 1 and 2^40 bytes");
+      require(above_at_most(tcp->ack_delay, LIBSIM_ACK_DELAY_ABOVE, LIBSIM_ACK_DELAY_MAX),
+              "tcp.ack_delay = " + number(tcp->ack_delay) + ": must be in (" +
+                  number(LIBSIM_ACK_DELAY_ABOVE) + ", " + number(LIBSIM_ACK_DELAY_MAX) + "] s");
+      const int64_t mss = int64_t(mtu) - LIBSIM_TCP_IP_HEADER_BYTES;
+      require(tcp->rwnd >= mss && tcp->rwnd <= int64_t(LIBSIM_RWND_MAX),
+              "tcp.rwnd = " + std::to_string(tcp->rwnd) + ": must be between one segment (" +
+                  std::to_string(mss) + ") and " + std::to_string(LIBSIM_RWND_MAX) + " bytes");
       require(tcp->handshake == 0 || tcp->handshake == 1,
               "tcp.handshake = " + std::to_string(tcp->handshake) + ": must be 0 or 1");
       require(tcp->idle_restart == 0 || tcp->idle_restart == 1,
@@ -172,7 +193,8 @@ void libsim_network_free(libsim_network* net) { delete net; }
 int libsim_add_node(libsim_network* net, int32_t* index_out, char* err, size_t err_size) {
   return guarded(err, err_size, [&] {
     require(net != nullptr, "network is NULL");
-    require(net->config.node_count < 100000, "too many nodes (at most 100000)");
+    require(net->config.node_count < LIBSIM_NODES_MAX,
+            "too many nodes (at most " + std::to_string(LIBSIM_NODES_MAX) + ")");
     if (index_out != nullptr) *index_out = net->config.node_count;
     net->config.node_count++;
   });
@@ -189,8 +211,10 @@ int libsim_add_link(libsim_network* net, const libsim_link_config* link, const i
                 link->kind == LIBSIM_WIRELESS,
             name + ": kind = " + std::to_string(link->kind) + ": unknown link kind");
     if (link->kind == LIBSIM_WIRELESS) {
-      require(node_count >= 2 && node_count <= 1000,
-              name + ": nodes: a wireless link needs between 2 and 1000 nodes, got " +
+      require(node_count >= LIBSIM_WIRELESS_NODES_MIN && node_count <= LIBSIM_WIRELESS_NODES_MAX,
+              name + ": nodes: a wireless link needs between " +
+                  std::to_string(LIBSIM_WIRELESS_NODES_MIN) + " and " +
+                  std::to_string(LIBSIM_WIRELESS_NODES_MAX) + " nodes, got " +
                   std::to_string(node_count));
     } else {
       require(node_count == 2, name + ": nodes: a duplex link needs exactly 2 nodes, got " +
@@ -206,20 +230,28 @@ int libsim_add_link(libsim_network* net, const libsim_link_config* link, const i
       }
       config.nodes.push_back(v);
     }
-    require(std::isfinite(link->bitrate_bps) && link->bitrate_bps > 0.0,
-            name + ": bitrate = " + number(link->bitrate_bps) + ": must be > 0");
-    require(link->bitrate_bps <= 1e15, name + ": bitrate = " + number(link->bitrate_bps) +
-                                           ": must be at most 1e15 bit/s");
-    require(std::isfinite(link->delay_s) && link->delay_s >= 0.0 && link->delay_s <= 1000.0,
-            name + ": delay = " + number(link->delay_s) + ": must be between 0 and 1000 s");
-    require(std::isfinite(link->loss) && link->loss >= 0.0 && link->loss < 1.0,
-            name + ": loss = " + number(link->loss) + ": must be in [0, 1)");
-    require(link->overhead_bytes >= 0 && link->overhead_bytes <= 65535,
+    require(std::isfinite(link->bitrate_bps) && link->bitrate_bps > LIBSIM_BITRATE_ABOVE,
+            name + ": bitrate = " + number(link->bitrate_bps) + ": must be > " +
+                number(LIBSIM_BITRATE_ABOVE));
+    require(link->bitrate_bps <= LIBSIM_BITRATE_MAX,
+            name + ": bitrate = " + number(link->bitrate_bps) + ": must be at most " +
+                number(LIBSIM_BITRATE_MAX) + " bit/s");
+    require(closed(link->delay_s, LIBSIM_DELAY_MIN, LIBSIM_DELAY_MAX),
+            name + ": delay = " + number(link->delay_s) + ": must be between " +
+                number(LIBSIM_DELAY_MIN) + " and " + number(LIBSIM_DELAY_MAX) + " s");
+    require(at_least_below(link->loss, LIBSIM_LOSS_MIN, LIBSIM_LOSS_BELOW),
+            name + ": loss = " + number(link->loss) + ": must be in [" + number(LIBSIM_LOSS_MIN) +
+                ", " + number(LIBSIM_LOSS_BELOW) + ")");
+    require(link->overhead_bytes >= LIBSIM_OVERHEAD_BYTES_MIN &&
+                link->overhead_bytes <= LIBSIM_OVERHEAD_BYTES_MAX,
             name + ": overhead_bytes = " + std::to_string(link->overhead_bytes) +
-                ": must be between 0 and 65535");
-    require(link->queue_packets >= 1 && link->queue_packets <= 100000000,
+                ": must be between " + std::to_string(LIBSIM_OVERHEAD_BYTES_MIN) + " and " +
+                std::to_string(LIBSIM_OVERHEAD_BYTES_MAX));
+    require(link->queue_packets >= LIBSIM_QUEUE_PACKETS_MIN &&
+                link->queue_packets <= LIBSIM_QUEUE_PACKETS_MAX,
             name + ": queue_packets = " + std::to_string(link->queue_packets) +
-                ": must be between 1 and 1e8");
+                ": must be between " + std::to_string(LIBSIM_QUEUE_PACKETS_MIN) + " and " +
+                std::to_string(LIBSIM_QUEUE_PACKETS_MAX));
     require(link->has_burst == 0 || link->has_burst == 1,
             name + ": has_burst = " + std::to_string(link->has_burst) + ": must be 0 or 1");
     if (link->has_burst) {
@@ -229,10 +261,14 @@ int libsim_add_link(libsim_network* net, const libsim_link_config* link, const i
       require(probability(link->p_bad_to_good),
               name + ": burst.p_bad_to_good = " + number(link->p_bad_to_good) +
                   ": must be in [0, 1]");
-      require(std::isfinite(link->loss_bad) && link->loss_bad >= 0.0 && link->loss_bad <= 1.0,
+      require(probability(link->loss_bad),
               name + ": burst.loss_bad = " + number(link->loss_bad) + ": must be in [0, 1]");
-      require(std::isfinite(link->loss_good) && link->loss_good >= 0.0 && link->loss_good < 1.0,
+      require(at_least_below(link->loss_good, LIBSIM_LOSS_MIN, LIBSIM_LOSS_BELOW),
               name + ": burst.loss_good = " + number(link->loss_good) + ": must be in [0, 1)");
+      require(link->p_bad_to_good > 0.0 || link->p_good_to_bad == 0.0,
+              name + ": burst.p_bad_to_good = 0: must be > 0 (the bad state would never end)");
+      require(link->loss == 0.0, name + ": loss = " + number(link->loss) +
+                                     ": set either loss or a burst, not both");
       config.has_burst = true;
       config.burst = {link->p_good_to_bad, link->p_bad_to_good, link->loss_bad, link->loss_good};
     }
@@ -258,13 +294,33 @@ int libsim_add_flow(libsim_network* net, const libsim_flow_config* flow, char* e
     require(flow->dst >= 0 && flow->dst < n,
             name + ": to: unknown node index " + std::to_string(flow->dst));
     require(flow->src != flow->dst, name + ": from and to are the same node");
-    require(flow->frames >= 0 && flow->frames <= 100000000,
-            name + ": frames = " + std::to_string(flow->frames) + ": must be between 0 and 1e8");
-    require(std::isfinite(flow->fps) && flow->fps >= 0.0 && flow->fps <= 1e9,
-            name + ": fps = " + number(flow->fps) + ": must be between 0 and 1e9");
-    require(flow->payload_bytes >= 1 && flow->payload_bytes <= (int64_t(1) << 40),
+    require(flow->frames >= LIBSIM_FRAMES_MIN && flow->frames <= LIBSIM_FRAMES_MAX,
+            name + ": frames = " + std::to_string(flow->frames) + ": must be between " +
+                std::to_string(LIBSIM_FRAMES_MIN) + " and " + std::to_string(LIBSIM_FRAMES_MAX));
+    int64_t frames = flow->frames;
+    for (const auto& other : net->config.flows) frames += other.frames;
+    require(frames <= LIBSIM_FRAMES_MAX,
+            name + ": frames = " + std::to_string(flow->frames) + ": all flows together send " +
+                std::to_string(frames) + " frames, more than " +
+                std::to_string(LIBSIM_FRAMES_MAX));
+    require(closed(flow->fps, LIBSIM_FPS_MIN, LIBSIM_FPS_MAX),
+            name + ": fps = " + number(flow->fps) + ": must be between " +
+                number(LIBSIM_FPS_MIN) + " and " + number(LIBSIM_FPS_MAX));
+    require(flow->payload_bytes >= LIBSIM_PAYLOAD_BYTES_MIN &&
+                flow->payload_bytes <= int64_t(LIBSIM_PAYLOAD_BYTES_MAX),
             name + ": payload_bytes = " + std::to_string(flow->payload_bytes) +
-                ": must be between 1 and 2^40");
+                ": must be between " + std::to_string(LIBSIM_PAYLOAD_BYTES_MIN) + " and " +
+                std::to_string(LIBSIM_PAYLOAD_BYTES_MAX));
+    // The UDP receiver keeps one flag per datagram.
+    if (net->config.protocol == libsim::Protocol::Udp) {
+      const int64_t payload = net->config.mtu - LIBSIM_UDP_IP_HEADER_BYTES;
+      const double datagrams =
+          double(flow->frames) * double((flow->payload_bytes + payload - 1) / payload);
+      require(datagrams <= double(LIBSIM_UDP_DATAGRAMS_MAX),
+              name + ": frames x datagrams per frame = " + number(datagrams) +
+                  ": more than " + number(LIBSIM_UDP_DATAGRAMS_MAX) +
+                  " datagrams; use fewer or smaller frames");
+    }
     libsim::FlowConfig config;
     config.src = flow->src;
     config.dst = flow->dst;
@@ -292,20 +348,6 @@ int libsim_run(const libsim_network* net, libsim_result** out, char* err, size_t
       require(libsim::has_route(config, flow.src, flow.dst),
               "flow " + std::to_string(f) + ": no route from node " + std::to_string(flow.src) +
                   " to node " + std::to_string(flow.dst));
-    }
-    // Per-frame results for every flow.
-    double frames = 0;
-    for (const auto& flow : config.flows) frames += double(flow.frames);
-    require(frames <= 1e7, "too many frames in all flows together (at most 1e7)");
-    // The UDP receiver keeps one flag per datagram.
-    if (config.protocol == libsim::Protocol::Udp) {
-      const int64_t payload = config.mtu - libsim::kIpUdpHeaderBytes;
-      for (size_t f = 0; f < config.flows.size(); ++f) {
-        const auto& flow = config.flows[f];
-        const double datagrams = double(flow.frames) * double((flow.payload_bytes + payload - 1) / payload);
-        require(datagrams <= 1e8, "flow " + std::to_string(f) +
-                                      ": more than 1e8 datagrams; use fewer or smaller frames");
-      }
     }
     configure_systemc_once();
     g_interrupt.store(false);

@@ -33,6 +33,7 @@ class Simulation {
   std::vector<class Endpoint*> sources;  // per flow, at the flow's src node
   std::vector<class Endpoint*> sinks;    // per flow, at the flow's dst node
   std::string failure;                   // set once; the run then drains and reports it
+  bool interrupted_run = false;          // the failure is an interruption, not a limit
   std::vector<int32_t> route_slot;       // per node: its row in the routing tables, or -1
 
   // The current simulated time, read once per process activation (Wakeup::fired).
@@ -48,9 +49,12 @@ class Simulation {
     if (++outcome.events > kMaxEvents) {
       fail("the simulation exceeded 1e9 events: use fewer frames or smaller payloads");
     }
-    if ((outcome.events & 1023) == 0 && interrupted()) fail("interrupted");
+    if ((outcome.events & 1023) == 0 && interrupted() && !failed()) {
+      interrupted_run = true;
+      fail("interrupted");
+    }
   }
-  static constexpr uint64_t kMaxEvents = 1000000000;
+  static constexpr uint64_t kMaxEvents = uint64_t(LIBSIM_EVENTS_MAX);
   void deliver(const Packet& packet);
   // A packet of `flow` vanished in the network (link loss, full queue, MAC retry limit).
   void packet_lost(const Packet& packet) {

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "libsim.h"
+
 namespace libsim {
 
 // Simulated time in picoseconds, SystemC's default resolution (2^64 ps ~ 213 days).
@@ -19,7 +21,7 @@ constexpr Time kMillisecond = 1000 * kMicrosecond;
 constexpr Time kSecond = 1000 * kMillisecond;
 constexpr Time kNever = UINT64_MAX;
 // Nothing is scheduled beyond this: keeps every sum of times far from overflow.
-constexpr Time kHorizon = 1000000 * kSecond;
+constexpr Time kHorizon = Time(LIBSIM_HORIZON_S) * kSecond;
 
 inline double to_seconds(Time t) { return static_cast<double>(t) / 1e12; }
 // Seconds to picoseconds, rounded; anything beyond the horizon (or not finite) becomes
@@ -30,8 +32,20 @@ inline Time to_time(double seconds) {
   return ps <= 0.0 ? 0 : static_cast<Time>(std::llround(ps));
 }
 
-// Thrown while building a network from an invalid description.
+// Thrown while building a network from an invalid description (LIBSIM_ERR_ARGUMENT).
 class InputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A run stopped at a limit of the simulator: time horizon, event budget (LIBSIM_ERR_RUNTIME).
+class RunLimitError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A run stopped by libsim_interrupt (LIBSIM_ERR_INTERRUPTED).
+class Interrupted : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
@@ -154,8 +168,8 @@ class Rng {
 
 enum class PacketKind : uint8_t { UdpData, TcpSyn, TcpSynAck, TcpData, TcpAck };
 
-constexpr int32_t kIpUdpHeaderBytes = 28;  // IPv4 20 + UDP 8
-constexpr int32_t kIpTcpHeaderBytes = 40;  // IPv4 20 + TCP 20, no options
+constexpr int32_t kIpUdpHeaderBytes = LIBSIM_UDP_IP_HEADER_BYTES;
+constexpr int32_t kIpTcpHeaderBytes = LIBSIM_TCP_IP_HEADER_BYTES;
 
 // One IP packet. Small and copied by value along its path.
 struct Packet {

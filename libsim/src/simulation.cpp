@@ -178,7 +178,8 @@ void run_network(const NetworkConfig& config, RunOutcome& outcome) {
     }
   }
   sc_core::sc_start();
-  if (sim.failed()) throw std::runtime_error(sim.failure);
+  if (sim.interrupted_run) throw Interrupted(sim.failure);
+  if (sim.failed()) throw RunLimitError(sim.failure);
   for (UdpSink* sink : udp_sinks) sink->finish();
   for (TcpReceiver* receiver : tcp_receivers) receiver->finish();
   sim.outcome.end = sc_core::sc_time_stamp().value();
