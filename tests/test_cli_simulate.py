@@ -194,7 +194,7 @@ def test_end_to_end_builtin_demo_is_deterministic(capsys):
 
 def test_simulator_refusal_is_exit_2(monkeypatch, capsys):
     def refuse(net):
-        raise libsim.LibsimError("link 'wifi': bitrate too high for the model")
+        raise libsim.LibsimInputError("link 'wifi': bitrate too high for the model", 1)
 
     monkeypatch.setattr(libsim, "simulate", refuse)
     assert main(["simulate", "demo"]) == 2
@@ -245,12 +245,38 @@ def test_every_builtin_simulates(name, capsys):
 
 
 @pytest.mark.parametrize(
+    ("error", "code", "line"),
+    [
+        (libsim.LibsimInterrupted("interrupted", 5), 130, "sei simulate: interrupted"),
+        (
+            libsim.LibsimInternalError("SystemC: boom", 4),
+            1,
+            "sei simulate: internal error: simulator failure: SystemC: boom "
+            "(set SEI_DEBUG=1 for the traceback)",
+        ),
+    ],
+)
+def test_interrupted_and_internal_simulator_errors_have_their_own_exit_codes(
+    monkeypatch, capsys, error, code, line
+):
+    def fail(net):
+        raise error
+
+    monkeypatch.setattr(libsim, "simulate", fail)
+    assert main(["simulate", "demo"]) == code
+    assert capsys.readouterr().err.strip() == line
+
+
+@pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--frames", "-1"], "error: --frames = -1: must be an integer 1..100000000"),
-        (["--frames", "0"], "error: --frames = 0: must be an integer 1.."),
-        (["--fps", "-2"], "error: --fps = -2.0: must be a number >= 0"),
-        (["--seed", "-1"], "error: --seed = -1: must be 0.."),
+        (["--frames", "-1"], "error: --frames = -1: must be 1..10000000"),
+        (["--frames", "0"], "error: --frames = 0: must be 1..10000000"),
+        (["--frames", "10000001"], "error: --frames = 10000001: must be 1..10000000"),
+        (["--fps", "-2"], "error: --fps = -2: must be in [0, 1e9]"),
+        (["--seed", "-1"], "error: --seed = -1: must be 0..2^63 - 1"),
+        (["--payload-bytes", "0"], "error: --payload-bytes = 0: must be 1..2^40 bytes"),
+        (["--protocol", "sctp"], "error: --protocol = 'sctp': must be one of tcp, udp"),
     ],
 )
 def test_out_of_range_flags_are_blamed_on_the_flag_not_the_file(capsys, flags, message):
@@ -269,4 +295,4 @@ def test_payload_bytes_flag_takes_a_bare_number_in_exponent_form(captured_nets, 
     assert "--payload-bytes = 2.5: not a whole number of bytes" in capsys.readouterr().err
     assert main(["simulate", "demo", "--payload-bytes", "1e30"]) == 2
     err = capsys.readouterr().err
-    assert "must be >= 1 and <= 2^40" in err and "missing unit" not in err
+    assert "--payload-bytes = 1e30: must be 1..2^40 bytes" in err and "missing unit" not in err

@@ -20,11 +20,12 @@ from sei_tui.core.network.scenario import (
 names = st.text(
     alphabet=st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=10
 ).filter(lambda text: text == text.strip())
-# the ranges the format accepts (sei_tui.core.network.scenario MAX_* bounds), edges included
+# the ranges the format accepts (libsim.h's limits, read through libsim.limits), edges included
 positive = st.floats(min_value=0.0, exclude_min=True, allow_nan=False, allow_infinity=False)
 bitrates = st.floats(min_value=0.0, max_value=1e15, exclude_min=True)
 delays = st.floats(min_value=0.0, max_value=1000.0)
-timers = st.floats(min_value=0.0, max_value=60.0, exclude_min=True)
+timers = st.floats(min_value=0.0, max_value=60.0, exclude_min=True)  # tcp.ack_delay
+min_rtos = st.floats(min_value=0.0, max_value=60.0)
 rates = st.floats(min_value=0.0, max_value=1e9)
 probability = st.floats(min_value=0.0, max_value=1.0)
 below_one = st.floats(min_value=0.0, max_value=1.0, exclude_max=True)
@@ -99,20 +100,19 @@ def scenarios(draw):
         )
     endpoints = [node.name for node in nodes if node.role != "relay"]
     pairs = [(a, b) for a in endpoints for b in endpoints if a != b]
-    flows = [
-        Flow(
-            src,
-            dst,
-            frames=draw(st.integers(1, 10**8)),
-            fps=draw(rates),
-            payload_bytes=draw(st.one_of(st.none(), st.integers(1, 2**40))),
-        )
-        for src, dst in draw(st.lists(st.sampled_from(pairs), min_size=1, max_size=3))
-    ]
     mtu = draw(st.integers(68, 65535))
+    protocol = draw(st.sampled_from(["tcp", "udp"]))
+    ends = draw(st.lists(st.sampled_from(pairs), min_size=1, max_size=3))
+    flows = []
+    for src, dst in ends:
+        # at most 10^7 frames in all flows together, and 10^8 datagrams per UDP flow
+        frames = draw(st.integers(1, 10**7 // len(ends)))
+        largest = 2**40 if protocol == "tcp" else (10**8 // frames) * (mtu - 28)
+        payload = draw(st.one_of(st.none(), st.integers(1, largest)))
+        flows.append(Flow(src, dst, frames=frames, fps=draw(rates), payload_bytes=payload))
     tcp = TcpConfig(
         initial_window=draw(st.integers(1, 10**6)),
-        min_rto=draw(timers),
+        min_rto=draw(min_rtos),
         delayed_ack=draw(st.booleans()),
         ack_delay=draw(timers),
         rwnd=draw(st.integers(mtu - 40, 2**40)),
@@ -120,7 +120,7 @@ def scenarios(draw):
         idle_restart=draw(st.booleans()),
     )
     transport = Transport(
-        protocol=draw(st.sampled_from(["tcp", "udp"])),
+        protocol=protocol,
         mtu=mtu,
         seed=draw(st.integers(0, 2**63 - 1)),
         tcp=tcp,

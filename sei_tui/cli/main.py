@@ -12,15 +12,14 @@ from collections.abc import Sequence
 from sei_tui import __version__
 from sei_tui.core.errors import SeiCancelled, SeiInputError
 
-# name -> (help line, issue that delivers it). The module sei_tui.cli.<name>
-# implements the subcommand; until it exists the subcommand says so and exits 2.
-SUBCOMMANDS: dict[str, tuple[str, int]] = {
-    "tui": ("open the terminal UI (the default)", 7),
-    "simulate": ("simulate sending frames over a scenario's network", 3),
-    "inspect": ("list a model's layers and every valid split point", 4),
-    "saliency": ("cumulative-saliency curve and its maxima (candidate splits)", 5),
-    "analyze": ("latency x accuracy of every deployment, QoS, recommendation", 6),
-    "profile": ("measure per-layer latency on this machine", 4),
+# name -> help line; the module sei_tui.cli.<name> implements the subcommand.
+SUBCOMMANDS: dict[str, str] = {
+    "tui": "open the terminal UI (the default)",
+    "simulate": "simulate sending frames over a scenario's network",
+    "inspect": "list a model's layers and every valid split point",
+    "saliency": "cumulative-saliency curve and its maxima (candidate splits)",
+    "analyze": "latency x accuracy of every deployment, QoS, recommendation",
+    "profile": "measure per-layer latency on this machine",
 }
 
 
@@ -31,15 +30,6 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _load(name: str):
-    try:
-        return importlib.import_module(f"sei_tui.cli.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"sei_tui.cli.{name}":
-            return None
-        raise
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="sei",
@@ -48,25 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"sei {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (help_line, issue) in SUBCOMMANDS.items():
-        module = _load(name)
-        if module is None:
-            p = sub.add_parser(name, help=f"{help_line} (not available yet)")
-            p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-            p.set_defaults(_run=_unavailable(name, issue))
-        else:
-            p = sub.add_parser(name, help=help_line, description=help_line)
-            module.add_arguments(p)
-            p.set_defaults(_run=module.run)
+    for name, help_line in SUBCOMMANDS.items():
+        module = importlib.import_module(f"sei_tui.cli.{name}")
+        p = sub.add_parser(name, help=help_line, description=help_line)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
     return parser
-
-
-def _unavailable(name: str, issue: int):
-    def run(_args: argparse.Namespace) -> int:
-        print(f"sei {name}: not available yet (tracked in issue #{issue})", file=sys.stderr)
-        return 2
-
-    return run
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,14 +69,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: exit 1, not a trace
-        if os.environ.get("SEI_DEBUG"):
-            traceback.print_exc()
-        print(
-            f"sei {args.command}: internal error: {type(exc).__name__}: {exc} "
-            "(set SEI_DEBUG=1 for the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+        return _unexpected(args.command, exc)
+
+
+def _unexpected(command: str, exc: Exception) -> int:
+    """Exit code and one line for an error no subcommand turned into SeiInputError: the
+    simulator's by kind (input 2, interrupted 130, internal 1), anything else internal."""
+    libsim = sys.modules.get("libsim")  # a simulator error implies libsim was imported
+    if libsim is not None and isinstance(exc, libsim.LibsimError):
+        if isinstance(exc, libsim.LibsimInputError):
+            print(f"sei {command}: error: the simulator refused it: {exc}", file=sys.stderr)
+            return 2
+        if isinstance(exc, libsim.LibsimInterrupted):
+            print(f"sei {command}: interrupted", file=sys.stderr)
+            return 130
+    if os.environ.get("SEI_DEBUG"):
+        traceback.print_exc()
+    what = (
+        "simulator failure"
+        if libsim is not None and isinstance(exc, libsim.LibsimError)
+        else type(exc).__name__
+    )
+    print(
+        f"sei {command}: internal error: {what}: {exc} (set SEI_DEBUG=1 for the traceback)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 if __name__ == "__main__":

@@ -1,11 +1,39 @@
 """Errors the front ends turn into exit codes."""
 
+from __future__ import annotations
+
 
 class SeiInputError(Exception):
     """Bad input from the user: exit code 2, one clear line, no traceback.
 
-    The message names what is wrong and where (file, key, value).
+    The message names what is wrong and where (file, key, value). An error about one setting
+    may also carry it apart, so that a front end can name the setting its own way (a CLI
+    flag, a form field) instead of the core's key: ``key`` (the core's name, e.g.
+    ``payload_bytes``), ``shown`` (the value as quoted, None when the setting is missing)
+    and ``problem`` (``must be 1..10000000``); see ``renamed``.
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        key: str | None = None,
+        shown: str | None = None,
+        problem: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.key = key
+        self.shown = shown
+        self.problem = problem
+
+    def renamed(self, name: str) -> SeiInputError:
+        """The same problem said about `name` (a flag, a field): ``--frames = 0: must be ...``."""
+        if self.problem is None:
+            return self
+        where = name if self.shown is None else f"{name} = {self.shown}"
+        return SeiInputError(
+            f"{where}: {self.problem}", key=name, shown=self.shown, problem=self.problem
+        )
 
 
 class SeiCancelled(Exception):

@@ -1,0 +1,106 @@
+"""A Scenario as the simulator's NetworkSpec, with per-run overrides checked against the
+simulator's limits (``libsim.limits``). Errors name the overridden key (``payload_bytes``,
+``frames``, ``fps``, ``protocol``, ``seed``) in ``SeiInputError.key`` so that a front end
+can name its own flag or field instead."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from libsim import limits
+from libsim.spec import PROTOCOLS, FlowSpec, LinkSpec, NetworkSpec
+from sei_tui.core.errors import SeiInputError
+from sei_tui.core.network.schema import _not_int, _not_number, _toml_value, _with_label
+from sei_tui.core.network.validation import traffic_problem
+from sei_tui.core.units import parse_bytes
+
+if TYPE_CHECKING:
+    from sei_tui.core.network.model import Scenario
+
+
+def to_network(
+    scenario: Scenario,
+    payload_bytes: int | str | None = None,
+    frames: int | None = None,
+    fps: float | None = None,
+    protocol: str | None = None,
+    seed: int | None = None,
+) -> NetworkSpec:
+    """The libsim network; overrides (None = keep) apply to every flow."""
+    label = scenario.label
+
+    def refuse(key: str, value: Any, problem: str) -> SeiInputError:
+        shown = _toml_value(value)
+        return SeiInputError(
+            f"{label}: {key} = {shown}: {problem}", key=key, shown=shown, problem=problem
+        )
+
+    if payload_bytes is not None:
+        payload_bytes = _with_label(label, parse_bytes, payload_bytes, "payload_bytes")
+        if not limits.PAYLOAD_BYTES.admits(payload_bytes):
+            raise refuse("payload_bytes", payload_bytes, limits.PAYLOAD_BYTES.describe())
+    if frames is not None:
+        if _not_int(frames):
+            raise refuse("frames", frames, "expected an integer")
+        if not limits.FRAMES.admits(frames):
+            raise refuse("frames", frames, limits.FRAMES.describe())
+    if fps is not None:
+        if _not_number(fps):
+            raise refuse("fps", fps, "expected a number")
+        if not limits.FPS.admits(fps):
+            raise refuse("fps", fps, limits.FPS.describe())
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise refuse("protocol", protocol, "must be one of " + ", ".join(PROTOCOLS))
+    if seed is not None:
+        if _not_int(seed):
+            raise refuse("seed", seed, "expected an integer")
+        if not limits.SEED.admits(seed):
+            raise refuse("seed", seed, limits.SEED.describe())
+    flows = []
+    for index, flow in enumerate(scenario.flows):
+        payload = payload_bytes if payload_bytes is not None else flow.payload_bytes
+        if payload is None:
+            raise SeiInputError(
+                f"{label}: flow[{index}].payload_bytes: not set: the file gives no payload size "
+                "and no override does",
+                key="payload_bytes",
+                problem="not set",
+            )
+        flows.append(
+            FlowSpec(
+                src=flow.src,
+                dst=flow.dst,
+                frames=flow.frames if frames is None else int(frames),
+                fps=float(flow.fps if fps is None else fps),
+                payload_bytes=int(payload),
+            )
+        )
+    protocol = scenario.transport.protocol if protocol is None else protocol
+    traffic = traffic_problem(
+        [(flow.frames, flow.payload_bytes) for flow in flows], protocol, scenario.transport.mtu
+    )
+    if traffic is not None:
+        index, problem = traffic
+        raise SeiInputError(f"{label}: flow[{index}]: {problem}")
+    return NetworkSpec(
+        nodes=tuple(node.name for node in scenario.nodes),
+        links=tuple(
+            LinkSpec(
+                name=link.name,
+                kind=link.kind,
+                nodes=tuple(link.nodes),
+                bitrate_bps=link.bitrate_bps,
+                delay_s=link.delay_s,
+                loss=link.loss,
+                overhead_bytes=link.overhead_bytes,
+                queue_packets=link.queue_packets,
+                burst=link.burst,
+            )
+            for link in scenario.links
+        ),
+        flows=tuple(flows),
+        protocol=protocol,
+        mtu=scenario.transport.mtu,
+        seed=scenario.transport.seed if seed is None else int(seed),
+        tcp=scenario.transport.tcp,
+    )
