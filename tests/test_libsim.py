@@ -11,6 +11,7 @@ from libsim import (
     BurstLoss,
     FlowSpec,
     LibsimError,
+    LibsimInterrupted,
     LinkSpec,
     NetworkSpec,
     TcpConfig,
@@ -301,6 +302,19 @@ def test_simulate_many_matches_simulate():
         assert strip_wall(got[i]) == strip_wall(simulate(net))
 
 
+def test_simulate_many_workers_come_from_a_fork_server_not_from_the_caller():
+    # the caller may run torch or Textual threads: its workers must not be forks of it
+    import multiprocessing
+
+    from libsim import binding
+
+    assert binding._pool_context().get_start_method() == "forkserver"
+    before = set(multiprocessing.active_children())
+    nets = [replace(wifi(1, frames=1, size=1000), seed=s) for s in range(4)]
+    assert sorted(index for index, _ in simulate_many(nets, processes=2)) == [0, 1, 2, 3]
+    assert set(multiprocessing.active_children()) == before  # the pool is gone afterwards
+
+
 def test_simulate_many_cancelled_before_any_result_returns_promptly():
     import time
 
@@ -519,10 +533,11 @@ def test_a_long_run_can_be_interrupted_from_another_thread():
     timer = threading.Timer(0.2, interrupt)
     timer.start()
     try:
-        with pytest.raises(LibsimError, match="interrupted"):
+        with pytest.raises(LibsimInterrupted, match="interrupted") as caught:
             simulate(net)
     finally:
         timer.cancel()
+    assert caught.value.status == 5  # LIBSIM_ERR_INTERRUPTED in libsim.h
     # The next run is not affected.
     assert simulate(tcp_link(10_000)).flows[0].frames[0].complete
 
