@@ -7,6 +7,8 @@ Two workloads, each run several times (best run reported, plus the median):
   camera, over UDP (as shipped) and over TCP.
 
 Target (issue 3): at least 5e6 link packets per second on one core.
+Also: the cost of starting simulate_many's workers from the fork server (2 workers, 16
+small networks), first call of the process and later calls, against simulating in turn.
 Run: .venv/bin/python benchmarks/bench_sim.py
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import statistics
 import time
 
-from libsim import FlowSpec, LinkSpec, NetworkSpec, simulate
+from libsim import FlowSpec, LinkSpec, NetworkSpec, simulate, simulate_many
 
 
 def tcp_transfer() -> NetworkSpec:
@@ -59,7 +61,34 @@ def measure(name: str, net: NetworkSpec, runs: int) -> None:
     )
 
 
+def measure_pool(runs: int) -> None:
+    nets = [
+        NetworkSpec(
+            nodes=("a", "b"),
+            links=(LinkSpec("cable", "full_duplex", ("a", "b"), 100e6, 0.001),),
+            flows=(FlowSpec("a", "b", 5, 0, 100_000),),
+            seed=seed,
+        )
+        for seed in range(16)
+    ]
+    started = time.perf_counter()
+    for net in nets:
+        simulate(net)
+    in_turn = time.perf_counter() - started
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        assert len(dict(simulate_many(nets, processes=2))) == len(nets)
+        times.append(time.perf_counter() - started)
+    print(
+        f"simulate_many, 16 small networks, 2 workers: first call {times[0] * 1e3:.0f} ms "
+        f"(starts the fork server), later calls median {statistics.median(times[1:]) * 1e3:.0f} "
+        f"ms; one after the other in this process {in_turn * 1e3:.0f} ms"
+    )
+
+
 def main() -> None:
+    measure_pool(runs=5)
     measure("10 MB TCP, 100 Mbit/s, 5 ms", tcp_transfer(), runs=30)
     measure("4 cameras on 802.11g, UDP", four_cameras("udp"), runs=10)
     measure("4 cameras on 802.11g, TCP", four_cameras("tcp"), runs=10)

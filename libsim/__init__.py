@@ -1,6 +1,13 @@
 """libsim: a packet-level network simulator on SystemC, called through cffi."""
 
-from libsim.binding import check_network, interrupt, percentile, simulate, simulate_many
+from libsim.binding import (
+    check_network,
+    interrupt,
+    percentile,
+    prepare_workers,
+    simulate,
+    simulate_many,
+)
 from libsim.errors import LibsimError, LibsimInputError, LibsimInternalError, LibsimInterrupted
 from libsim.spec import (
     LINK_KINDS,
@@ -35,6 +42,7 @@ __all__ = [
     "check_network",
     "interrupt",
     "percentile",
+    "prepare_workers",
     "simulate",
     "simulate_many",
 ]

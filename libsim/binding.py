@@ -57,6 +57,7 @@ __all__ = [
     "check_network",
     "interrupt",
     "percentile",
+    "prepare_workers",
     "simulate",
     "simulate_many",
     "summarize",
@@ -349,6 +350,15 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["libsim.binding"])
     return context
+
+
+def prepare_workers() -> None:
+    """Start the fork server now (it boots in the background, about 0.1 s), so that the first
+    `simulate_many` does not wait for it; optional, idempotent."""
+    from multiprocessing import forkserver
+
+    _pool_context()
+    forkserver.ensure_running()
 
 
 def simulate_many(

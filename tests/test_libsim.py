@@ -309,6 +309,7 @@ def test_simulate_many_workers_come_from_a_fork_server_not_from_the_caller():
     from libsim import binding
 
     assert binding._pool_context().get_start_method() == "forkserver"
+    binding.prepare_workers()  # optional warm-up; idempotent
     before = set(multiprocessing.active_children())
     nets = [replace(wifi(1, frames=1, size=1000), seed=s) for s in range(4)]
     assert sorted(index for index, _ in simulate_many(nets, processes=2)) == [0, 1, 2, 3]
