@@ -348,3 +348,33 @@ def test_edge_and_server_compute_names_the_node_without_one():
     bare.to_network()  # simulating needs no compute
     with pytest.raises(SeiInputError, match=r"bare.toml: node\[0\].compute: the edge node \"cam\""):
         bare.edge_and_server_compute()
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "shown", "problem"),
+    [
+        ({"payload_bytes": 0}, "payload_bytes", "0", "must be 1..2^40 bytes"),
+        ({"frames": 10_000_001}, "frames", "10000001", "must be 1..10000000"),
+        ({"fps": -0.5}, "fps", "-0.5", "must be in [0, 1e9]"),
+        ({"protocol": "sctp"}, "protocol", '"sctp"', "must be one of tcp, udp"),
+        ({"seed": 2**63}, "seed", str(2**63), "must be 0..2^63 - 1"),
+    ],
+)
+def test_override_errors_name_the_key_so_front_ends_can_name_their_flag(
+    override, key, shown, problem
+):
+    with pytest.raises(SeiInputError) as caught:
+        builtin_scenario("demo").to_network(**override)
+    error = caught.value
+    assert (error.key, error.shown, error.problem) == (key, shown, problem)
+    assert str(error).endswith(f"{key} = {shown}: {problem}")
+    assert str(error.renamed("--flag")) == f"--flag = {shown}: {problem}"
+    assert str(error.renamed("--flag", "typed")) == f"--flag = typed: {problem}"
+
+
+def test_overrides_that_exceed_the_run_limits_together_are_refused():
+    # UDP at mtu 1500: 1472 payload bytes per datagram; 10^8 datagrams per flow at most
+    scenario = builtin_scenario("demo").with_protocol("udp")
+    scenario.to_network(payload_bytes=100 * 1472, frames=1_000_000)  # exactly 10^8
+    with pytest.raises(SeiInputError, match=r"flow\[0\]: 1000000 frames x 101 datagrams"):
+        scenario.to_network(payload_bytes=100 * 1472 + 1, frames=1_000_000)

@@ -111,7 +111,7 @@ def network_for(scenario: Any, args: argparse.Namespace) -> Any:
         text = getattr(args, exc.key)
         if text is None:  # the setting is missing from the file and was not given
             raise SeiInputError(f"{exc} (add it to the file or pass {flag})") from None
-        raise SeiInputError(f"{flag} = {_as_typed(text)}: {exc.problem}") from None
+        raise exc.renamed(flag, _as_typed(text)) from None
 
 
 def simulation_json(scenario_name: str, net: Any, result: Any) -> dict[str, Any]:

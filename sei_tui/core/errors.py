@@ -26,13 +26,15 @@ class SeiInputError(Exception):
         self.shown = shown
         self.problem = problem
 
-    def renamed(self, name: str) -> SeiInputError:
-        """The same problem said about `name` (a flag, a field): ``--frames = 0: must be ...``."""
+    def renamed(self, name: str, shown: str | None = None) -> SeiInputError:
+        """The same problem said about `name` (a flag, a field), with the value as that front
+        end shows it (default: as the core quoted it): ``--frames = 0: must be 1..10000000``."""
         if self.problem is None:
             return self
-        where = name if self.shown is None else f"{name} = {self.shown}"
+        shown = self.shown if shown is None else shown
+        where = name if shown is None else f"{name} = {shown}"
         return SeiInputError(
-            f"{where}: {self.problem}", key=name, shown=self.shown, problem=self.problem
+            f"{where}: {self.problem}", key=name, shown=shown, problem=self.problem
         )
 
 
