@@ -5,10 +5,10 @@ import io
 import json
 import math
 
-from sei_tui.core.evaluation.engine import SweepPoint
 from sei_tui.core.evaluation.ranking import recommend
 from sei_tui.core.evaluation.report import CSV_COLUMNS, AnalysisReport, render
 from sei_tui.core.evaluation.rows import Row
+from sei_tui.core.evaluation.sweep import SweepPoint
 
 
 def rows():
