@@ -380,16 +380,6 @@ def _to_fp16(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return c, c.astype(np.float32)
 
 
-def header_bytes(encoding: TensorEncoding, tensor_count: int, blocks: int = 0) -> int:
-    """Size of the frame header (the decoder's side information)."""
-    size = 4
-    if encoding.dtype == "int8":
-        size += 5 * tensor_count
-    if encoding.compression is not None:
-        size += 8 + 4 * blocks
-    return size
-
-
 def _lost_mask(length: int, lost_ranges: LostRanges, offset: int) -> np.ndarray:
     """Boolean mask over `length` bytes starting at frame byte `offset`."""
     mask = np.zeros(length, dtype=bool)

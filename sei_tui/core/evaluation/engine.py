@@ -21,7 +21,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sei_tui.core.evaluation.accuracy import accuracy_under_loss
 from sei_tui.core.evaluation.deployments import Deployment, DeploymentBuilder, candidate_splits
 from sei_tui.core.evaluation.encoding import (
     DEFAULT_INPUT_ENCODINGS,
@@ -234,16 +233,6 @@ class Evaluation:
     def plan(self) -> NetworkPlan:
         """The network the rows are simulated on: the current `scenario`."""
         return NetworkPlan(self.scenario, self.frames, self.protocol)
-
-    def network(self, payload_bytes: int, overrides: dict[str, float] | None = None):
-        """The scenario's network with every flow carrying `payload_bytes` per frame."""
-        return self.plan().network(payload_bytes, overrides)
-
-    def measure_accuracy(
-        self, deployment: Deployment, frame_losses: Sequence[Sequence[tuple[int, int]]] | None
-    ) -> tuple[float, float]:
-        """(accuracy, agreement) of `deployment` with frame f's lost byte ranges applied."""
-        return accuracy_under_loss(deployment, frame_losses, self.labels, self.whole_top1)
 
     def rows(
         self,
