@@ -15,13 +15,15 @@ def sei(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--qos", "latency<=0.1"], "unknown column 'latency'"),
-        (["--qos", "accuracy=>0.9"], "bad operator '=>'"),
-        (["--qos", "accuracy>=lots"], "'lots' is not a finite number"),
-        (["--sweep", "bandwidth=1:2:3"], "unknown parameter 'bandwidth'"),
-        (["--sweep", "bitrate=1e6:1e9"], "expected PARAMETER=START:STOP:COUNT"),
-        (["--encoding", "int4"], "--encoding: 'int4'"),
-        (["--input-encoding", "png"], "--input-encoding: 'png'"),
+        (["--qos", "latency<=0.1"], "--qos: QoS 'latency<=0.1': unknown column 'latency'"),
+        (["--qos", "accuracy=>0.9"], "--qos: QoS 'accuracy=>0.9': bad operator '=>'"),
+        (["--qos", "accuracy>=lots"], "--qos: QoS 'accuracy>=lots': 'lots' is not a finite"),
+        (["--sweep", "bandwidth=1:2:3"], "--sweep: sweep axis 'bandwidth=1:2:3': unknown param"),
+        (["--sweep", "bitrate=1e6:1e9"], "'bitrate=1e6:1e9': expected PARAMETER=START:STOP:COUNT"),
+        (["--sweep", "fiber.bitrate=1e6:1e7:2"], "--sweep: fiber.bitrate: the scenario "),
+        (["--encoding", "int4"], "--encoding: tensor encoding 'int4': expected one of"),
+        (["--input-encoding", "png"], "--input-encoding: input encoding 'png': expected raw"),
+        (["--input-shape", "3,64"], "--input-shape = 3,64: expected three positive integers"),
         (["--deadline", "-1"], "--deadline = -1: must be a positive duration"),
         (["--frames", "0"], "--frames = 0: must be at least 1"),
     ],
@@ -149,6 +151,34 @@ def test_out_that_cannot_be_a_file_is_refused_before_the_run(tmp_path):
         assert fragment in lines[0]
         assert out.stdout == ""  # refused up front: no report was computed
     assert [p.name for p in tmp_path.iterdir()] == ["plain"]
+
+
+def test_input_shape_reaches_the_model(tmp_path):
+    import json
+
+    (tmp_path / "tiny.py").write_text(
+        "from torch import nn\n"
+        "def make():\n"
+        "    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),\n"
+        "                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 5))\n"
+    )
+    out = sei(
+        "analyze",
+        "--model",
+        f"{tmp_path / 'tiny.py'}:make",
+        "--input-shape",
+        "3,20,12",
+        *("--synthetic", "4", "--frames", "2", "--encoding", "fp32", "--input-encoding", "raw"),
+        *("--all-splits", "--format", "json"),
+    )
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)["rows"]
+    (remote,) = [r for r in rows if r["strategy"] == "remote"]
+    # raw frame: 3 header bytes, (min, scale) f32 pair per channel, one byte per pixel channel
+    assert remote["payload_bytes"] == 3 + 8 * 3 + 3 * 20 * 12
+    # fp32 frame of the first conv's output (4 x 20 x 12): 4 header bytes + 4 per element
+    conv = [r for r in rows if r["strategy"] == "split" and r["split_index"] == 0]
+    assert conv and conv[0]["payload_bytes"] == 4 + 4 * 4 * 20 * 12
 
 
 def test_scenario_without_compute_profiles_is_exit_2_naming_the_node(tmp_path):

@@ -1,14 +1,18 @@
 """Recommendation, Pareto front, latency percentiles and sweep grids on hand-built data."""
 
 import math
+import re
 
 import pytest
 
 from libsim.spec import BurstLoss, FlowSpec, LinkSpec, NetworkSpec
 from sei_tui.core.errors import SeiInputError
-from sei_tui.core.evaluation.engine import apply_overrides, latency_parts, nearest_rank, parse_sweep
+from sei_tui.core.evaluation.latency import latency_parts, nearest_rank
+from sei_tui.core.evaluation.prepare import label_mapping
 from sei_tui.core.evaluation.ranking import pareto_front, recommend
 from sei_tui.core.evaluation.rows import Row
+from sei_tui.core.evaluation.simulation import apply_overrides
+from sei_tui.core.evaluation.sweep import grid, parse_sweep
 
 
 def row(strategy, p95, acc, payload=1000, split=None):
@@ -121,7 +125,7 @@ def test_parse_sweep_spacing():
     ["bitrate=0:1e9:3", "jitter=0:1:3", "bitrate=1e6:1e9", "loss=0:1.5:3", "bitrate=a:b:3"],
 )
 def test_bad_sweeps_are_input_errors(text):
-    with pytest.raises(SeiInputError, match="--sweep"):
+    with pytest.raises(SeiInputError, match=rf"^sweep axis {re.escape(repr(text))}: "):
         parse_sweep(text)
 
 
@@ -140,29 +144,38 @@ def test_overrides_change_every_link_or_one():
     assert both.links[0].burst is None
     one = apply_overrides(net, {"wire.bitrate": 5e6})
     assert [link.bitrate_bps for link in one.links] == [54e6, 5e6]
-    with pytest.raises(SeiInputError, match="no link 'fiber'"):
+    with pytest.raises(
+        SeiInputError, match="^sweep axis 'fiber.bitrate': the scenario has no link 'fiber'$"
+    ):
         apply_overrides(net, {"fiber.bitrate": 1e6})
 
 
 def test_label_mapping_matches_class_names_not_folder_order():
-    from sei_tui.core.evaluation.engine import _label_mapping
-
     model = ["circle", "square", "triangle"]
     folders = sorted(model)  # an image folder's classes: ["circle", "square", "triangle"]
-    assert _label_mapping(["square", "circle"], model, 3) == [1, 0]
-    assert _label_mapping(folders, model, 3) == [0, 1, 2]
-    assert _label_mapping(["cat", "dog"], model, 3) is None  # not the model's classes
-    assert _label_mapping(["a", "b", "c"], None, 3) == [0, 1, 2]  # unnamed: trust indices
-    assert _label_mapping(["a", "b"], None, 1000) is None
-    assert _label_mapping([], model, 3) is None
+    assert label_mapping(["square", "circle"], model, 3) == [1, 0]
+    assert label_mapping(folders, model, 3) == [0, 1, 2]
+    assert label_mapping(["cat", "dog"], model, 3) is None  # not the model's classes
+    assert label_mapping(["a", "b", "c"], None, 3) == [0, 1, 2]  # unnamed: trust indices
+    assert label_mapping(["a", "b"], None, 1000) is None
+    assert label_mapping([], model, 3) is None
 
 
 def test_evaluation_without_a_server_profile_names_the_node():
     # The TUI reaches the evaluation without the CLI's up-front check: it must get the
     # same one-line input error, not a KeyError.
-    from sei_tui.core.evaluation.engine import _compute_models
+    from sei_tui.core.evaluation.prepare import compute_models
     from sei_tui.core.network.scenario import builtin_scenario
 
     bare = builtin_scenario("demo").with_node("server", compute=None)
     with pytest.raises(SeiInputError, match=r'node\[2\]\.compute: the server node "server"'):
-        _compute_models(bare, graph=None)
+        compute_models(bare, graph=None)
+
+
+def test_grid_spans_every_combination_last_axis_fastest():
+    axes = parse_sweep("bitrate=1e6:1e8:3,wifi.loss=0:0.1:2")
+    points = grid(axes)
+    assert [p.keys() for p in points] == [{"bitrate", "wifi.loss"}] * 6
+    assert [p["wifi.loss"] for p in points] == pytest.approx([0.0, 0.1] * 3)
+    assert [p["bitrate"] for p in points] == pytest.approx([1e6, 1e6, 1e7, 1e7, 1e8, 1e8])
+    assert grid([]) == [{}]

@@ -5,10 +5,10 @@ import io
 import json
 import math
 
-from sei_tui.core.evaluation.engine import SweepPoint
 from sei_tui.core.evaluation.ranking import recommend
 from sei_tui.core.evaluation.report import CSV_COLUMNS, AnalysisReport, render
 from sei_tui.core.evaluation.rows import Row
+from sei_tui.core.evaluation.sweep import SweepPoint
 
 
 def rows():
@@ -101,3 +101,40 @@ def test_sweep_points_are_reported():
     assert doc["sweep"][0]["strategy"] == "local"
     assert doc["sweep"][1]["strategy"] is None
     assert "bitrate=1e+06: local result" in render(rep, "table")
+
+
+def test_one_set_of_displays_for_reports_and_the_tui():
+    from sei_tui.core.units import display_count, display_fraction, display_seconds
+    from sei_tui.tui import format as tui
+
+    cases = [
+        (2.5, "2.50 s"),
+        (0.0123, "12.3 ms"),
+        (0.000478, "478 µs"),
+        (3.6e-7, "360 ns"),
+        (0.0, "0"),
+        (math.inf, "inf"),
+        (None, "-"),
+        (math.nan, "-"),
+    ]
+    for value, text in cases:
+        assert display_seconds(value) == text, value
+    assert tui.format_seconds(None) == "–" and tui.format_seconds(0.0123) == "12.3 ms"
+    # 1 500 = 1.50 thousand; 4 089 000 = 4.089 million; 1.2e12 = 1.20 trillion
+    assert [display_count(v) for v in (512, 1_500, 4_089_000, 12.3e9, 1.2e12)] == [
+        "512",
+        "1.50k",
+        "4.09M",
+        "12.30G",
+        "1.20T",
+    ]
+    assert tui.format_flops(1_500) == display_count(1_500)
+    assert display_fraction(0.8125) == "81.2%" and display_fraction(1.0) == "100.0%"
+    assert tui.format_fraction(None) == "–" and display_fraction(None) == "-"
+
+
+def test_the_table_uses_the_shared_displays():
+    text = render(report(), "table")
+    # the split row: edge+enc 10 ms + 1 ms, network 20 ms, dec+server 1 ms + 2 ms, p95 34 ms
+    for cell in ("11.0 ms", "20.0 ms", "3.0 ms", "34.0 ms", "88.0%", "4.1 kB"):
+        assert cell in text, cell

@@ -7,6 +7,7 @@ from torch import nn
 
 from sei_tui.core.data.datasets import open_dataset
 from sei_tui.core.evaluation import engine as evaluate_module
+from sei_tui.core.evaluation import inference
 from sei_tui.core.evaluation.engine import Evaluation
 from sei_tui.core.evaluation.ranking import canonical_key as row_sort_key
 from sei_tui.core.model.capture import run_capturing
@@ -165,15 +166,15 @@ def test_every_tail_on_the_exact_head_output_computes_the_graph_output_bit_for_b
     [(2, 3.0, 1), (2, 0.0, 1), (8, 0.2, 7), (8, 5.6, 1), (8, 3.4, 4), (64, 0.0, 16)],
 )
 def test_threads_leave_busy_cores_and_one_more_alone(monkeypatch, cores, load, expected):
-    monkeypatch.setattr(evaluate_module.os, "cpu_count", lambda: cores)
-    monkeypatch.setattr(evaluate_module.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(inference.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(inference.os, "getloadavg", lambda: (load, load, load))
     monkeypatch.setattr(torch, "get_num_threads", lambda: 16)  # torch's own choice
-    assert evaluate_module.evaluation_threads() == expected
+    assert inference.evaluation_threads() == expected
 
 
 def test_thread_setting_is_restored(monkeypatch):
     before = torch.get_num_threads()
-    monkeypatch.setattr(evaluate_module, "evaluation_threads", lambda: before + 1)
-    with evaluate_module._batch_threads():
+    monkeypatch.setattr(inference, "evaluation_threads", lambda: before + 1)
+    with inference.batch_threads():
         assert torch.get_num_threads() == before + 1
     assert torch.get_num_threads() == before

@@ -9,16 +9,22 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 from sei_tui.core.errors import SeiInputError
 from sei_tui.core.evaluation.encoding import DEFAULT_INPUT_ENCODINGS, DEFAULT_TENSOR_ENCODINGS
+from sei_tui.core.evaluation.report import FORMATS
 
-FORMATS = ("table", "json", "csv", "md")
+T = TypeVar("T")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="demo", help="model name, 'demo', or FILE.py:factory")
     parser.add_argument("--weights", help="torchvision weights name or a state-dict file")
+    parser.add_argument(
+        "--input-shape", metavar="C,H,W", help="model input shape (default: from the weights/model)"
+    )
     parser.add_argument(
         "--scenario", help="scenario TOML file or a built-in scenario name (default: demo)"
     )
@@ -80,6 +86,14 @@ def _deadline(text: str | None) -> float | None:
     return value
 
 
+def _from_flag(flag: str, parse: Callable[..., T], *args) -> T:
+    """`parse(*args)`, its input error prefixed with the flag the text came from."""
+    try:
+        return parse(*args)
+    except SeiInputError as exc:
+        raise SeiInputError(f"{flag}: {exc}") from None
+
+
 def _encodings(text: str) -> list:
     from sei_tui.core.evaluation.encoding import (
         COMPRESSIONS,
@@ -95,7 +109,7 @@ def _encodings(text: str) -> list:
         names = [t for t in text.split(",") if t.strip()]
     if not names:
         raise SeiInputError("--encoding: empty list")
-    return [parse_tensor_encoding(n) for n in names]
+    return [_from_flag("--encoding", parse_tensor_encoding, n) for n in names]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,23 +118,40 @@ def run(args: argparse.Namespace) -> int:
 
     fmt = "json" if args.json else args.format
     # Validate everything the user typed before any slow work.
-    qos = parse_qos(args.qos)
+    qos = _from_flag("--qos", parse_qos, args.qos)
     deadline = _deadline(args.deadline)
     encodings = _encodings(args.encoding)
-    input_encodings = [parse_input_encoding(t) for t in args.input_encoding.split(",") if t.strip()]
+    input_encodings = [
+        _from_flag("--input-encoding", parse_input_encoding, t)
+        for t in args.input_encoding.split(",")
+        if t.strip()
+    ]
     axes = None
     if args.sweep:
-        from sei_tui.core.evaluation.engine import parse_sweep
+        from sei_tui.core.evaluation.sweep import parse_sweep
 
-        axes = parse_sweep(args.sweep)
+        axes = _from_flag("--sweep", parse_sweep, args.sweep)
+    input_shape = None
+    if args.input_shape:
+        from sei_tui.core.model.loading import parse_input_shape
+
+        input_shape = parse_input_shape(args.input_shape)  # its message names the flag
     for name in ("frames", "images", "processes", "synthetic"):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise SeiInputError(f"--{name} = {value}: must be at least 1")
-    if args.scenario:
-        from sei_tui.core.network.scenario import resolve_scenario
+    from sei_tui.core.evaluation.prepare import load_scenario
 
-        resolve_scenario(args.scenario).edge_and_server_compute()
+    scenario = load_scenario(args.scenario)
+    scenario.edge_and_server_compute()
+    if axes:
+        links = {link.name for link in scenario.links}
+        for axis in axes:
+            if axis.link is not None and axis.link not in links:
+                raise SeiInputError(
+                    f"--sweep: {axis.key}: the scenario {scenario.name!r} has no link "
+                    f"{axis.link!r} (links: {', '.join(sorted(links))})"
+                )
     if args.out:
         from sei_tui.core.evaluation.report import check_output_path
 
@@ -134,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     evaluation = Evaluation(
         model=args.model,
         weights=args.weights,
-        scenario=args.scenario,
+        scenario=scenario,
         data=args.data,
         synthetic=args.synthetic,
         encodings=encodings,
@@ -143,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
         max_images=args.images,
         frames=args.frames,
         protocol=args.protocol,
+        input_shape=input_shape,
     )
     interactive = fmt == "table" and sys.stderr.isatty()
     progress = _stderr_progress if interactive else None

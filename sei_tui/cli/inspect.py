@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from sei_tui.core.units import display_bytes
+from sei_tui.core.units import display_bytes, display_count
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -116,7 +116,7 @@ def _print_tables(graph: Any, loaded: Any, verifications: Any) -> None:
     )
     console.print(f"[bold]{graph.name}[/] · input {'x'.join(map(str, graph.input_shape))}")
     console.print(
-        f"{_si(graph.total_flops)} FLOPs · {_si(graph.total_params)} params · "
+        f"{display_count(graph.total_flops)} FLOPs · {display_count(graph.total_params)} params · "
         f"{len(graph.nodes)} nodes · {len(graph.split_points)} split points "
         f"({sum(s.single_tensor for s in graph.split_points)} single-tensor) · weights {weights}"
     )
@@ -136,9 +136,9 @@ def _print_tables(graph: Any, loaded: Any, verifications: Any) -> None:
             s.after,
             str(len(s.tensors)),
             display_bytes(s.payload_bytes),
-            _si(s.head_flops),
-            _si(s.tail_flops),
-            _si(s.head_params),
+            display_count(s.head_flops),
+            display_count(s.tail_flops),
+            display_count(s.head_params),
             display_bytes(s.head_peak_activation_bytes),
         ]
         if verifications is not None:
@@ -151,13 +151,6 @@ def _print_tables(graph: Any, loaded: Any, verifications: Any) -> None:
                 row.append(f"[bold red]{check.max_abs_diff:.1e} FAIL[/]")
         table.add_row(*row)
     console.print(table)
-
-
-def _si(value: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g}{unit}"
-    return f"{value:g}"
 
 
 def terminal_progress(what: str):

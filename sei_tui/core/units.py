@@ -218,11 +218,55 @@ def format_rate(bps: float) -> str:
     return f"{bps:.4g} bit/s"
 
 
-def display_bytes(count: float) -> str:
+# Displays for people: rounded, fixed precision so that screens and reports are stable.
+# `missing` is what None (and NaN) shows as: "-" in reports, the TUI passes its own.
+
+
+def display_bytes(count: float | None, missing: str = "-") -> str:
     """A size for people, in decimal units as everywhere on screen: ``150528`` -> ``"150.5 kB"``.
 
     Unlike `format_bytes` it rounds (exact values are in JSON and in scenario files)."""
+    if _missing(count):
+        return missing
     for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if count >= scale:
             return f"{count / scale:.1f} {unit}"
     return f"{int(count)} B"
+
+
+def _missing(value: float | None) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def display_seconds(value: float | None, missing: str = "-") -> str:
+    """A duration for people: ``2.50 s``, ``12.3 ms``, ``478 µs``, ``360 ns``, ``0``;
+    infinite (a frame that never arrived) is ``inf``."""
+    if _missing(value):
+        return missing
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    magnitude = abs(value)
+    if magnitude == 0:
+        return "0"
+    if magnitude < 1e-6:
+        return f"{value * 1e9:.3g} ns"
+    if magnitude < 1e-3:
+        return f"{value * 1e6:.0f} µs"
+    if magnitude < 1.0:
+        return f"{value * 1e3:.1f} ms"
+    return f"{value:.2f} s"
+
+
+def display_count(value: float | None, missing: str = "-") -> str:
+    """A count (FLOPs, parameters) for people: ``1.50k``, ``4.09M``, ``12.30G``, ``512``."""
+    if _missing(value):
+        return missing
+    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.2f}{unit}"
+    return f"{int(value)}"
+
+
+def display_fraction(value: float | None, missing: str = "-") -> str:
+    """A fraction 0..1 as a percentage with one decimal: ``0.8125`` -> ``"81.2%"``."""
+    return missing if _missing(value) else f"{value * 100:.1f}%"

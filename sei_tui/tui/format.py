@@ -1,10 +1,11 @@
-"""Short human formats for the views (fixed precision so screens are stable)."""
+"""Short human formats for the views: the core's displays (`sei_tui.core.units`), with the
+TUI's dash for a missing value."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sei_tui.core.units import display_bytes
+from sei_tui.core.units import display_bytes, display_count, display_fraction, display_seconds
 
 MISSING = "–"
 
@@ -17,41 +18,19 @@ def attr(obj: Any, name: str, default: Any = None) -> Any:
 
 
 def format_bytes(n: float | None) -> str:
-    return MISSING if n is None else display_bytes(n)
+    return display_bytes(n, MISSING)
 
 
 def format_seconds(s: float | None) -> str:
-    if s is None:
-        return MISSING
-    if s == 0:
-        return "0"
-    if s < 1e-6:
-        return f"{s * 1e9:.3g} ns"
-    if s < 1e-3:
-        return f"{s * 1e6:.0f} µs"
-    if s < 1.0:
-        return f"{s * 1e3:.1f} ms"
-    return f"{s:.2f} s"
+    return display_seconds(s, MISSING)
 
 
 def format_flops(f: float | None) -> str:
-    if f is None:
-        return MISSING
-    for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if f >= scale:
-            return f"{f / scale:.2f}{unit}"
-    return f"{int(f)}"
-
-
-def format_bitrate(bps: float) -> str:
-    for unit, scale in (("Gbit/s", 1e9), ("Mbit/s", 1e6), ("kbit/s", 1e3)):
-        if bps >= scale:
-            return f"{bps / scale:g} {unit}"
-    return f"{bps:g} bit/s"
+    return display_count(f, MISSING)
 
 
 def format_fraction(x: float | None) -> str:
-    return MISSING if x is None else f"{x * 100:.1f}%"
+    return display_fraction(x, MISSING)
 
 
 def format_cs(cs: float | None) -> str:

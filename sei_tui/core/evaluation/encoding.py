@@ -100,14 +100,14 @@ def parse_tensor_encoding(text: str) -> TensorEncoding:
     parts = [p.strip().lower() for p in text.strip().split("+")]
     if len(parts) not in (1, 2) or parts[0] not in TENSOR_DTYPES:
         raise SeiInputError(
-            f"--encoding: {text!r}: expected one of {', '.join(TENSOR_DTYPES)}, "
+            f"tensor encoding {text!r}: expected one of {', '.join(TENSOR_DTYPES)}, "
             "optionally followed by +zlib or +lz4"
         )
     compression = parts[1] if len(parts) == 2 else None
     if compression is not None and compression not in COMPRESSIONS:
-        raise SeiInputError(f"--encoding: {text!r}: unknown compression {compression!r}")
+        raise SeiInputError(f"tensor encoding {text!r}: unknown compression {compression!r}")
     if compression == "lz4" and not lz4_available():
-        raise SeiInputError(f"--encoding: {text!r}: lz4 is not installed (pip install lz4)")
+        raise SeiInputError(f"tensor encoding {text!r}: lz4 is not installed (pip install lz4)")
     return TensorEncoding(parts[0], compression)
 
 
@@ -118,10 +118,10 @@ def parse_input_encoding(text: str) -> InputEncoding:
         return InputEncoding("raw")
     m = re.fullmatch(r"jpeg:?(\d+)?", t)
     if m is None:
-        raise SeiInputError(f"--input-encoding: {text!r}: expected raw or jpeg[:QUALITY]")
+        raise SeiInputError(f"input encoding {text!r}: expected raw or jpeg[:QUALITY]")
     quality = int(m.group(1)) if m.group(1) else 90
     if not 1 <= quality <= 95:
-        raise SeiInputError(f"--input-encoding: {text!r}: JPEG quality must be in 1..95")
+        raise SeiInputError(f"input encoding {text!r}: JPEG quality must be in 1..95")
     return InputEncoding("jpeg", quality)
 
 
@@ -378,16 +378,6 @@ def _to_fp16(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return half.numpy(), half.float().numpy()
     c = values.astype(_NUMPY_DTYPES["fp16"])
     return c, c.astype(np.float32)
-
-
-def header_bytes(encoding: TensorEncoding, tensor_count: int, blocks: int = 0) -> int:
-    """Size of the frame header (the decoder's side information)."""
-    size = 4
-    if encoding.dtype == "int8":
-        size += 5 * tensor_count
-    if encoding.compression is not None:
-        size += 8 + 4 * blocks
-    return size
 
 
 def _lost_mask(length: int, lost_ranges: LostRanges, offset: int) -> np.ndarray:

@@ -84,39 +84,40 @@ def _column(row, name: str):
 
 
 def parse_qos(text: str | None, columns: tuple[str, ...] = NUMERIC_COLUMNS) -> QoS:
-    """Parse a comma list of constraints; a bad term raises SeiInputError naming it."""
+    """Parse a comma list of constraints; a bad term raises SeiInputError naming it
+    (`QoS '<term>': ...`; a front end adds where the text came from)."""
     if text is None or not text.strip():
         return QoS((), "")
     constraints: list[Constraint] = []
     for term in text.split(","):
         if not term.strip():
-            raise SeiInputError(f"--qos: {text!r}: empty constraint (stray comma?)")
+            raise SeiInputError(f"QoS {text!r}: empty constraint (stray comma?)")
         m = _TERM.match(term)
         if m is None:
             raise SeiInputError(
-                f"--qos: {term.strip()!r}: expected <column><op><number>, e.g. p95_latency<=0.1"
+                f"QoS {term.strip()!r}: expected <column><op><number>, e.g. p95_latency<=0.1"
             )
         column, op, number = m.groups()
         if column not in columns:
             raise SeiInputError(
-                f"--qos: {term.strip()!r}: unknown column {column!r} "
+                f"QoS {term.strip()!r}: unknown column {column!r} "
                 f"(numeric columns: {', '.join(columns)})"
             )
         if op not in OPERATORS:
             raise SeiInputError(
-                f"--qos: {term.strip()!r}: bad operator {op!r} (use <=, <, >=, > or ==)"
+                f"QoS {term.strip()!r}: bad operator {op!r} (use <=, <, >=, > or ==)"
             )
         if not number:
-            raise SeiInputError(f"--qos: {term.strip()!r}: missing the number after {op!r}")
+            raise SeiInputError(f"QoS {term.strip()!r}: missing the number after {op!r}")
         try:
             value = float(number)
         except ValueError:
             value = math.nan
         if not math.isfinite(value):
-            raise SeiInputError(f"--qos: {term.strip()!r}: {number!r} is not a finite number")
+            raise SeiInputError(f"QoS {term.strip()!r}: {number!r} is not a finite number")
         if column in FRACTION_COLUMNS and not 0.0 <= value <= 1.0:
             raise SeiInputError(
-                f"--qos: {term.strip()!r}: {column} is a fraction from 0 to 1 (write 0.9 for 90%)"
+                f"QoS {term.strip()!r}: {column} is a fraction from 0 to 1 (write 0.9 for 90%)"
             )
         constraints.append(Constraint(column, op, value))
     return QoS(tuple(constraints), text.strip())

@@ -23,11 +23,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sei_tui.core.evaluation.qos import QoS, parse_qos
-from sei_tui.core.evaluation.rows import Recommendation, Row
+from sei_tui.core.evaluation.rows import STRATEGIES, Recommendation, Row
 
 __all__ = ["Ranking", "canonical_key", "pareto_front", "rank", "recommend"]
 
-_STRATEGY_ORDER = {"local": 0, "remote": 1, "split": 2}
+_STRATEGY_ORDER = {strategy: i for i, strategy in enumerate(STRATEGIES)}  # local, remote, split
 
 
 def canonical_key(row: Row) -> tuple:

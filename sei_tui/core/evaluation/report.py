@@ -9,13 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
 from sei_tui.core.errors import SeiInputError
 from sei_tui.core.evaluation.rows import Recommendation, Row
-from sei_tui.core.units import display_bytes
+from sei_tui.core.units import display_bytes, display_fraction, display_seconds
 
 FORMATS = ("table", "json", "csv", "md")
 CSV_COLUMNS = tuple(f.name for f in fields(Row))
@@ -70,35 +69,6 @@ def render(report: AnalysisReport, fmt: str) -> str:
 # ---------------------------------------------------------------- cell formatting
 
 
-def seconds(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if not math.isfinite(value):
-        return "inf"
-    if value >= 1:
-        return f"{value:.2f} s"
-    if value >= 1e-3:
-        return f"{value * 1e3:.1f} ms"
-    return f"{value * 1e6:.0f} us"
-
-
-def size(value: float | None) -> str:
-    return "-" if value is None else display_bytes(value)
-
-
-def count(value: float | None) -> str:
-    if value is None:
-        return "-"
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if value >= scale:
-            return f"{value / scale:.2f}{unit}"
-    return f"{int(value)}"
-
-
-def fraction(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.1f}%"
-
-
 def deployment(row: Row) -> str:
     if row.strategy == "split":
         return f"split {row.split_index} {row.after}"
@@ -128,15 +98,15 @@ def table_cells(index: int, row: Row) -> tuple[str, ...]:
         str(index),
         deployment(row),
         row.encoding,
-        size(row.payload_bytes),
-        seconds(row.head_s + row.encode_s),
-        seconds(row.network_p95_s),
-        seconds(row.decode_s + row.tail_s),
-        seconds(row.p95_latency),
-        fraction(row.deadline_miss),
-        fraction(row.accuracy),
+        display_bytes(row.payload_bytes),
+        display_seconds(row.head_s + row.encode_s),
+        display_seconds(row.network_p95_s),
+        display_seconds(row.decode_s + row.tail_s),
+        display_seconds(row.p95_latency),
+        display_fraction(row.deadline_miss),
+        display_fraction(row.accuracy),
         "-" if row.cs is None else f"{row.cs:.3g}",
-        size(row.edge_memory_bytes),
+        display_bytes(row.edge_memory_bytes),
         "*" if row.pareto else "",
         "ok" if row.feasible else "fails " + ", ".join(violated_columns(row)),
     )
@@ -161,7 +131,7 @@ def recommendation_lines(report: AnalysisReport) -> list[str]:
     best = rows[rec.row]
     line = (
         f"Recommended: #{rec.row} {deployment(best)} {best.encoding}: p95 "
-        f"{seconds(best.p95_latency)}, accuracy {fraction(best.accuracy)} ({rec.why})"
+        f"{display_seconds(best.p95_latency)}, accuracy {display_fraction(best.accuracy)} ({rec.why})"
     )
     lines = [line]
     if rec.binding is not None:
@@ -170,7 +140,7 @@ def recommendation_lines(report: AnalysisReport) -> list[str]:
         r = rows[rec.runner_up]
         lines.append(
             f"Runner-up: #{rec.runner_up} {deployment(r)} {r.encoding}: p95 "
-            f"{seconds(r.p95_latency)}, accuracy {fraction(r.accuracy)}"
+            f"{display_seconds(r.p95_latency)}, accuracy {display_fraction(r.accuracy)}"
         )
     return lines
 

@@ -37,7 +37,7 @@ class Row:
     p95_latency: float = 0.0
     p99_latency: float = 0.0
     mean_latency: float = 0.0
-    deadline_miss: float | None = None  # fraction of frames over --deadline
+    deadline_miss: float | None = None  # fraction of frames over the deadline
     frames: int = 0
     frames_complete: int = 0
     packets_lost: int = 0

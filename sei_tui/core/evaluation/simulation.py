@@ -1,0 +1,173 @@
+"""Stage 3b: the network. One libsim simulation per distinct payload size (and per sweep
+point), every flow of the scenario carrying that payload, so queueing and contention show;
+each deployment's row is read off the edge -> server flow of its simulation.
+
+The network time of frame f is libsim's latency for frame f of that flow, all frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sei_tui.core.errors import SeiInputError
+from sei_tui.core.evaluation.accuracy import accuracy_under_loss, frame_loss
+from sei_tui.core.evaluation.deployments import Deployment
+from sei_tui.core.evaluation.inference import Cancel, check_cancel
+from sei_tui.core.evaluation.latency import latency_parts
+from sei_tui.core.evaluation.prepare import EvaluationInputs
+from sei_tui.core.evaluation.qos import QoS
+from sei_tui.core.evaluation.rows import Row
+
+__all__ = [
+    "NetworkPlan",
+    "apply_overrides",
+    "row_from_result",
+    "simulate",
+    "simulate_rows",
+]
+
+
+def apply_overrides(net: Any, overrides: dict[str, float]) -> Any:
+    """A NetworkSpec with swept link parameters replaced (`loss` also drops burst loss).
+
+    Keys are `bitrate`, `loss`, `delay` (every link) or `LINK.bitrate` ... (one link)."""
+    if not overrides:
+        return net
+    names = {link.name for link in net.links}
+    links = []
+    for link in net.links:
+        changes: dict[str, Any] = {}
+        for key, value in overrides.items():
+            target, _, parameter = key.rpartition(".")
+            if target and target not in names:
+                raise SeiInputError(f"sweep axis {key!r}: the scenario has no link {target!r}")
+            if target and target != link.name:
+                continue
+            if parameter == "bitrate":
+                changes["bitrate_bps"] = float(value)
+            elif parameter == "loss":
+                changes["loss"] = float(value)
+                changes["burst"] = None
+            elif parameter == "delay":
+                changes["delay_s"] = float(value)
+        links.append(replace(link, **changes) if changes else link)
+    return replace(net, links=tuple(links))
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """The scenario a deployment is simulated on, with the run's frame count and transport
+    (None: the scenario's own)."""
+
+    scenario: Any  # Scenario
+    frames: int | None = None
+    protocol: str | None = None
+
+    def network(self, payload_bytes: int, overrides: dict[str, float] | None = None) -> Any:
+        """The scenario's network with every flow carrying `payload_bytes` per frame."""
+        net = self.scenario.to_network(
+            payload_bytes=int(payload_bytes), frames=self.frames, protocol=self.protocol
+        )
+        return apply_overrides(net, overrides or {})
+
+    def flow_index(self, net: Any) -> int:
+        """The edge -> server flow of `net` (the first flow when there is none)."""
+        edge = self.scenario.edge_node().name
+        server = self.scenario.server_node().name
+        for i, flow in enumerate(net.flows):
+            if flow.src == edge and flow.dst == server:
+                return i
+        return 0
+
+
+def simulate(
+    nets: list, processes: int | None, cancel: Cancel | None, scenario_name: str
+) -> Iterator[tuple[int, Any]]:
+    """(index, SimResult) as simulations finish; SeiCancelled when `cancel` stops them.
+
+    The one place a libsim error becomes a sei error."""
+    import libsim
+
+    try:
+        yield from libsim.simulate_many(nets, processes=processes, cancel=cancel)
+    except libsim.LibsimError as exc:
+        check_cancel(cancel)  # an interrupted simulation is a cancellation, not bad input
+        raise SeiInputError(f"{scenario_name}: the simulator refused it: {exc}") from None
+    check_cancel(cancel)  # simulate_many ends early, without an error, when cancelled
+
+
+def row_from_result(
+    deployment: Deployment,
+    flow: Any,
+    protocol: str,
+    inputs: EvaluationInputs,
+    deadline: float | None,
+    qos: QoS,
+) -> Row:
+    """The row of `deployment` whose frames crossed the network as libsim's `flow`
+    (a FlowResult), QoS checked."""
+    network_s = [f.latency_s if f.delivered_s is not None else None for f in flow.frames]
+    fixed = deployment.head_s + deployment.encode_s + deployment.decode_s + deployment.tail_s
+    parts = latency_parts(network_s, fixed, deadline)
+    losses = [frame_loss(f) for f in flow.frames] if protocol == "udp" else None
+    accuracy, agreement = accuracy_under_loss(deployment, losses, inputs.labels, inputs.whole_top1)
+    sp = deployment.split
+    row = Row(
+        strategy=deployment.strategy,
+        split_index=None if sp is None else sp.index,
+        after=None if sp is None else sp.after,
+        encoding=deployment.encoding,
+        payload_bytes=deployment.payload_bytes,
+        head_s=deployment.head_s,
+        encode_s=deployment.encode_s,
+        decode_s=deployment.decode_s,
+        tail_s=deployment.tail_s,
+        frames=len(flow.frames),
+        frames_complete=sum(1 for f in flow.frames if f.complete),
+        packets_lost=flow.summary.packets_lost,
+        retransmissions=flow.summary.retransmissions,
+        accuracy=accuracy,
+        agreement=agreement,
+        cs=deployment.cs,
+        edge_flops=deployment.edge_flops,
+        server_flops=deployment.server_flops,
+        edge_params=deployment.edge_params,
+        edge_memory_bytes=deployment.edge_memory_bytes,
+        compute=deployment.compute,
+        **parts.__dict__,
+    )
+    row.violations = qos.check(row)
+    row.feasible = not row.violations
+    return row
+
+
+def simulate_rows(
+    deployments: Sequence[Deployment],
+    inputs: EvaluationInputs,
+    plan: NetworkPlan,
+    points: Sequence[dict[str, float]],
+    qos: QoS,
+    deadline: float | None = None,
+    processes: int | None = None,
+    cancel: Cancel | None = None,
+) -> Iterator[tuple[int, int, int, Row]]:
+    """Every deployment at every point (link overrides) of `points`, simulations run in
+    parallel worker processes: (point index, simulations finished, simulations in all, row)
+    as simulations complete; cancellable between rows."""
+    sizes = sorted({d.payload_bytes for d in deployments})
+    jobs = [(p, size) for p in range(len(points)) for size in sizes]
+    nets = [plan.network(size, points[p]) for p, size in jobs]
+    by_size: dict[int, list[Deployment]] = {}
+    for d in deployments:
+        by_size.setdefault(d.payload_bytes, []).append(d)
+    name = plan.scenario.name
+    for finished, (i, sim) in enumerate(simulate(nets, processes, cancel, name), 1):
+        check_cancel(cancel)
+        p, size = jobs[i]
+        net = nets[i]
+        flow = sim.flows[plan.flow_index(net)]
+        for deployment in by_size[size]:
+            row = row_from_result(deployment, flow, net.protocol, inputs, deadline, qos)
+            yield p, finished, len(jobs), row
