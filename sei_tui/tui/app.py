@@ -5,9 +5,11 @@ ranking (QoS, Pareto front, recommendation) -> views. The parts live apart:
 - `pipeline.Pipeline`: the stage workers, generations, debounced re-runs, row batching;
 - `widgets.qos_bar.QosBar`: the QoS input, its validation and debounce;
 - `file_actions.FileActions`: open/save scenario, open model, load data, export;
+- `editing.ScenarioEdits`: network-pane edits, undo, quitting with unsaved edits;
+- `selection.SplitSelection`: the model tree and the results table following each other;
 - `themes`: theme files, choosing one, the colours the views use.
-`SeiApp` composes the screen, routes messages between them, and holds the split
-selection and the scenario edits (undo, quit with unsaved edits).
+`SeiApp` composes the screen, holds what the stages share (model, scenario, QoS) and
+routes each message or action to the part that owns it.
 """
 
 from __future__ import annotations
