@@ -171,3 +171,45 @@ def test_bursty_link_keeps_or_replaces_its_loss_model():
     assert plain.links[0].burst is None and plain.links[0].loss == 0.02
     with pytest.raises(SeiInputError, match="burst"):
         scenario_edit.with_link(builtin_scenario("demo"), "ethernet", values | {"loss": "burst"})
+
+
+def test_themes_dir_override_and_package_data(monkeypatch, tmp_path):
+    # the shipped themes are package data (importlib.resources), found with no override
+    monkeypatch.delenv("SEI_THEMES_DIR", raising=False)
+    shipped = {t.name for t in load_themes()}
+    assert {"sei-dark", "sei-light"} <= shipped
+    # SEI_THEMES_DIR replaces them: only the themes in that folder, sorted by file name
+    variables = "\n".join(f'"{name}" = "#102030"' for name in CUSTOM_VARIABLES)
+    for stem in ("b-theme", "a-theme"):
+        (tmp_path / f"{stem}.toml").write_text(
+            f'name = "{stem}"\nprimary = "#336699"\n[variables]\n{variables}\n'
+        )
+    (tmp_path / "notes.txt").write_text("not a theme")
+    monkeypatch.setenv("SEI_THEMES_DIR", str(tmp_path))
+    assert [t.name for t in load_themes()] == ["a-theme", "b-theme"]
+
+
+def test_stylesheet_is_package_data():
+    from importlib import resources
+
+    from sei_tui.tui.app import SeiApp
+
+    text = resources.files("sei_tui.tui").joinpath("app.tcss").read_text(encoding="utf-8")
+    assert text == SeiApp.CSS and "#qos-bar" in text
+
+
+def test_sei_tui_names_the_qos_flag_once_for_a_bad_qos():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "sei_tui", "tui", "--qos", "p95<=fast"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].count("--qos") == 1 and "'p95<=fast'" in lines[0]
+    assert "unknown column 'p95'" in lines[0]

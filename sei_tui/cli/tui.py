@@ -69,7 +69,14 @@ def _check_arguments(args: argparse.Namespace) -> None:
     if args.qos:
         from sei_tui.core.evaluation.qos import parse_qos
 
-        parse_qos(args.qos)
+        try:
+            parse_qos(args.qos)
+        except SeiInputError as exc:
+            # the core names the term; the front end names the flag (once)
+            message = str(exc)
+            raise SeiInputError(
+                message if message.startswith("--qos") else f"--qos: {message}"
+            ) from None
     theme = args.theme or os.environ.get("SEI_THEME")
     if theme:
         from textual.theme import BUILTIN_THEMES

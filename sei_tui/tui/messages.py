@@ -71,15 +71,13 @@ class SweepFinished(Message):
 
 
 class RecommendationReady(Message):
-    """Violations per row key under the current QoS, and the recommendation (or None)."""
+    """The core's Ranking of the current rows under the current QoS: rows in rank order
+    (violations and the Pareto mark set on each), the front and the recommendation."""
 
-    def __init__(
-        self, generation: int, violations: dict[str, list[str]], recommendation: Any
-    ) -> None:
+    def __init__(self, generation: int, ranking: Any) -> None:
         super().__init__()
         self.generation = generation
-        self.violations = violations
-        self.recommendation = recommendation
+        self.ranking = ranking
 
 
 class ReportExported(Message):

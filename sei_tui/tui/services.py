@@ -65,8 +65,10 @@ class Services(Protocol):
     def check_qos(self, qos: Any, row: Any) -> list[str]:
         """The constraints `row` violates."""
 
-    def recommend(self, rows: list[Any], qos: Any) -> Any:
-        """A Recommendation whose `row` indexes `rows` (or None)."""
+    def rank(self, rows: list[Any], qos: Any) -> Any:
+        """The core's Ranking of `rows` under `qos` (`sei_tui.core.evaluation.ranking.rank`):
+        rows in rank order with violations and the Pareto mark, the front, the
+        recommendation. The same rows and QoS give the same answer as `sei analyze`."""
 
     def export_report(
         self,
@@ -76,7 +78,8 @@ class Services(Protocol):
         rows: list[Any],
         recommendation: Any,
     ) -> None:
-        """Write the report atomically in `fmt` (md/json/csv)."""
+        """Write the report atomically in `fmt` (md/json/csv): `rows` in the given (rank)
+        order, `recommendation` indexing them."""
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -98,10 +101,41 @@ def report_format(path: str) -> str:
     return fmt
 
 
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """How the TUI evaluates: by default exactly as `sei analyze` does with no options
+    (the same encodings, images, frames and candidate splits), so both give one answer.
+    None means the core's default (read when evaluating: the core imports numpy/torch)."""
+
+    encodings: tuple[str, ...] | None = None  # None: encoding.DEFAULT_TENSOR_ENCODINGS
+    input_encodings: tuple[str, ...] | None = None  # None: encoding.DEFAULT_INPUT_ENCODINGS
+    synthetic: int | None = None  # synthetic images without a data folder (None: 64)
+    max_images: int | None = None  # None: engine.MAX_IMAGES (= `sei analyze --images`)
+    frames: int | None = None  # None: the scenario flow's
+    all_splits: bool = False  # False: single-tensor cuts and CS maxima
+
+    def evaluation_options(self) -> dict[str, Any]:
+        from sei_tui.core.evaluation.encoding import (
+            DEFAULT_INPUT_ENCODINGS,
+            DEFAULT_TENSOR_ENCODINGS,
+        )
+        from sei_tui.core.evaluation.engine import MAX_IMAGES
+
+        return {
+            "synthetic": self.synthetic,
+            "encodings": list(self.encodings or DEFAULT_TENSOR_ENCODINGS),
+            "input_encodings": list(self.input_encodings or DEFAULT_INPUT_ENCODINGS),
+            "all_splits": self.all_splits,
+            "max_images": self.max_images or MAX_IMAGES,
+            "frames": self.frames,
+        }
+
+
 class CoreServices:
     """The real services: sei_tui.core (models, saliency, scenario, evaluation) + libsim."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: AnalysisSettings | None = None) -> None:
+        self.settings = settings if settings is not None else AnalysisSettings()
         self._loaded: dict[int, Any] = {}  # id(graph) -> the LoadedModel it came from
         # the model the tree shows, handed to the evaluation rather than loaded again
         self._model: tuple[str, str | None, Any, Any] | None = None  # spec, weights, loaded, graph
@@ -153,7 +187,8 @@ class CoreServices:
         from sei_tui.core.saliency.cumulative import cumulative_saliency
 
         loaded = self._loaded[id(graph)]
-        synthetic = None if data_dir else DEFAULT_IMAGES
+        # the evaluation's own data, so that its candidate splits (CS maxima) are the CLI's
+        synthetic = None if data_dir else (self.settings.synthetic or DEFAULT_IMAGES)
         dataset = open_dataset(data_dir, synthetic, loaded.preprocess, loaded.input_shape)
         result = cumulative_saliency(graph, dataset, progress=progress, cancel=cancel)
         self._saliency[id(graph), data_dir] = result
@@ -192,7 +227,9 @@ class CoreServices:
                 id(reuse.get("saliency_result")),
             )
             if self._evaluation is None or key != self._evaluation_key:
-                self._evaluation = Evaluation(spec, weights, scenario, data_dir, **reuse)
+                self._evaluation = Evaluation(
+                    spec, weights, scenario, data_dir, **self.settings.evaluation_options(), **reuse
+                )
                 self._evaluation_key = key
             evaluation = self._evaluation
             evaluation.prepare(progress=lambda f, s: progress(0.5 * f, s), cancel=cancel)
@@ -211,10 +248,12 @@ class CoreServices:
     def check_qos(self, qos: Any, row: Any) -> list[str]:
         return qos.check(row)
 
-    def recommend(self, rows: list[Any], qos: Any) -> Any:
-        from sei_tui.core.evaluation.ranking import recommend
+    def rank(self, rows: list[Any], qos: Any) -> Any:
+        from sei_tui.core.evaluation.ranking import rank
 
-        return recommend(rows, qos)
+        # `rank` marks the rows it ranks: rank copies, so that the rows the table shows
+        # are never written from this worker thread.
+        return rank([dataclasses.replace(row) for row in rows], qos)
 
     def export_report(
         self,
@@ -232,8 +271,22 @@ class CoreServices:
             qos=context.qos,
             rows=rows,
             recommendation=recommendation,
+            **self._evaluation_facts(),
         )
         write_atomic(Path(path), render(report, fmt))
+
+    def _evaluation_facts(self) -> dict[str, Any]:
+        """What `sei analyze` reports about the evaluation behind the rows."""
+        evaluation = self._evaluation
+        if evaluation is None or not evaluation.prepared:
+            return {}
+        labels = evaluation.has_labels
+        return {
+            "accuracy_kind": "labels" if labels else "agreement with the whole model",
+            "whole_accuracy": evaluation.whole_accuracy if labels else None,
+            "images": len(evaluation.images),
+            "notes": [f"no CS: {evaluation.saliency_error}"] if evaluation.saliency_error else [],
+        }
 
 
 def _compute_signature(scenario: Any) -> str:

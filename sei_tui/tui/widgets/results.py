@@ -166,7 +166,7 @@ class ResultsPane(Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rows: dict[str, Any] = {}
-        self.order: list[str] = []  # arrival order: the order given to `recommend`
+        self.order: list[str] = []  # arrival order (the ranking does not depend on it)
         self.violations: dict[str, list[str]] = {}
         self.recommended_key: str | None = None
         self.colours: dict[str, str] = {}
@@ -221,6 +221,18 @@ class ResultsPane(Vertical):
         with self.app.batch_update():
             for key in changed | {previous, recommended_key} - {None}:
                 self.refresh_row(key)
+
+    def show_ranking(self, ranking: Any) -> int | None:
+        """Mark the QoS result and the recommendation (◆) of the core's Ranking, and say
+        why; the split index of the recommended row (None: not a split, or none)."""
+        best = ranking.recommended
+        key = None if best is None else row_key(best)
+        self.set_qos_result({row_key(r): list(r.violations) for r in ranking.rows}, key)
+        row = self.rows.get(key) if key else None
+        self.query_one("#recommendation", Static).update(
+            layout=False, content=recommendation_text(ranking.recommendation, row)
+        )
+        return None if row is None else attr(row, "split_index")
 
     def recolour(self, colours: dict[str, str]) -> None:
         self.colours = colours
@@ -344,4 +356,22 @@ def detail_text(
         text.append("meets every constraint", style=Style(color=colours.get("success")))
     if is_recommended and recommendation is not None:
         text.append(f"\n{RECOMMENDED_MARK} recommended: {attr(recommendation, 'why')}")
+    return text
+
+
+def recommendation_text(recommendation: Any, row: Any) -> str:
+    """One line: the recommended deployment and why, or why there is none."""
+    if recommendation is None:
+        return ""
+    why = attr(recommendation, "why", "")
+    if row is None:
+        return f"No recommendation: {why}"
+    where = attr(row, "strategy")
+    if attr(row, "split_index") is not None:
+        where = f"split after {attr(row, 'after')}"
+    text = f"{RECOMMENDED_MARK} {where} · {attr(row, 'encoding')} — {why}"
+    binding, margin = attr(recommendation, "binding"), attr(recommendation, "margin")
+    if binding is not None and margin is not None:
+        shown = format_seconds(margin) if binding.endswith(("latency", "_s")) else f"{margin:g}"
+        text += f" (tightest: {binding}, margin {shown})"
     return text
