@@ -1,6 +1,7 @@
 # sei: two commands on a fresh Debian machine.
 #   make run   set everything up (idempotent), then open the TUI on the built-in demo
 #   make test  set everything up (idempotent), then lint and run the whole test suite
+#   make test-fast   the same without the tests marked slow (for the edit-test loop)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := run
@@ -15,13 +16,16 @@ APT_PACKAGES := g++ make pkg-config libsystemc-dev tmux
 BUILD_INPUTS := pyproject.toml setup.py constraints.txt \
 	$(wildcard libsim/*.py libsim/src/*.cpp libsim/src/*.hpp libsim/src/*.h libsim/include/*.h)
 
-.PHONY: run test setup system lint bench clean
+.PHONY: run test test-fast setup system lint bench clean
 
 run: setup
 	$(BIN)/sei
 
 test: setup lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup lint
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 setup: system $(STAMPS)/install
 
@@ -45,7 +49,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { echo "sei setup: ERROR: '$(PYTHON) -m venv' failed (is python3-venv installed?)" >&2; exit 1; }
 
 $(STAMPS)/install: $(BUILD_INPUTS) | $(BIN)/python
-	@echo "sei setup: installing the package, its test extras and the native simulator"
+	@echo "sei setup: installing the package, its test extras (lz4 included) and the native simulator"
 	PIP_CONSTRAINT=$(CURDIR)/constraints.txt $(BIN)/pip install -q -e '.[test]' \
 	  || { echo "sei setup: ERROR: pip install failed (see above)" >&2; exit 1; }
 	@mkdir -p $(STAMPS) && touch $@
@@ -58,4 +62,4 @@ bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 clean:
-	rm -rf $(STAMPS) build *.egg-info libsim/*.so libsim/_libsim_cffi.*
+	rm -rf $(STAMPS) build dist *.egg-info libsim/*.so libsim/_libsim_cffi.*
