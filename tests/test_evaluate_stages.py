@@ -227,7 +227,7 @@ def test_simulator_errors_and_cancellation(monkeypatch):
     import libsim
 
     def refuses(nets, processes=None, cancel=None):
-        raise libsim.LibsimError("queue_packets must be positive")
+        raise libsim.LibsimInputError("queue_packets must be positive", 1)
         yield
 
     monkeypatch.setattr(libsim, "simulate_many", refuses)
@@ -236,6 +236,23 @@ def test_simulator_errors_and_cancellation(monkeypatch):
     # an error raised because the run was cancelled is a cancellation
     with pytest.raises(SeiCancelled):
         list(simulation.simulate([object()], None, lambda: True, "lab"))
+
+    def interrupted(nets, processes=None, cancel=None):
+        raise libsim.LibsimInterrupted("interrupted", 5)
+        yield
+
+    monkeypatch.setattr(libsim, "simulate_many", interrupted)
+    with pytest.raises(SeiCancelled):
+        list(simulation.simulate([object()], None, None, "lab"))
+
+    def fails(nets, processes=None, cancel=None):
+        raise libsim.LibsimInternalError("engine failed", 4)
+        yield
+
+    # an engine failure is not the user's input: it is not turned into SeiInputError
+    monkeypatch.setattr(libsim, "simulate_many", fails)
+    with pytest.raises(libsim.LibsimInternalError):
+        list(simulation.simulate([object()], None, None, "lab"))
 
     def stops_early(nets, processes=None, cancel=None):
         yield 0, "first"  # then returns without error, as simulate_many does when cancelled

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sei_tui.core.errors import SeiInputError
+from sei_tui.core.errors import SeiCancelled, SeiInputError
 from sei_tui.core.evaluation.accuracy import accuracy_under_loss, frame_loss
 from sei_tui.core.evaluation.deployments import Deployment
 from sei_tui.core.evaluation.inference import Cancel, check_cancel
@@ -92,9 +92,12 @@ def simulate(
 
     try:
         yield from libsim.simulate_many(nets, processes=processes, cancel=cancel)
-    except libsim.LibsimError as exc:
-        check_cancel(cancel)  # an interrupted simulation is a cancellation, not bad input
+    except libsim.LibsimInputError as exc:
+        check_cancel(cancel)  # refused because the user cancelled: a cancellation
         raise SeiInputError(f"{scenario_name}: the simulator refused it: {exc}") from None
+    except libsim.LibsimInterrupted:
+        raise SeiCancelled(f"{scenario_name}: simulation interrupted") from None
+    # LibsimInternalError is not caught: front ends report it as an internal failure (exit 1)
     check_cancel(cancel)  # simulate_many ends early, without an error, when cancelled
 
 
