@@ -210,3 +210,38 @@ def test_random_edit_sequences_never_yield_an_invalid_scenario(data):
         edited.validate()
         assert parse_scenario(dump_scenario(edited), edited.source) == edited
         scenario = edited
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "keyword", "value"),
+    [
+        ("bitrate", "0", "bitrate", 0.0),
+        ("bitrate", "1", "bitrate", 1.0),
+        ("loss", "0", "loss", 0.0),
+        ("loss", "0.999", "loss", 0.999),
+        ("loss", "1", "loss", 1.0),
+        ("queue", "0", "queue_packets", 0),
+        ("queue", "1", "queue_packets", 1),
+        ("delay", "0", "delay", 0.0),
+    ],
+)
+def test_the_editor_refuses_a_field_exactly_when_the_scenario_layer_does(
+    demo, field, text, keyword, value
+):
+    # The TUI checks a field as it is typed; the scenario layer checks the whole link. Both
+    # read libsim.h's limits, so a value is refused by one exactly when by the other.
+    from sei_tui.tui.scenario_edit import parse_link_field
+
+    link = demo.links[0]
+    try:
+        demo.with_link(link.name, **{keyword: value})
+        layer_accepts = True
+    except SeiInputError:
+        layer_accepts = False
+    try:
+        parse_link_field(field, text)
+        editor_accepts = True
+    except SeiInputError as exc:
+        editor_accepts = False
+        assert str(exc).startswith(f"{field} = {text}: ")
+    assert editor_accepts == layer_accepts

@@ -11,11 +11,11 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from libsim import limits
 from libsim.spec import LINK_KINDS
 from sei_tui.core.errors import SeiInputError
+from sei_tui.core.network.scenario import ROLES
 from sei_tui.core.units import format_bitrate, format_duration, parse_bitrate, parse_duration
-
-ROLES = ("edge", "relay", "server")
 
 
 def _number_or_text(text: str) -> float | str:
@@ -90,12 +90,11 @@ def parse_link_field(field: str, text: str) -> Any:
             raise SeiInputError(f"kind = {text!r}: must be one of {', '.join(LINK_KINDS)}")
         return text
     if field == "bitrate":
-        bps = parse_bitrate(_number_or_text(text), "bitrate")
-        if bps <= 0:
-            raise SeiInputError(f"bitrate = {text!r}: must be positive")
-        return bps
+        return _within(
+            limits.BITRATE, "bitrate", text, parse_bitrate(_number_or_text(text), "bitrate")
+        )
     if field == "delay":
-        return parse_duration(_number_or_text(text), "delay")
+        return _within(limits.DELAY, "delay", text, parse_duration(_number_or_text(text), "delay"))
     if field == "loss":
         if text == "burst":
             return None  # keep the link's Gilbert-Elliott model (edited in the file)
@@ -103,20 +102,23 @@ def parse_link_field(field: str, text: str) -> Any:
             loss = float(text)
         except ValueError:
             raise SeiInputError(
-                f"loss = {text!r}: not a number (a probability, 0 <= loss < 1)"
+                f"loss = {text!r}: not a number (a probability, {limits.LOSS.describe()})"
             ) from None
-        if not 0.0 <= loss < 1.0:
-            raise SeiInputError(f"loss = {text}: must be a probability, 0 <= loss < 1")
-        return loss
+        return _within(limits.LOSS, "loss", text, loss)
     if field == "queue":
         try:
             queue = int(text)
         except ValueError:
             raise SeiInputError(f"queue = {text!r}: not a whole number of packets") from None
-        if queue < 1:
-            raise SeiInputError(f"queue = {text}: must be at least 1 packet")
-        return queue
+        return _within(limits.QUEUE_PACKETS, "queue", text, queue)
     raise SeiInputError(f"{field}: not a link field")
+
+
+def _within(limit: Any, field: str, text: str, value: Any) -> Any:
+    """`value` if the simulator's limit (libsim.h, the one definition) admits it."""
+    if not limit.admits(value):
+        raise SeiInputError(f"{field} = {text}: {limit.describe()}")
+    return value
 
 
 def with_link(scenario: Any, link_name: str | None, values: dict[str, str]) -> Any:
