@@ -169,6 +169,9 @@ class Evaluation:
     def prepare(self, progress: Progress | None = None, cancel: Cancel | None = None) -> None:
         if self.prepared:
             return
+        import libsim
+
+        libsim.prepare_workers()  # the simulation workers' server boots while the model loads
         report = progress or (lambda _f, _s: None)
         report(0.0, "loading model")
         self.scenario = load_scenario(self.scenario_spec)
