@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def inspect_json(graph: Any, loaded: Any = None, verifications: Any = None) -> dict[str, Any]:
-    """The `sei inspect --json` document (keys per shared/design/cli.md, plus extras:
+    """The `sei inspect --json` document (keys documented in docs/cli.md, plus extras:
     node target/dtype/position/group, split position/tail_params/peak memory, weights)."""
     checks = {v.index: v for v in verifications or []}
     return {
