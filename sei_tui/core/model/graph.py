@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,6 +37,7 @@ from sei_tui.core.model.measure import (
     NodeValue,
     ValueMarker,
     example_input,
+    first_line,
     foldable_values,
     measure_nodes,
 )
@@ -316,9 +318,8 @@ def trace(module: nn.Module, name: str = "model") -> fx.GraphModule:
     try:
         graph_module = fx.symbolic_trace(module)
     except Exception as exc:  # noqa: BLE001 - any tracing failure is the model's, not ours
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SeiInputError(
-            f"{name}: cannot be traced by torch.fx ({type(exc).__name__}: {first}); "
+            f"{name}: cannot be traced by torch.fx ({type(exc).__name__}: {first_line(exc)}); "
             "this usually means Python control flow that depends on tensor values "
             "(if/for/while on a tensor): rewrite that branch with tensor ops such as "
             "torch.where, or wrap the function that holds it with torch.fx.wrap so it "
@@ -381,7 +382,7 @@ def _build_model_graph(
         if node.op == "call_module":
             params = list(graph_module.get_submodule(node.target).parameters())
         elif node.op == "get_attr":
-            attr = _fetch_attr(graph_module, node.target)
+            attr = operator.attrgetter(node.target)(graph_module)
             if isinstance(attr, nn.Parameter):
                 params = [attr]
             where = use_positions(node) or where
@@ -498,10 +499,3 @@ def _build_model_graph(
         total_params=total_params,
         _folds=folds,
     )
-
-
-def _fetch_attr(root: nn.Module, target: str) -> Any:
-    obj: Any = root
-    for atom in target.split("."):
-        obj = getattr(obj, atom)
-    return obj
