@@ -144,3 +144,38 @@ def test_warm_demo_analysis_does_not_import_dynamo(own_cache):
     flops = str(demo_flops_by_formula())
     assert run() == [flops, "True", "True"]  # cold: the check below can fail
     assert run() == [flops, "False", "False"]
+
+
+def test_a_changed_wrapped_function_is_counted_anew(tmp_path):
+    # the graph calls the wrapped function by name: its body is not in the graph's code
+    source = textwrap.dedent(
+        """
+        import torch
+        from torch import nn
+
+        def mix(x, w):
+            return x @ w{extra}
+
+        torch.fx.wrap("mix")
+
+        class Model(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.w = nn.Parameter(torch.ones(4, 4))
+
+            def forward(self, x):
+                return mix(x.flatten(1), self.w)
+
+        def build():
+            return Model()
+        """
+    )
+    from sei_tui.core.model.loading import load_model
+
+    flops = []
+    path = tmp_path / "model.py"  # the same file, edited: the same graph code
+    for extra in ("", " @ w"):
+        path.write_text(source.format(extra=extra))
+        loaded = load_model(f"{path}:build", input_shape=(1, 2, 2))
+        flops.append(analyze_model(loaded, name="model:build").total_flops)
+    assert flops == [2 * 4 * 4, 2 * 2 * 4 * 4]

@@ -77,12 +77,17 @@ def attention_fast_path_off() -> Iterator[None]:
 def flops_cache_key(
     name: str, weights_digest: str, input_shape: tuple[int, ...], graph_module: fx.GraphModule
 ) -> str:
-    """What the counts depend on: the graph's code and leaf modules (whose hyperparameters,
-    e.g. a conv's stride, are not in the code), the input shape, the weights, torch."""
+    """What the counts depend on: the graph's code, its leaf modules (whose hyperparameters,
+    e.g. a conv's stride, are not in the code) and the bytecode of the Python functions it
+    calls, the input shape, the weights, torch."""
     leaves = hashlib.sha256()
     for node in graph_module.graph.nodes:
         if node.op == "call_module":
             leaves.update(f"{node.target}={graph_module.get_submodule(node.target)!r}\n".encode())
+        code = getattr(node.target, "__code__", None)
+        if node.op == "call_function" and code is not None:
+            # a function kept whole (torch.fx.wrap) appears in the graph code by name only
+            leaves.update(code.co_code + repr(code.co_consts).encode())
     return digest_key(
         {
             "version": FLOP_CACHE_VERSION,
