@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ def flops_cache_key(
         code = getattr(node.target, "__code__", None)
         if node.op == "call_function" and code is not None:
             # a function kept whole (torch.fx.wrap) appears in the graph code by name only
-            leaves.update(code.co_code + repr(code.co_consts).encode())
+            _hash_code(code, leaves)
     return digest_key(
         {
             "version": FLOP_CACHE_VERSION,
@@ -99,6 +100,18 @@ def flops_cache_key(
             "torch": torch.__version__,
         }
     )
+
+
+def _hash_code(code: types.CodeType, digest: Any) -> None:
+    """Bytecode and constants, nested code included, without addresses or set order."""
+    digest.update(code.co_code)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            _hash_code(const, digest)
+        elif isinstance(const, frozenset):
+            digest.update(repr(sorted(map(repr, const))).encode())
+        else:
+            digest.update(repr(const).encode())
 
 
 def _cache_path(key: str) -> Path:
