@@ -179,3 +179,11 @@ def test_a_changed_wrapped_function_is_counted_anew(tmp_path):
         loaded = load_model(f"{path}:build", input_shape=(1, 2, 2))
         flops.append(analyze_model(loaded, name="model:build").total_flops)
     assert flops == [2 * 4 * 4, 2 * 2 * 4 * 4]
+
+
+def test_an_unusable_cache_only_costs_a_count(tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("SEI_CACHE_DIR", str(blocker / "cache"))
+    graph = analyze_model(formulas.seeded(formulas.chain), (3, 16, 16))
+    assert graph.node("_4").flops == 2 * 16 * 7 * 7 * 10

@@ -120,10 +120,10 @@ def _cache_path(key: str) -> Path:
 
 def cached_node_flops(key: str, node_names: list[str]) -> dict[str, int] | None:
     """The cached counts for `key` if present, readable and over exactly `node_names`."""
-    path = _cache_path(key)
-    if not path.is_file():
-        return None
     try:
+        path = _cache_path(key)
+        if not path.is_file():
+            return None
         data = json.loads(path.read_text())
         flops = data["flops"]
         if (
