@@ -14,6 +14,15 @@ F32 = 4
 
 
 @pytest.fixture(autouse=True, scope="module")
+def own_cache(tmp_path_factory):
+    # FLOP counts are cached per graph: this file starts from an empty cache (cold);
+    # tests/test_graph_flop_cache.py runs the FLOP checks warm
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEI_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+@pytest.fixture(autouse=True, scope="module")
 def one_thread():
     # Batch-1 forwards on a shared 2-core machine run faster without intra-op threads.
     threads = torch.get_num_threads()

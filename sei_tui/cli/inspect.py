@@ -7,10 +7,13 @@ import json
 import sys
 from typing import Any
 
+from sei_tui.core.errors import SeiInputError
 from sei_tui.core.units import display_bytes, display_count
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """MODEL, --weights and --input-shape: how every model command (inspect, profile,
+    saliency) names its model."""
     p.add_argument(
         "model", metavar="MODEL", help="torchvision model name, 'demo', or path/to/file.py:factory"
     )
@@ -18,6 +21,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--input-shape", metavar="C,H,W", help="input shape (default: from the weights/model)"
     )
+
+
+def integer_option(flag: str, text: str, minimum: int = 1) -> int:
+    """An integer flag value (1_000 allowed) of at least `minimum`, or one clear error."""
+    try:
+        value = int(str(text).replace("_", ""), 10)
+    except ValueError:
+        raise SeiInputError(f"{flag} = {text!r}: expected an integer") from None
+    if value < minimum:
+        raise SeiInputError(f"{flag} = {text}: must be at least {minimum}")
+    return value
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_model_arguments(p)
     p.add_argument(
         "--verify",
         action="store_true",
@@ -53,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def inspect_json(graph: Any, loaded: Any = None, verifications: Any = None) -> dict[str, Any]:
-    """The `sei inspect --json` document (keys per shared/design/cli.md, plus extras:
+    """The `sei inspect --json` document (keys documented in docs/cli.md, plus extras:
     node target/dtype/position/group, split position/tail_params/peak memory, weights)."""
     checks = {v.index: v for v in verifications or []}
     return {

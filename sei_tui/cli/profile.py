@@ -6,18 +6,14 @@ import argparse
 import json
 import sys
 
+from sei_tui.cli.inspect import add_model_arguments, integer_option, terminal_progress
+
 # Slowest nodes listed for humans (the file / --json has all of them).
 SLOWEST_ROWS = 15
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "model", metavar="MODEL", help="torchvision model name, 'demo', or path/to/file.py:factory"
-    )
-    p.add_argument("--weights", metavar="W", help="torchvision weights name or a state-dict file")
-    p.add_argument(
-        "--input-shape", metavar="C,H,W", help="input shape (default: from the weights/model)"
-    )
+    add_model_arguments(p)
     p.add_argument("--out", metavar="FILE.json", help="write the profile here (for scenarios)")
     p.add_argument("--repeats", metavar="N", default="10", help="timed passes (median; default 10)")
     p.add_argument("--warmup", metavar="N", default="3", help="untimed passes first (default 3)")
@@ -25,18 +21,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--threads", metavar="N", help="torch intra-op threads (default: torch's own choice)"
     )
     p.add_argument("--json", action="store_true", help="print the profile JSON to stdout")
-
-
-def _count(flag: str, text: str, minimum: int) -> int:
-    from sei_tui.core.errors import SeiInputError
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise SeiInputError(f"{flag} = {text!r}: expected an integer") from None
-    if value < minimum:
-        raise SeiInputError(f"{flag} = {value}: must be >= {minimum}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,16 +35,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.out:
         check_profile_destination(args.out)
-    repeats = _count("--repeats", args.repeats, 1)
-    warmup = _count("--warmup", args.warmup, 0)
+    repeats = integer_option("--repeats", args.repeats, 1)
+    warmup = integer_option("--warmup", args.warmup, 0)
     if args.threads is not None:
         import torch
 
-        torch.set_num_threads(_count("--threads", args.threads, 1))
+        torch.set_num_threads(integer_option("--threads", args.threads, 1))
     shape = parse_input_shape(args.input_shape) if args.input_shape else None
     loaded = load_model(args.model, weights=args.weights, input_shape=shape)
     graph = analyze_model(loaded)
-    from sei_tui.cli.inspect import terminal_progress
 
     profile = profile_model(
         graph, warmup=warmup, repeats=repeats, progress=terminal_progress("profiling")

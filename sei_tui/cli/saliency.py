@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sei_tui.cli.inspect import add_model_arguments, integer_option
 from sei_tui.core.errors import SeiInputError
 
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
@@ -17,12 +18,7 @@ BAR_WIDTH = 24
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "model", metavar="MODEL", help="torchvision model name, 'demo', or file.py:factory"
-    )
-    p.add_argument(
-        "--weights", metavar="W", help="torchvision weights name or a local state-dict file"
-    )
+    add_model_arguments(p)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--data", metavar="DIR", help="image folder (one sub-folder per class) or CIFAR-10 batches"
@@ -37,25 +33,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="top1",
         help="class score explained: the top-1 prediction (default) or the label",
     )
-    p.add_argument("--input-shape", metavar="C,H,W", help="model input shape (default: its own)")
     p.add_argument("--no-cache", action="store_true", help="recompute even if a result is cached")
     p.add_argument("--json", action="store_true", help="print JSON (cli.md shape)")
 
 
-def _positive_int(flag: str, text: str, minimum: int = 1) -> int:
-    try:
-        value = int(str(text).replace("_", ""), 10)
-    except ValueError:
-        raise SeiInputError(f"{flag} = {text!r}: expected an integer") from None
-    if value < minimum:
-        raise SeiInputError(f"{flag} = {text}: must be at least {minimum}")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
-    synthetic = None if args.synthetic is None else _positive_int("--synthetic", args.synthetic)
-    batch = _positive_int("--batch", args.batch)
-    seed = _positive_int("--seed", args.seed, minimum=0)
+    synthetic = None if args.synthetic is None else integer_option("--synthetic", args.synthetic)
+    batch = integer_option("--batch", args.batch)
+    seed = integer_option("--seed", args.seed, minimum=0)
     if args.data is not None and not Path(args.data).expanduser().is_dir():
         # checked before the (slow) model load; open_dataset validates the contents
         what = "not a directory" if Path(args.data).expanduser().exists() else "no such directory"

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from sei_tui.core.errors import SeiInputError
+from sei_tui.core.model.measure import first_line
 
 # Models built without weights get this seed so the same name always means the same
 # numbers (cache keys and verification stay reproducible).
@@ -204,7 +205,7 @@ def _download_torchvision(name: str, enum_member) -> nn.Module:
         # urllib's URLError is an OSError; a half-downloaded file fails the hash check.
         raise SeiInputError(
             f"weights = {type(enum_member).__name__}.{enum_member.name}: cannot fetch "
-            f"{enum_member.url} ({type(exc).__name__}: {_first_line(exc)}); without internet, "
+            f"{enum_member.url} ({type(exc).__name__}: {first_line(exc)}); without internet, "
             "download the file elsewhere and pass its path with --weights"
         ) from None
 
@@ -286,7 +287,7 @@ def _load_factory(
     except Exception as exc:  # noqa: BLE001 - user code: any failure is one line
         sys.modules.pop(module_name, None)
         raise SeiInputError(
-            f"{path}: importing it failed ({type(exc).__name__}: {_first_line(exc)})"
+            f"{path}: importing it failed ({type(exc).__name__}: {first_line(exc)})"
         ) from None
     factory = getattr(user_module, factory_name, None)
     if not callable(factory):
@@ -298,7 +299,7 @@ def _load_factory(
         module = factory()
     except Exception as exc:  # noqa: BLE001
         raise SeiInputError(
-            f"{path}: factory {factory_name}() raised {type(exc).__name__}: {_first_line(exc)}"
+            f"{path}: factory {factory_name}() raised {type(exc).__name__}: {first_line(exc)}"
         ) from None
     if not isinstance(module, nn.Module):
         raise SeiInputError(
@@ -342,7 +343,7 @@ def _materialize_lazy(module: nn.Module, shape: tuple[int, ...], name: str) -> N
         shape_text = ",".join(map(str, shape))
         raise SeiInputError(
             f"{name}: input shape = {shape_text}: the model has lazy layers and fails on it "
-            f"({type(exc).__name__}: {_first_line(exc)})"
+            f"({type(exc).__name__}: {first_line(exc)})"
         ) from None
 
 
@@ -381,12 +382,12 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
             ) from None
         raise SeiInputError(
             f"{path}: not a readable PyTorch checkpoint (corrupted or truncated?): "
-            f"{_first_line(exc)}"
+            f"{first_line(exc)}"
         ) from None
     except Exception as exc:  # noqa: BLE001 - zip/EOF/format errors all mean a bad file
         raise SeiInputError(
             f"{path}: not a readable PyTorch checkpoint (corrupted or truncated?): "
-            f"{type(exc).__name__}: {_first_line(exc)}"
+            f"{type(exc).__name__}: {first_line(exc)}"
         ) from None
     state = loaded
     if isinstance(state, dict):
@@ -466,7 +467,7 @@ def _check_forward(loaded: LoadedModel) -> int:
     except Exception as exc:  # noqa: BLE001 - any failure here is the input shape's
         raise SeiInputError(
             f"{loaded.name}: input shape = {shape_text}: the model fails on it "
-            f"({type(exc).__name__}: {_first_line(exc)})"
+            f"({type(exc).__name__}: {first_line(exc)})"
         ) from None
     if not isinstance(output, torch.Tensor) or output.dim() != 2:
         raise SeiInputError(
@@ -474,8 +475,3 @@ def _check_forward(loaded: LoadedModel) -> int:
             f"{type(output).__name__}{list(output.shape) if hasattr(output, 'shape') else ''}"
         )
     return int(output.shape[1])
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

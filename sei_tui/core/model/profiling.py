@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import math
+import operator
 import os
 import platform
 import socket
@@ -101,10 +102,7 @@ def _compile_steps(graph_module: fx.GraphModule) -> list[tuple[str, fx.Node, Any
         elif node.op == "call_function":
             fn = node.target
         elif node.op == "get_attr":
-            obj: Any = graph_module
-            for atom in node.target.split("."):
-                obj = getattr(obj, atom)
-            fn = obj
+            fn = operator.attrgetter(node.target)(graph_module)
         else:
             fn = None
         steps.append((node.name, node, fn))
