@@ -239,6 +239,7 @@ def test_wheel_carries_data_and_no_cpp_sources(wheel):
 
 _TUI_CHECK = """
 import asyncio, os, sys
+from importlib import resources
 from pathlib import Path
 from sei_tui.tui.app import SeiApp
 
@@ -246,12 +247,10 @@ async def main():
     app = SeiApp(theme_name="sei-light")
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
+        packaged = resources.files("sei_tui.tui").joinpath("app.tcss")
         print(repr({
-            "stylesheets": sorted(
-                (str(Path(path).resolve()), len(source.content))
-                for (path, _), source in app.stylesheet.source.items()
-                if path.endswith(".tcss")
-            ),
+            "stylesheet": (str(Path(str(packaged)).resolve()), len(packaged.read_text())),
+            "app_css_is_the_packaged_file": SeiApp.CSS == packaged.read_text(),
             "themes": sorted(app.available_themes),
             "theme": app.theme,
             "pane_borders": [w.styles.border_top[0] for w in app.screen.query(".pane")],
@@ -317,9 +316,11 @@ def test_wheel_installs_and_runs_outside_the_source_tree(wheel, tmp_path):
     report = ast.literal_eval(
         _run([python, "-c", _TUI_CHECK], elsewhere, env, timeout=300).stdout.strip()
     )
-    stylesheets = report["stylesheets"]
-    assert any(Path(path).name == "app.tcss" and size > 0 for path, size in stylesheets), report
-    assert all(Path(path).is_relative_to(site.resolve()) for path, _ in stylesheets), report
+    # The app's stylesheet is the app.tcss installed with the package, read as package data.
+    path, size = report["stylesheet"]
+    assert Path(path).name == "app.tcss" and size > 0, report
+    assert Path(path).is_relative_to(site.resolve()), report
+    assert report["app_css_is_the_packaged_file"], report
     assert {"sei-dark", "sei-light"} <= set(report["themes"]), report
     assert report["theme"] == "sei-light", report
     # `.pane { border: round ... }` is in app.tcss; without the stylesheet there is no border.
