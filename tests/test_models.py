@@ -213,8 +213,11 @@ def test_wrong_input_shape_names_the_shape():
 
 @pytest.mark.parametrize("text", ["3,224", "3,a,4", "0,8,8", ""])
 def test_bad_input_shape_text(text):
-    with pytest.raises(SeiInputError, match="--input-shape"):
+    # the core names the setting; the CLI says it about --input-shape (tests/test_cli_*)
+    with pytest.raises(SeiInputError, match=f"^input shape = {text}: expected three") as caught:
         parse_input_shape(text)
+    assert caught.value.key == "input_shape"
+    assert str(caught.value.renamed("--input-shape")).startswith(f"--input-shape = {text}: ")
 
 
 def test_input_shape_text():

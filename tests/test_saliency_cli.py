@@ -119,3 +119,25 @@ def test_bad_input_is_exit_2_with_one_line(factory, capsys, argv, message):
     assert main(["saliency", factory, "--input-shape", "3,32,32", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--data", "{tmp}/missing"], "--data = {tmp}/missing: no such directory"),
+        (["--data", "{tmp}/file.txt"], "--data = {tmp}/file.txt: not a directory"),
+        (
+            ["--synthetic", "4", "--input-shape", "3,8"],
+            "--input-shape = 3,8: expected three positive integers",
+        ),
+    ],
+)
+def test_core_setting_errors_are_said_about_the_flag(tmp_path, capsys, args, line):
+    # the core names the setting ("data folder = ..."); the CLI says it about its flag
+    (tmp_path / "file.txt").write_text("x")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    code = main(["saliency", "demo", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"sei saliency: error: {line.replace('{tmp}', str(tmp_path))}"), err
+    assert len(err.strip().splitlines()) == 1

@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     if args.input_shape:
         from sei_tui.core.model.loading import parse_input_shape
 
-        input_shape = parse_input_shape(args.input_shape)  # its message names the flag
+        input_shape = parse_input_shape(args.input_shape)  # main renames its error to the flag
     for name in ("frames", "images", "processes", "synthetic"):
         value = getattr(args, name)
         if value is not None and value < 1:

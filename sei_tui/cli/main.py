@@ -22,6 +22,15 @@ SUBCOMMANDS: dict[str, str] = {
     "profile": "measure per-layer latency on this machine",
 }
 
+# A core setting (SeiInputError.key) -> the flag that sets it in every subcommand.
+FLAG_OF_SETTING: dict[str, str] = {
+    "input_shape": "--input-shape",
+    "data": "--data",
+    "synthetic": "--synthetic",
+    "target": "--target",
+    "batch": "--batch",
+}
+
 
 class _OneLineParser(argparse.ArgumentParser):
     """Usage mistakes are one line on stderr and exit 2, like every other bad input."""
@@ -58,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except SeiInputError as exc:
+        if exc.key in FLAG_OF_SETTING:  # the core names the setting; say the flag typed
+            exc = exc.renamed(FLAG_OF_SETTING[exc.key])
         print(f"sei {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except SeiCancelled:

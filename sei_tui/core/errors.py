@@ -38,5 +38,12 @@ class SeiInputError(Exception):
         )
 
 
+def setting_error(key: str, label: str, shown: str | None, problem: str) -> SeiInputError:
+    """An error about one setting, worded by the core (`label = shown: problem`) and carrying
+    `key` so that a front end can say it about its own flag or field (`renamed`)."""
+    where = label if shown is None else f"{label} = {shown}"
+    return SeiInputError(f"{where}: {problem}", key=key, shown=shown, problem=problem)
+
+
 class SeiCancelled(Exception):
     """A long computation was cancelled through its cancel callback."""

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from sei_tui.core.errors import SeiInputError
+from sei_tui.core.errors import SeiInputError, setting_error
 
 Preprocess = Callable[[Any], torch.Tensor]
 
@@ -145,7 +145,9 @@ class SyntheticShapes(LabelledDataset):
         input_shape: Sequence[int] | None = None,
     ):
         if n < 1:
-            raise SeiInputError(f"--synthetic = {n}: the number of images must be at least 1")
+            raise setting_error(
+                "synthetic", "synthetic images", str(n), "the number of images must be at least 1"
+            )
         if image_size < 8:
             raise SeiInputError(f"image_size = {image_size}: must be at least 8 pixels")
         if input_shape is None:
@@ -437,7 +439,9 @@ def open_dataset(
 ) -> LabelledDataset:
     """Exactly one of `data_dir` (image folder or CIFAR-10 batches) and `synthetic_n`."""
     if (data_dir is None) == (synthetic_n is None):
-        raise SeiInputError("dataset: give exactly one of --data DIR and --synthetic N")
+        raise SeiInputError(
+            "dataset: give exactly one of an image folder and a number of synthetic images"
+        )
     if synthetic_n is not None:
         size = max(int(input_shape[-1]), int(input_shape[-2])) if input_shape is not None else 64
         return SyntheticShapes(
@@ -449,9 +453,9 @@ def open_dataset(
         )
     root = Path(data_dir).expanduser()
     if not root.exists():
-        raise SeiInputError(f"--data = {data_dir}: no such directory")
+        raise setting_error("data", "data folder", str(data_dir), "no such directory")
     if not root.is_dir():
-        raise SeiInputError(f"--data = {data_dir}: not a directory")
+        raise setting_error("data", "data folder", str(data_dir), "not a directory")
     folder = cifar10_folder(root)
     if folder is not None:
         # the test batch when present, else the training batches

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sei_tui.core.errors import SeiInputError
+from sei_tui.core.errors import SeiInputError, setting_error
 from sei_tui.core.model.measure import first_line
 
 # Models built without weights get this seed so the same name always means the same
@@ -62,8 +62,11 @@ def parse_input_shape(text: str) -> tuple[int, int, int]:
     except ValueError:
         shape = ()
     if len(shape) != 3 or min(shape) <= 0:
-        raise SeiInputError(
-            f"--input-shape = {text}: expected three positive integers C,H,W (e.g. 3,224,224)"
+        raise setting_error(
+            "input_shape",
+            "input shape",
+            text,
+            "expected three positive integers C,H,W (e.g. 3,224,224)",
         )
     return shape  # type: ignore[return-value]
 
@@ -246,9 +249,11 @@ def _load_demo(
     from sei_tui.core.model import demo
 
     if input_shape is not None and tuple(input_shape) != tuple(demo.DEMO_INPUT_SHAPE):
-        raise SeiInputError(
-            f"--input-shape = {','.join(map(str, input_shape))}: the demo model takes "
-            f"{','.join(map(str, demo.DEMO_INPUT_SHAPE))}"
+        raise setting_error(
+            "input_shape",
+            "input shape",
+            ",".join(map(str, input_shape)),
+            f"the demo model takes {','.join(map(str, demo.DEMO_INPUT_SHAPE))}",
         )
     if weights is None:
         module = demo.demo_model(progress=progress)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from sei_tui.core.errors import SeiInputError
+from sei_tui.core.errors import setting_error
 from sei_tui.core.saliency.curve import (
     MAXIMA_TOLERANCE,
     SaliencyPoint,
@@ -77,7 +77,9 @@ def cumulative_saliency(
     fingerprint and target (the batch size changes nothing but float rounding).
     """
     if target not in TARGETS:
-        raise SeiInputError(f"--target = {target}: expected one of {', '.join(TARGETS)}")
+        raise setting_error(
+            "target", "saliency target", target, f"expected one of {', '.join(TARGETS)}"
+        )
     key = None
     if cache:
         digest = (

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 import torch.fx
 
-from sei_tui.core.errors import SeiCancelled, SeiInputError
+from sei_tui.core.errors import SeiCancelled, SeiInputError, setting_error
 from sei_tui.core.model.capture import run_nodes
 from sei_tui.core.model.inplace import modified_in_place_later
 
@@ -303,9 +303,11 @@ def saliency_pass(
     (a skip connection's input inside a residual block). Without, its whole gradient.
     """
     if target not in TARGETS:
-        raise SeiInputError(f"--target = {target}: expected one of {', '.join(TARGETS)}")
+        raise setting_error(
+            "target", "saliency target", target, f"expected one of {', '.join(TARGETS)}"
+        )
     if batch_size < 1:
-        raise SeiInputError(f"--batch = {batch_size}: must be at least 1")
+        raise setting_error("batch", "batch size", str(batch_size), "must be at least 1")
     total = len(dataset)
     if total == 0:
         raise SeiInputError("dataset: no images")
@@ -363,7 +365,7 @@ def _one_batch(module, accumulator, images, labels, dtype, device, input_shape, 
             targets = torch.as_tensor(labels, dtype=torch.long, device=logits.device)
             if int(targets.min()) < 0 or int(targets.max()) >= classes:
                 raise SeiInputError(
-                    f"--target label: dataset labels up to {int(targets.max())} but the model "
+                    f"saliency target 'label': dataset labels up to {int(targets.max())} but the model "
                     f"has {classes} classes"
                 )
         else:
