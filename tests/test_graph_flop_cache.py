@@ -121,7 +121,8 @@ def test_damaged_cache_entry_is_recounted(own_cache):
 
 def test_warm_demo_analysis_does_not_import_dynamo(own_cache):
     """In a fresh interpreter: the cold analysis counts (FlopCounterMode imports
-    torch._dynamo on the demo's instance norm), the warm one only reads the cache."""
+    torch._dynamo on the demo's instance norm), the warm one only reads the cache; a capturing
+    pass stopped early does not import it either (fx's error decoration of the stop did)."""
     code = textwrap.dedent(
         """
         import sys
@@ -130,6 +131,13 @@ def test_warm_demo_analysis_does_not_import_dynamo(own_cache):
         from sei_tui.core.model.graph import analyze_model
         torch.manual_seed(0)
         graph = analyze_model(demo.build_demo_model(), demo.DEMO_INPUT_SHAPE, name="demo")
+        # the evaluation's capturing pass, stopped early as it stops it
+        from sei_tui.core.model.capture import run_capturing
+        names = [t.name for t in graph.split_points[3].tensors]
+        values, output = run_capturing(
+            graph.graph_module, torch.zeros(2, *demo.DEMO_INPUT_SHAPE), names, stop_early=True
+        )
+        assert output is None and set(values) == set(names)
         print(graph.total_flops, "torch._dynamo" in sys.modules, "sympy" in sys.modules)
         """
     )

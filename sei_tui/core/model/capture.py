@@ -32,8 +32,12 @@ def run_nodes(graph_module, *args: Any, step: Step) -> Any:
         def run_node(self, node):
             return step(node, lambda: super(Stepping, self).run_node(node), self.env)
 
+    interpreter = Stepping(graph_module)
+    # fx decorates an exception leaving a node (StopRun too) with a structured-trace record
+    # whose stack summary imports torch._dynamo (~1.1 s); our exceptions need none of it.
+    interpreter.extra_traceback = False
     try:
-        return Stepping(graph_module).run(*args)
+        return interpreter.run(*args)
     except StopRun:
         return None
 
