@@ -2,7 +2,8 @@
 
 Wall time of each command in a fresh process, median of N runs:
 - `sei --help` and `python -c "import sei_tui.core.model.loading"`;
-- `sei inspect demo` and `sei analyze --synthetic 16 --frames 5`, cold (an empty cache
+- `sei inspect demo`, `sei analyze --synthetic 16 --frames 5` and plain `sei analyze`
+  (64 images, every default), cold (an empty cache
   but for the trained demo weights: FLOPs counted, saliency computed) and warm (the same
   command again: FLOP counts and saliency read from the cache).
 Then which heavy modules a warm `sei analyze` leaves in sys.modules. Every run gets its own
@@ -27,6 +28,9 @@ import time
 from pathlib import Path
 
 ANALYZE = ["analyze", "--synthetic", "16", "--frames", "5", "--format", "json"]
+# the figure: `sei analyze` with its defaults (64 images, 4 encodings, the flow's
+# frames); beyond start-up it runs 2 tails x 31 splits over 64 images (work, not start-up)
+ANALYZE_DEFAULT = ["analyze", "--format", "json"]
 INSPECT = ["inspect", "demo", "--json"]
 # torch.distributed itself comes with `import torch` (~30 ms); its tensor/fsdp parts are
 # what torch._dynamo and torchvision's model zoo pull in (~0.4 s)
@@ -123,7 +127,11 @@ def main() -> None:
                 for _ in range(args.runs)
             ),
         }
-        for label, command in (("sei inspect demo", INSPECT), ("sei analyze", ANALYZE)):
+        for label, command in (
+            ("sei inspect demo", INSPECT),
+            ("sei analyze", ANALYZE),
+            ("sei analyze, defaults", ANALYZE_DEFAULT),
+        ):
             cold, warm = cold_and_warm(command, args.runs, seeded, env)
             figures[f"{label} (cold)"] = cold
             figures[f"{label} (warm)"] = warm
