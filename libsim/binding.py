@@ -12,6 +12,7 @@ import math
 import multiprocessing
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -352,13 +353,35 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return context
 
 
+_SERVERS_LOCK = threading.Lock()
+
+
 def prepare_workers() -> None:
     """Start the fork server now (it boots in the background, about 0.1 s), so that the first
-    `simulate_many` does not wait for it; optional, idempotent."""
+    `simulate_many` does not wait for it; optional, idempotent.
+
+    multiprocessing hands its servers `sys.stderr`'s descriptor; a host that replaced
+    sys.stderr with an object without one (Textual's capture says -1) would make the start
+    fail ("bad value(s) in fds_to_keep"), so the servers are started with the process's real
+    stderr in that case."""
     from multiprocessing import forkserver
 
     _pool_context()
-    forkserver.ensure_running()
+    with _SERVERS_LOCK:
+        replaced = sys.stderr
+        if not _has_descriptor(replaced):
+            sys.stderr = sys.__stderr__
+        try:
+            forkserver.ensure_running()
+        finally:
+            sys.stderr = replaced
+
+
+def _has_descriptor(stream: Any) -> bool:
+    try:
+        return stream is not None and stream.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        return False
 
 
 def simulate_many(
@@ -380,6 +403,7 @@ def simulate_many(
                 return
             yield i, simulate(net)
         return
+    prepare_workers()
     with _pool_context().Pool(workers) as pool:
         results = pool.imap_unordered(_worker_run, enumerate(nets))
         remaining = len(nets)

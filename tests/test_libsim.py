@@ -552,3 +552,45 @@ def test_a_connection_that_never_opens_gives_up_and_reports_every_frame_lost():
     for i, frame in enumerate(flow.frames):
         assert frame.sent_s == i / 2 and frame.latency_s is None and not frame.complete
         assert frame.lost_bytes == 1000 and frame.lost_ranges == ((0, 1000),)
+
+
+def test_simulate_many_works_when_the_host_replaced_stderr():
+    # Textual replaces sys.stderr with a capture whose fileno() is -1; multiprocessing hands
+    # sys.stderr's descriptor to the servers it starts, which failed ("fds_to_keep") in the
+    # real TUI. A fresh interpreter, so that no earlier test has started the servers.
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import sys
+        from libsim import simulate, simulate_many
+        from libsim.spec import FlowSpec, LinkSpec, NetworkSpec
+
+        class Capture:
+            def write(self, text): return len(text)
+            def flush(self): pass
+            def fileno(self): return -1
+
+        nets = [
+            NetworkSpec(
+                nodes=("a", "b"),
+                links=(LinkSpec("l", "full_duplex", ("a", "b"), 1e7, 0.001),),
+                flows=(FlowSpec("a", "b", frames=2, fps=0, payload_bytes=1000 * (i + 1)),),
+                protocol="udp",
+            )
+            for i in range(3)
+        ]
+        capture = Capture()
+        sys.stderr = capture
+        results = dict(simulate_many(nets, processes=2))
+        assert sys.stderr is capture
+        for i, net in enumerate(nets):
+            assert results[i].flows[0].frames == simulate(net).flows[0].frames
+        print("ok")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

@@ -63,6 +63,14 @@ def test_real_app_at_80x24(tmp_path: Path):
         print(f"first paint in tmux: {first_paint_s:.2f} s\n{screen}")
         assert len(screen.splitlines()[0]) <= 80
 
+        # the real evaluation runs in the app's workers (simulations in worker processes,
+        # started while Textual holds stdout/stderr) and ends with a recommendation
+        session.keys("3")
+        screen = session.wait_for(
+            "deployments evaluated", "◆ recommended", absent=("failed",), timeout=180
+        )
+        print(screen)
+
         session.keys("2")
         screen = session.wait_for("wifi", "ethernet", "54Mbps", "camera")
         print(screen)
