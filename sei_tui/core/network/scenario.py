@@ -19,8 +19,6 @@ carry a unit (``"54Mbps"``, ``"2ms"``, ``"1.5MB"``; k/M/G decimal, KiB/MiB binar
 
 from __future__ import annotations
 
-from typing import Any
-
 from sei_tui.core.network.builtin import builtin_scenario, builtin_scenario_names, resolve_scenario
 from sei_tui.core.network.model import ComputeProfile, Flow, Link, Node, Scenario, Transport
 from sei_tui.core.network.schema import COMPUTE_KINDS, ROLES, KeyPath
@@ -48,30 +46,3 @@ __all__ = [
     "to_network",
     "traffic_problem",
 ]
-
-# The bounds this module exported before they moved to libsim.h, by their old names.
-_LIMIT_ALIASES = {
-    "MTU_MIN": ("MTU", "low"),
-    "MTU_MAX": ("MTU", "high"),
-    "SEED_MAX": ("SEED", "high"),
-    "MAX_BITRATE_BPS": ("BITRATE", "high"),
-    "MAX_DELAY_S": ("DELAY", "high"),
-    "MAX_TIMER_S": ("MIN_RTO", "high"),
-    "MAX_OVERHEAD_BYTES": ("OVERHEAD_BYTES", "high"),
-    "MAX_QUEUE_PACKETS": ("QUEUE_PACKETS", "high"),
-    "MAX_INITIAL_WINDOW": ("INITIAL_WINDOW", "high"),
-    "MAX_FRAMES": ("FRAMES", "high"),
-    "MAX_FPS": ("FPS", "high"),
-    "MAX_BYTES": ("PAYLOAD_BYTES", "high"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    from libsim import limits
-
-    if name == "TCP_IP_HEADER_BYTES":
-        return limits.TCP_IP_HEADER_BYTES
-    if name in _LIMIT_ALIASES:
-        limit, bound = _LIMIT_ALIASES[name]
-        return getattr(getattr(limits, limit), bound)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
