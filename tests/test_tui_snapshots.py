@@ -32,6 +32,7 @@ def test_main_screen_results_tab_80x24(snap_compare):
     async def results_tab(pilot):
         await settle(pilot)
         await pilot.press("3")
+        await settle(pilot)
 
     assert snap_compare(app(), terminal_size=(80, 24), run_before=results_tab)
 
@@ -78,5 +79,6 @@ def test_light_theme_160x48(snap_compare):
     async def choose(pilot):
         await settle(pilot)
         await pilot.press("right_square_bracket", "right_square_bracket")
+        await settle(pilot)  # under load the network tables were sometimes not yet laid out
 
     assert snap_compare(app(theme_name="sei-light"), terminal_size=(160, 48), run_before=choose)
