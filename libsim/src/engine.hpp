@@ -229,7 +229,11 @@ class PointToPointInterface : public Interface {
 
 class WirelessMedium;
 
-// A station of a wireless medium: its queue and its 802.11 DCF state.
+// A station of a wireless medium: its queue and its 802.11 DCF state (IEEE 802.11-2016,
+// 10.3). A backoff is pending from the end of each of the station's transmissions
+// (post-backoff, or the retry's backoff) and when a frame finds the medium busy, until its
+// slots have run out on the idle medium; a frame that finds the medium idle with no backoff
+// pending goes DIFS after its arrival without one (immediate access).
 class WirelessStation : public Interface {
  public:
   WirelessStation(sc_core::sc_module_name name, Simulation& sim, Node& owner,
@@ -246,7 +250,9 @@ class WirelessStation : public Interface {
     Node* receiver;
     Time airtime;  // data frame duration on the medium
   };
-  void start_head(Time ready);
+  // A frame became the head of an empty queue.
+  void frame_arrived();
+  void draw_backoff();
   // The head frame's exchange ended at `at`: delivered (or dropped), or failed (retry).
   void head_done(bool delivered, Time at);
   void head_failed(Time at);
@@ -258,8 +264,12 @@ class WirelessStation : public Interface {
   std::vector<Wakeup*> room_waiters_;
   uint32_t cw_;
   uint32_t backoff_slots_ = 0;
+  bool backoff_pending_ = false;
+  bool immediate_ = false;  // the head frame goes at immediate_at_ if the medium stays idle
+  Time immediate_at_ = 0;
+  Time slots_from_;         // slots count from here: DIFS (or EIFS) after the last busy period
+  bool sending_ = false;    // one of the frames of the exchange on the medium
   uint32_t retries_ = 0;
-  Time ready_ = 0;        // when the head frame began to wait for the medium
   Time released_at_ = 0;  // the last frame counts as in service until then
 };
 
@@ -275,9 +285,13 @@ class WirelessMedium : public sc_core::sc_module {
   Node* member(int32_t node_index) const;
   Time data_duration(int32_t ip_bytes) const;
   Time ack_duration() const { return ack_duration_; }
-  // A station's head frame is waiting: wake when its backoff could end. While the medium is
-  // busy, the end of the transmission re-runs the contention anyway.
+  // A station's head frame is waiting: wake when it may transmit. While the medium is
+  // busy, the end of the exchange re-runs the contention anyway.
   void station_ready(const WirelessStation& station);
+  // Whether `station` senses the medium idle now.
+  bool idle_for(const WirelessStation& station) const;
+  // Ends a pending backoff whose slots ran out on the idle medium before now.
+  void settle_backoff(WirelessStation& station) const;
   uint32_t cw_min() const;
   uint32_t cw_max() const;
   uint32_t retry_limit() const;
@@ -291,7 +305,7 @@ class WirelessMedium : public sc_core::sc_module {
   void step();
   void finish_transmission();
   Time contend();
-  Time countdown_start(const WirelessStation& station) const;
+  Time access_time(const WirelessStation& station) const;
 
   Simulation& sim_;
   const LinkConfig& link_;
@@ -301,8 +315,10 @@ class WirelessMedium : public sc_core::sc_module {
   Wakeup wake_;
   Time delay_;
   Time ack_duration_;
+  Time eifs_;
   bool busy_ = false;
   bool in_step_ = false;
+  Time air_end_ = 0;  // the current exchange's data frames have left the air
   Time busy_until_ = 0;
   Time idle_since_ = 0;
   std::vector<WirelessStation*> transmitting_;

@@ -187,6 +187,9 @@ constexpr Time kPreamble = 20 * kMicrosecond;           // PLCP preamble 16 us +
 constexpr Time kSymbol = 4 * kMicrosecond;              // one OFDM symbol
 constexpr Time kSignalExtension = 6 * kMicrosecond;     // ERP-OFDM in 2.4 GHz
 constexpr Time kRxStartDelay = 25 * kMicrosecond;       // aRxPHYStartDelay
+// ACKTimeout = SIFS + slot + aRxPHYStartDelay (10.3.2.9): 44 us.
+constexpr Time kAckTimeout = kSifs + kSlot + kRxStartDelay;
+constexpr double kLowestBasicRate = 6e6;                // ERP-OFDM mandatory rates: 6, 12, 24
 constexpr uint32_t kCwMin = 15;                         // aCWmin
 constexpr uint32_t kCwMax = 1023;                       // aCWmax
 constexpr uint32_t kRetryLimit = 7;                     // dot11ShortRetryLimit
@@ -217,7 +220,8 @@ WirelessStation::WirelessStation(sc_core::sc_module_name name, Simulation& sim, 
       medium_(medium),
       rng_(backoff_rng),
       loss_(link, loss_rng),
-      cw_(kCwMin) {}
+      cw_(kCwMin),
+      slots_from_(kDifs) {}
 
 bool WirelessStation::has_room() {
   // The head frame is in service (contending, on the air, or awaiting its MAC ACK until
@@ -230,7 +234,7 @@ bool WirelessStation::transmit(const Packet& packet, int32_t next_hop, bool loca
   if (!local && !has_room()) return false;
   queue_.push_back(
       Queued{packet, medium_.member(next_hop), medium_.data_duration(packet.ip_bytes)});
-  if (queue_.size() == 1) start_head(sim_.now());
+  if (queue_.size() == 1) frame_arrived();
   return true;
 }
 
@@ -245,22 +249,39 @@ void WirelessStation::notify_when_room(Wakeup& waiter) {
   if (sim_.now() < released_at_) waiter.at(released_at_);
 }
 
-// Every frame draws a backoff in [0, CW] (also right after a success: 802.11 post-backoff).
-void WirelessStation::start_head(Time ready) {
-  backoff_slots_ = rng_.below_or_equal(cw_);
-  ready_ = ready;
+// 10.3.4.2: a frame that finds the medium idle, with no backoff pending, goes once the
+// medium has stayed idle for DIFS (EIFS after an erroneous reception) from its arrival;
+// one that finds it busy draws a backoff. A pending (post-)backoff simply continues.
+void WirelessStation::frame_arrived() {
+  medium_.settle_backoff(*this);
+  if (!backoff_pending_) {
+    if (medium_.idle_for(*this)) {
+      immediate_ = true;
+      immediate_at_ = std::max(sim_.now() + kDifs, slots_from_);
+    } else {
+      draw_backoff();
+    }
+  }
   medium_.station_ready(*this);
 }
 
+void WirelessStation::draw_backoff() {
+  backoff_slots_ = rng_.below_or_equal(cw_);
+  backoff_pending_ = true;
+  immediate_ = false;
+}
+
+// Every transmission is followed by a backoff (post-backoff after a success or a drop),
+// which a frame already queued, or arriving before it runs out, has to wait for.
 void WirelessStation::head_done(bool delivered, Time at) {
   if (!delivered) sim_.packet_lost(queue_.front().packet);
   queue_.pop_front();
   released_at_ = at;
   cw_ = kCwMin;
   retries_ = 0;
+  draw_backoff();
   for (Wakeup* waiter : room_waiters_) waiter->at(at);
   room_waiters_.clear();
-  if (!queue_.empty()) start_head(at);
 }
 
 void WirelessStation::head_failed(Time at) {
@@ -271,7 +292,7 @@ void WirelessStation::head_failed(Time at) {
     return;
   }
   cw_ = std::min(2 * cw_ + 1, kCwMax);
-  start_head(at);
+  draw_backoff();
 }
 
 WirelessMedium::WirelessMedium(sc_core::sc_module_name name, Simulation& sim,
@@ -283,7 +304,11 @@ WirelessMedium::WirelessMedium(sc_core::sc_module_name name, Simulation& sim,
       nodes_(nodes),
       wake_(sim),
       delay_(to_time(link.delay_s)),
-      ack_duration_(ofdm_duration(kAckBytes, ack_rate(link.bitrate_bps))) {
+      ack_duration_(ofdm_duration(kAckBytes, ack_rate(link.bitrate_bps))),
+      // EIFS = aSIFSTime + EstimatedAckTxTime + DIFS (10.3.2.3.7), the ACK at the lowest
+      // basic rate: 10 + 50 + 28 = 88 us in 802.11g.
+      eifs_(kSifs + ofdm_duration(kAckBytes, std::min(kLowestBasicRate, link.bitrate_bps)) +
+            kDifs) {
   for (size_t i = 0; i < nodes.size(); ++i) {
     const std::string station_name = "station" + std::to_string(i);
     const uint64_t stream = 1000000 + 2000 * uint64_t(link_index) + 2 * i;
@@ -320,15 +345,29 @@ Time WirelessMedium::data_duration(int32_t ip_bytes) const {
 
 void WirelessMedium::station_ready(const WirelessStation& station) {
   if (busy_ || in_step_) return;
-  wake_.at(countdown_start(station) + station.backoff_slots_ * kSlot);
+  wake_.at(access_time(station));
 }
 
-// Slots are counted from DIFS after the medium became idle; a station that became ready
-// later joins at the next slot boundary.
-Time WirelessMedium::countdown_start(const WirelessStation& station) const {
-  const Time grid = idle_since_ + kDifs;
-  if (station.ready_ <= grid) return grid;
-  return grid + (station.ready_ - grid + kSlot - 1) / kSlot * kSlot;
+// A station senses the medium busy from the start of an exchange to its end (the ACK, or
+// the ACK timeout of the senders of failed frames). After a failed exchange the other
+// stations sense it idle as soon as the frames have left the air.
+bool WirelessMedium::idle_for(const WirelessStation& station) const {
+  const Time now = sim_.now();
+  if (!busy_) return now >= idle_since_;
+  return !transmission_ok_ && now >= air_end_ && !station.sending_;
+}
+
+void WirelessMedium::settle_backoff(WirelessStation& station) const {
+  if (!station.backoff_pending_ || !idle_for(station)) return;
+  if (station.slots_from_ + station.backoff_slots_ * kSlot > sim_.now()) return;
+  station.backoff_slots_ = 0;
+  station.backoff_pending_ = false;
+}
+
+// When a station with a frame transmits if the medium stays idle.
+Time WirelessMedium::access_time(const WirelessStation& station) const {
+  if (station.immediate_) return station.immediate_at_;
+  return station.slots_from_ + station.backoff_slots_ * kSlot;
 }
 
 void WirelessMedium::step() {
@@ -361,6 +400,7 @@ void WirelessMedium::finish_transmission() {
   std::vector<WirelessStation*> done;
   done.swap(transmitting_);
   for (WirelessStation* station : done) {
+    station->sending_ = false;
     if (transmission_ok_) {
       station->head_done(true, busy_until_);
     } else {
@@ -369,47 +409,59 @@ void WirelessMedium::finish_transmission() {
   }
 }
 
-// DCF: the station whose backoff ends first transmits; if several end in the same slot,
-// they collide. The others freeze their remaining slots until the medium is idle again.
-// Returns when the medium needs attention next (the end of the transmission begun now, or
-// the end of the first backoff).
+// DCF: the station whose access time comes first transmits; stations whose access times
+// coincide collide. The others freeze their remaining slots until the medium is idle again
+// (a slot in progress does not count), and a station waiting out the DIFS of an immediate
+// access draws a backoff instead. Returns when the medium needs attention next (the end of
+// the exchange begun now, or the first access time).
 Time WirelessMedium::contend() {
   const Time now = sim_.now();
   Time first = kNever;
   for (WirelessStation* station : stations_) {
-    if (station->queue_.empty()) continue;
-    first = std::min(first, countdown_start(*station) + station->backoff_slots_ * kSlot);
+    if (!station->queue_.empty()) first = std::min(first, access_time(*station));
   }
   if (first == kNever || first > now) return first;
   Time longest = 0;
   for (WirelessStation* station : stations_) {
-    if (station->queue_.empty()) continue;
-    const Time start = countdown_start(*station);
-    if (start + station->backoff_slots_ * kSlot == now) {
+    const bool has_frame = !station->queue_.empty();
+    if (has_frame && access_time(*station) == now) {
       transmitting_.push_back(station);
+      station->sending_ = true;
+      station->immediate_ = false;
+      station->backoff_pending_ = false;
+      station->backoff_slots_ = 0;
       longest = std::max(longest, station->queue_.front().airtime);
-    } else if (start < now) {
-      station->backoff_slots_ -= uint32_t((now - start) / kSlot);
+    } else if (has_frame && station->immediate_) {
+      station->draw_backoff();
+    } else if (station->backoff_pending_ && station->slots_from_ < now) {
+      const Time counted = (now - station->slots_from_) / kSlot;
+      station->backoff_slots_ -= uint32_t(std::min<Time>(counted, station->backoff_slots_));
+      // A post-backoff without a frame that ran out while the medium was idle.
+      if (station->backoff_slots_ == 0 && !has_frame) station->backoff_pending_ = false;
     }
-    station->ready_ = 0;  // counts again from the next idle period
   }
   sim_.outcome.link_packets += transmitting_.size();
   busy_ = true;
+  air_end_ = now + longest + delay_;
   if (transmitting_.size() == 1 && !transmitting_.front()->loss_.lose()) {
     // Data, propagation, SIFS, MAC ACK, propagation.
     const auto& head = transmitting_.front()->queue_.front();
-    const Time arrival = now + longest + delay_;
-    in_flight_.push_back(InFlight{arrival, head.packet, head.receiver});
+    in_flight_.push_back(InFlight{air_end_, head.packet, head.receiver});
     transmission_ok_ = true;
-    busy_until_ = arrival + kSifs + ack_duration_ + delay_;
+    busy_until_ = air_end_ + kSifs + ack_duration_ + delay_;
+    for (WirelessStation* station : stations_) station->slots_from_ = busy_until_ + kDifs;
   } else {
     if (transmitting_.size() > 1) {
       for (WirelessStation* station : transmitting_)
         sim_.outcome.flows[station->queue_.front().packet.flow].collisions++;
     }
-    // No ACK comes: the senders give up after ACKTimeout = SIFS + slot + RX start delay.
+    // No ACK comes: the senders give up after ACKTimeout, then defer DIFS (10.3.2.9); the
+    // other stations received a frame in error and defer EIFS after it (10.3.2.3.7).
     transmission_ok_ = false;
-    busy_until_ = now + longest + delay_ + kSifs + kSlot + kRxStartDelay;
+    busy_until_ = air_end_ + kAckTimeout;
+    for (WirelessStation* station : stations_) {
+      station->slots_from_ = station->sending_ ? busy_until_ + kDifs : air_end_ + eifs_;
+    }
   }
   if (busy_until_ > kHorizon) {
     sim_.fail("simulated time would exceed 1e6 s (bitrate too low or too much data)");
