@@ -9,6 +9,8 @@ Two workloads, each run several times (best run reported, plus the median):
 Target (issue 3): at least 5e6 link packets per second on one core.
 Also: the cost of starting simulate_many's workers from the fork server (2 workers, 16
 small networks), first call of the process and later calls, against simulating in turn.
+Then the 802.11 access figures of bench_wifi_access.py (unsaturated and synchronised-station
+frame latency, saturation goodput).
 Run: .venv/bin/python benchmarks/bench_sim.py
 """
 
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import statistics
 import time
+
+from bench_wifi_access import report as wifi_access_report
 
 from libsim import FlowSpec, LinkSpec, NetworkSpec, simulate, simulate_many
 
@@ -92,6 +96,7 @@ def main() -> None:
     measure("10 MB TCP, 100 Mbit/s, 5 ms", tcp_transfer(), runs=30)
     measure("4 cameras on 802.11g, UDP", four_cameras("udp"), runs=10)
     measure("4 cameras on 802.11g, TCP", four_cameras("tcp"), runs=10)
+    wifi_access_report()
 
 
 if __name__ == "__main__":
