@@ -112,7 +112,8 @@ def expected_mean_latency_of_two() -> float:
     DIFS + 9 (max - min) + 254 = T + 9 max + 580; E[min + max | distinct] = CW. Equal draws
     (probability 1 / (CW + 1)) collide again at T + 9 b, and the next retry counts from
     T + 9 b + 254 + 44 + 28 = T + 9 b + 326 with CW doubled. The sum of both latencies is
-    2 T + c(stage); c is computed backwards (the 7th attempt, ~1e-11 likely, taken as won).
+    2 T + c(stage); c is computed backwards (the 7th and last attempt, reached with
+    probability 2^-35, is counted as won).
     """
     cws = [min(2 ** (stage + 4) - 1, 1023) for stage in range(1, 7)]  # retries 1..6
     c = 834 + 9 * cws[-1]
