@@ -30,10 +30,11 @@
 //   synchronised stations, 1472 B at 54 Mbit/s, 10 fps, 500 frames, seeds 1-4 (ns-3 runs
 //   1-4): 2 stations 929.8 vs 925.2 us (before: 518.8); 3: 1108.8 vs 1120.6 (723.1);
 //   4: 1308.1 vs 1306.4 (937.0).
-//   saturation goodput, 600 datagrams of 1472 B per station (ns-3: --fps=100000, runs 1-3;
-//   libsim: one back-to-back frame, seeds 1-3), Mbit/s: 1 station 29.86 vs 29.91; 2: 30.02
-//   vs 30.04; 4: 28.78 vs 29.25; 8: 28.07 vs 27.46 (unchanged by the access change:
-//   libsim before, seed 1: 29.91, 30.13, 29.02, 27.45).
+//   saturation goodput, 600 datagrams of 1472 B per station (ns-3: --fps=100000; libsim:
+//   one back-to-back frame; seed / run 1 for 1 and 2 stations, means of 1-3 for 4 and 8),
+//   Mbit/s: 1 station 29.86 vs 29.91; 2: 30.02 vs 30.04; 4: 28.78 vs 29.25; 8: 28.07 vs
+//   27.46 (unchanged by the access change: libsim before, seed 1: 29.91, 30.13, 29.02,
+//   27.45).
 #include "ns3/core-module.h"
 #include "ns3/internet-module.h"
 #include "ns3/mobility-module.h"
