@@ -12,6 +12,8 @@ from libsim.errors import LibsimError, LibsimInputError, LibsimInternalError, Li
 from libsim.spec import (
     LINK_KINDS,
     PROTOCOLS,
+    RECOVERY_EXITS,
+    RTO_SSTHRESHES,
     BurstLoss,
     FlowResult,
     FlowSpec,
@@ -26,6 +28,8 @@ from libsim.spec import (
 __all__ = [
     "LINK_KINDS",
     "PROTOCOLS",
+    "RECOVERY_EXITS",
+    "RTO_SSTHRESHES",
     "BurstLoss",
     "FlowResult",
     "FlowSpec",

@@ -29,6 +29,8 @@ from libsim.errors import (
 from libsim.spec import (
     LINK_KINDS,
     PROTOCOLS,
+    RECOVERY_EXITS,
+    RTO_SSTHRESHES,
     FlowResult,
     FlowSummary,
     FrameResult,
@@ -170,6 +172,13 @@ def _build(handle: _Native, net: NetworkSpec) -> dict[str, int]:
         raise handle.refuse(f"seed = {net.seed!r}: must be an integer in [0, 2^64)")
     if not isinstance(net.mtu, int) or not -(2**31) <= net.mtu < 2**31:
         raise handle.refuse(f"mtu = {net.mtu!r}: must be a 32-bit integer")
+    for name, choices in (
+        ("recovery_exit", RECOVERY_EXITS),
+        ("rto_ssthresh", RTO_SSTHRESHES),
+    ):
+        value = getattr(net.tcp, name)
+        if not isinstance(value, str) or value not in choices:
+            raise handle.refuse(f"tcp.{name} = {value!r}: must be one of {', '.join(choices)}")
     tcp = ffi.new("libsim_tcp_config *")
     _fill(
         handle,
@@ -181,6 +190,14 @@ def _build(handle: _Native, net: NetworkSpec) -> dict[str, int]:
         rwnd=net.tcp.rwnd,
         handshake=1 if net.tcp.handshake else 0,
         idle_restart=1 if net.tcp.idle_restart else 0,
+        recovery_exit={
+            "ssthresh": lib.LIBSIM_RECOVERY_EXIT_SSTHRESH,
+            "flightsize": lib.LIBSIM_RECOVERY_EXIT_FLIGHTSIZE,
+        }[net.tcp.recovery_exit],
+        rto_ssthresh={
+            "flightsize": lib.LIBSIM_RTO_SSTHRESH_FLIGHTSIZE,
+            "keep": lib.LIBSIM_RTO_SSTHRESH_KEEP,
+        }[net.tcp.rto_ssthresh],
     )
     _fill(handle, tcp, "tcp.", float, min_rto=net.tcp.min_rto, ack_delay=net.tcp.ack_delay)
     protocol = lib.LIBSIM_TCP if net.protocol == "tcp" else lib.LIBSIM_UDP

@@ -11,6 +11,12 @@ from dataclasses import dataclass, field
 
 LINK_KINDS = ("full_duplex", "half_duplex", "wireless")
 PROTOCOLS = ("tcp", "udp")
+# TcpConfig.recovery_exit: cwnd when a full ACK ends fast recovery: "ssthresh" (Linux, ns-3)
+# or "flightsize" (RFC 6582 option 1: min(ssthresh, max(FlightSize, MSS) + MSS)).
+RECOVERY_EXITS = ("ssthresh", "flightsize")
+# TcpConfig.rto_ssthresh: ssthresh after a timeout that interrupts fast recovery:
+# "flightsize" (RFC 5681 eq. 4: max(FlightSize / 2, 2 MSS)) or "keep" (Linux).
+RTO_SSTHRESHES = ("flightsize", "keep")
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,8 @@ class TcpConfig:
     handshake: bool = True  # first frame of a connection pays SYN / SYN-ACK
     # RFC 5681 4.1: after an idle period longer than the RTO, restart from min(IW, cwnd).
     idle_restart: bool = True
+    recovery_exit: str = "ssthresh"  # one of RECOVERY_EXITS
+    rto_ssthresh: str = "flightsize"  # one of RTO_SSTHRESHES
 
 
 @dataclass(frozen=True)

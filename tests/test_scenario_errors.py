@@ -104,6 +104,22 @@ CASES = [
         "expected true or false",
     ),
     (
+        "recovery_exit unknown",
+        "initial_window = 10",
+        'recovery_exit = "cwnd"',
+        "transport.tcp.recovery_exit",
+        '"cwnd"',
+        "must be one of ssthresh, flightsize",
+    ),
+    (
+        "rto_ssthresh not a string",
+        "initial_window = 10",
+        "rto_ssthresh = 1",
+        "transport.tcp.rto_ssthresh",
+        "1",
+        "must be one of flightsize, keep",
+    ),
+    (
         "wrong type int",
         "frames = 3",
         "frames = 2.5",

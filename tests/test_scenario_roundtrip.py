@@ -5,7 +5,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from libsim.spec import LINK_KINDS, BurstLoss, TcpConfig
+from libsim.spec import LINK_KINDS, RECOVERY_EXITS, RTO_SSTHRESHES, BurstLoss, TcpConfig
 from sei_tui.core.network.scenario import (
     ComputeProfile,
     Flow,
@@ -118,6 +118,8 @@ def scenarios(draw):
         rwnd=draw(st.integers(mtu - 40, 2**40)),
         handshake=draw(st.booleans()),
         idle_restart=draw(st.booleans()),
+        recovery_exit=draw(st.sampled_from(RECOVERY_EXITS)),
+        rto_ssthresh=draw(st.sampled_from(RTO_SSTHRESHES)),
     )
     transport = Transport(
         protocol=protocol,

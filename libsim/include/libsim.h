@@ -72,6 +72,15 @@ extern "C" {
 #define LIBSIM_TCP 0
 #define LIBSIM_UDP 1
 
+/* libsim_tcp_config.recovery_exit: cwnd when a full ACK ends fast recovery (the second is
+ * RFC 6582 3.2 step 3, option 1). */
+#define LIBSIM_RECOVERY_EXIT_SSTHRESH 0   /* cwnd = ssthresh (Linux, ns-3) */
+#define LIBSIM_RECOVERY_EXIT_FLIGHTSIZE 1 /* min(ssthresh, max(FlightSize, MSS) + MSS) */
+/* libsim_tcp_config.rto_ssthresh: ssthresh after a retransmission timeout that interrupts
+ * fast recovery (outside recovery it is always max(FlightSize / 2, 2 MSS)). */
+#define LIBSIM_RTO_SSTHRESH_FLIGHTSIZE 0 /* max(FlightSize / 2, 2 MSS): RFC 5681 eq. 4 */
+#define LIBSIM_RTO_SSTHRESH_KEEP 1       /* keep the recovery's ssthresh (Linux) */
+
 typedef struct libsim_network libsim_network;
 typedef struct libsim_result libsim_result;
 
@@ -83,6 +92,8 @@ typedef struct libsim_tcp_config {
     int64_t rwnd;           /* receive window, bytes */
     int32_t handshake;      /* 0 or 1: the first frame pays SYN / SYN-ACK */
     int32_t idle_restart;   /* 0 or 1: RFC 5681 4.1 restart window after an idle RTO */
+    int32_t recovery_exit;  /* LIBSIM_RECOVERY_EXIT_SSTHRESH | _FLIGHTSIZE */
+    int32_t rto_ssthresh;   /* LIBSIM_RTO_SSTHRESH_FLIGHTSIZE | _KEEP */
 } libsim_tcp_config;
 
 typedef struct libsim_link_config {

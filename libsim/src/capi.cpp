@@ -171,6 +171,14 @@ int libsim_network_new(int32_t protocol, int32_t mtu, uint64_t seed, const libsi
               "tcp.handshake = " + std::to_string(tcp->handshake) + ": must be 0 or 1");
       require(tcp->idle_restart == 0 || tcp->idle_restart == 1,
               "tcp.idle_restart = " + std::to_string(tcp->idle_restart) + ": must be 0 or 1");
+      require(tcp->recovery_exit == LIBSIM_RECOVERY_EXIT_SSTHRESH ||
+                  tcp->recovery_exit == LIBSIM_RECOVERY_EXIT_FLIGHTSIZE,
+              "tcp.recovery_exit = " + std::to_string(tcp->recovery_exit) +
+                  ": must be ssthresh (0) or flightsize (1)");
+      require(tcp->rto_ssthresh == LIBSIM_RTO_SSTHRESH_FLIGHTSIZE ||
+                  tcp->rto_ssthresh == LIBSIM_RTO_SSTHRESH_KEEP,
+              "tcp.rto_ssthresh = " + std::to_string(tcp->rto_ssthresh) +
+                  ": must be flightsize (0) or keep (1)");
       config.initial_window = tcp->initial_window;
       config.min_rto = tcp->min_rto;
       config.delayed_ack = tcp->delayed_ack != 0;
@@ -178,6 +186,8 @@ int libsim_network_new(int32_t protocol, int32_t mtu, uint64_t seed, const libsi
       config.rwnd = tcp->rwnd;
       config.handshake = tcp->handshake != 0;
       config.idle_restart = tcp->idle_restart != 0;
+      config.recovery_exit = libsim::RecoveryExit(tcp->recovery_exit);
+      config.rto_ssthresh = libsim::RtoSsthresh(tcp->rto_ssthresh);
     }
     auto* net = new libsim_network;
     net->config.protocol = protocol == LIBSIM_TCP ? libsim::Protocol::Tcp : libsim::Protocol::Udp;

@@ -52,6 +52,14 @@ class Interrupted : public std::runtime_error {
 
 enum class LinkKind : int32_t { FullDuplex = 0, HalfDuplex = 1, Wireless = 2 };
 enum class Protocol : int32_t { Tcp = 0, Udp = 1 };
+enum class RecoveryExit : int32_t {
+  Ssthresh = LIBSIM_RECOVERY_EXIT_SSTHRESH,
+  FlightSize = LIBSIM_RECOVERY_EXIT_FLIGHTSIZE
+};
+enum class RtoSsthresh : int32_t {
+  FlightSize = LIBSIM_RTO_SSTHRESH_FLIGHTSIZE,
+  Keep = LIBSIM_RTO_SSTHRESH_KEEP
+};
 
 struct TcpConfig {
   int32_t initial_window = 10;
@@ -61,6 +69,8 @@ struct TcpConfig {
   int64_t rwnd = 4194304;
   bool handshake = true;
   bool idle_restart = true;
+  RecoveryExit recovery_exit = RecoveryExit::Ssthresh;
+  RtoSsthresh rto_ssthresh = RtoSsthresh::FlightSize;
 };
 
 struct BurstConfig {

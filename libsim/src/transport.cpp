@@ -323,10 +323,15 @@ void TcpSender::on_ack(const Packet& packet) {
     bool restart_timer = true;
     if (in_recovery_) {
       if (int64_t(ack) > recover_) {
-        // Full acknowledgement (RFC 6582 step 3, option 1).
+        // Full acknowledgement (RFC 6582 3.2 step 3): cwnd = ssthresh as Linux and ns-3,
+        // or option 1, which restarts from about 2 segments when the window was full.
         in_recovery_ = false;
         dupacks_ = 0;
-        cwnd_ = std::min<uint64_t>(ssthresh_, std::max<uint64_t>(flight(), mss_) + mss_);
+        if (tcp_.recovery_exit == RecoveryExit::Ssthresh) {
+          cwnd_ = ssthresh_;
+        } else {
+          cwnd_ = std::min<uint64_t>(ssthresh_, std::max<uint64_t>(flight(), mss_) + mss_);
+        }
       } else {
         // Partial acknowledgement: retransmit the next hole, deflate the window.
         send_segment(snd_una_, uint32_t(std::min<uint64_t>(mss_, snd_max_ - snd_una_)));
@@ -397,8 +402,10 @@ void TcpSender::on_timeout() {
     state_ = State::Aborted;
     return;
   }
-  // RFC 5681 eq. 4 on the first timeout of a segment; ssthresh holds on repeated ones.
-  if (consecutive_timeouts_ == 1) {
+  // RFC 5681 eq. 4 on the first timeout of a segment; ssthresh holds on repeated ones. A
+  // timeout during fast recovery may keep the recovery's ssthresh instead (Linux).
+  const bool keep = in_recovery_ && tcp_.rto_ssthresh == RtoSsthresh::Keep;
+  if (consecutive_timeouts_ == 1 && !keep) {
     ssthresh_ = std::max<uint64_t>(flight() / 2, 2 * uint64_t(mss_));
   }
   cwnd_ = mss_;  // loss window

@@ -24,6 +24,8 @@ _TCP_KEYS = (
     "rwnd",
     "handshake",
     "idle_restart",
+    "recovery_exit",
+    "rto_ssthresh",
 )
 _NODE_KEYS = ("name", "role", "compute")
 _LINK_KEYS = (

@@ -14,7 +14,14 @@ from typing import Any
 
 import tomli_w
 
-from libsim.spec import LINK_KINDS, PROTOCOLS, BurstLoss, TcpConfig
+from libsim.spec import (
+    LINK_KINDS,
+    PROTOCOLS,
+    RECOVERY_EXITS,
+    RTO_SSTHRESHES,
+    BurstLoss,
+    TcpConfig,
+)
 from sei_tui.core.cache import atomic_write_bytes
 from sei_tui.core.errors import SeiInputError
 from sei_tui.core.network.model import (
@@ -266,6 +273,16 @@ def _read_transport(read: _Reader, table: dict[str, Any]) -> Transport:
         idle_restart=read.boolean(
             tcp_table.get("idle_restart", tcp_defaults.idle_restart),
             (*tcp_path, "idle_restart"),
+        ),
+        recovery_exit=read.choice(
+            tcp_table.get("recovery_exit", tcp_defaults.recovery_exit),
+            (*tcp_path, "recovery_exit"),
+            RECOVERY_EXITS,
+        ),
+        rto_ssthresh=read.choice(
+            tcp_table.get("rto_ssthresh", tcp_defaults.rto_ssthresh),
+            (*tcp_path, "rto_ssthresh"),
+            RTO_SSTHRESHES,
         ),
     )
     return Transport(

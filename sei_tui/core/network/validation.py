@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from libsim import limits
-from libsim.spec import LINK_KINDS, PROTOCOLS
+from libsim.spec import LINK_KINDS, PROTOCOLS, RECOVERY_EXITS, RTO_SSTHRESHES
 from sei_tui.core.errors import SeiInputError
 from sei_tui.core.network.schema import (
     COMPUTE_KINDS,
@@ -100,6 +100,9 @@ def _validate(scenario: Scenario, label: str, document: Mapping[str, Any] | None
             (*tcp_path, "rwnd"), tcp.rwnd, f"must hold at least one segment (MSS = {mss} bytes)"
         )
     check(limits.RWND, (*tcp_path, "rwnd"), tcp.rwnd)
+    for key, choices in (("recovery_exit", RECOVERY_EXITS), ("rto_ssthresh", RTO_SSTHRESHES)):
+        if getattr(tcp, key) not in choices:
+            raise fail((*tcp_path, key), getattr(tcp, key), f"must be one of {', '.join(choices)}")
     if len(scenario.nodes) > limits.NODES.high:
         raise fail(("node",), f"{len(scenario.nodes)} nodes", limits.NODES.describe())
 
