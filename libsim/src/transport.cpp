@@ -535,7 +535,9 @@ void TcpReceiver::on_data(const Packet& packet) {
     frame.has_delivery = true;
     frame.complete = true;
     next_frame_++;
-    if (next_frame_ < config_.frames) next_frame_end_ += uint64_t(config_.frame_bytes(next_frame_));
+    if (next_frame_ < config_.frames) {
+      next_frame_end_ += uint64_t(config_.frame_bytes(next_frame_));
+    }
   }
   unacked_bytes_ += end - start;
   // RFC 5681 4.2: ACK every second full-sized segment, at once when a gap is filled,
