@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import operator
 import os
 import re
 import sys
@@ -81,18 +82,23 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
     return sorted_values[max(rank, 1) - 1]
 
 
-def summarize(frames: Sequence[FrameResult], payload_bytes: int, **counters: int) -> FlowSummary:
+def summarize(
+    frames: Sequence[FrameResult], payload_bytes: int | Sequence[int], **counters: int
+) -> FlowSummary:
     """Latency statistics over the frames that arrived (at least partly), and goodput.
 
     Goodput = payload bytes that arrived, in bits, over the time from the first frame's
-    `sent_s` to the last delivery.
+    `sent_s` to the last delivery. `payload_bytes`: every frame's size, or one per frame.
     """
     latencies = sorted(f.latency_s for f in frames if f.latency_s is not None)
-    delivered = [f for f in frames if f.delivered_s is not None]
+    delivered = [(k, f) for k, f in enumerate(frames) if f.delivered_s is not None]
     goodput = 0.0
     if delivered:
-        span = max(f.delivered_s for f in delivered) - min(f.sent_s for f in frames)
-        useful = sum(payload_bytes - f.lost_bytes for f in delivered)
+        span = max(f.delivered_s for _, f in delivered) - min(f.sent_s for f in frames)
+        if isinstance(payload_bytes, int):
+            useful = sum(payload_bytes - f.lost_bytes for _, f in delivered)
+        else:
+            useful = sum(payload_bytes[k] - f.lost_bytes for k, f in delivered)
         goodput = 8.0 * useful / span if span > 0 else 0.0
     return FlowSummary(
         frames=len(frames),
@@ -264,9 +270,27 @@ def _build(handle: _Native, net: NetworkSpec) -> dict[str, int]:
         config = ffi.new("libsim_flow_config *")
         config.src = index[flow.src]
         config.dst = index[flow.dst]
-        _fill(handle, config, where, int, frames=flow.frames, payload_bytes=flow.payload_bytes)
         _fill(handle, config, where, float, fps=flow.fps)
-        handle.check(lib.libsim_add_flow(handle.net, config, err, len(err)), net)
+        sizes = flow.payload_sizes
+        if sizes is None:
+            _fill(handle, config, where, int, frames=flow.frames, payload_bytes=flow.payload_bytes)
+            handle.check(lib.libsim_add_flow(handle.net, config, err, len(err)), net)
+            continue
+        _fill(handle, config, where, int, frames=flow.frames)
+        config.payload_bytes = 0
+        array = ffi.new("int64_t[]", max(len(sizes), 1))
+        for i, size in enumerate(sizes):
+            try:
+                if isinstance(size, bool):
+                    raise TypeError("a boolean")
+                array[i] = operator.index(size)
+            except (OverflowError, TypeError) as exc:
+                raise handle.refuse(
+                    f"{where}payload_bytes[{i}] = {size!r}: not representable ({exc})"
+                ) from None
+        handle.check(
+            lib.libsim_add_flow_sizes(handle.net, config, array, len(sizes), err, len(err)), net
+        )
     return index
 
 
@@ -309,7 +333,7 @@ def _read(handle: _Native, net: NetworkSpec, wall_s: float) -> SimResult:
             )
         summary = summarize(
             frames,
-            spec.payload_bytes,
+            spec.payload_bytes,  # an int, or one size per frame
             packets_sent=flow_stats.packets_sent,
             packets_lost=flow_stats.packets_lost,
             retransmissions=flow_stats.retransmissions,

@@ -7,6 +7,7 @@ bytes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 LINK_KINDS = ("full_duplex", "half_duplex", "wireless")
@@ -24,7 +25,7 @@ class TcpConfig:
     initial_window: int = 10  # segments (RFC 6928)
     min_rto: float = 0.2  # seconds (RFC 6298 lower bound, Linux-like)
     delayed_ack: bool = True  # ack every 2nd full segment, or after ack_delay
-    ack_delay: float = 0.2  # seconds
+    ack_delay: float = 0.04  # seconds: Linux's delayed-ACK timeout (ATO)
     rwnd: int = 4_194_304  # receive window, bytes
     handshake: bool = True  # first frame of a connection pays SYN / SYN-ACK
     # RFC 5681 4.1: after an idle period longer than the RTO, restart from min(IW, cwnd).
@@ -58,11 +59,32 @@ class LinkSpec:
 
 @dataclass(frozen=True)
 class FlowSpec:
+    """One flow of frames. `payload_bytes` is every frame's size, or one size per frame (a
+    sequence, kept as a tuple: frame i carries payload_bytes[i]); `frames` may then be
+    None, which becomes the sequence's length, and otherwise must equal it."""
+
     src: str
     dst: str
-    frames: int
+    frames: int  # None with per-frame sizes: their count
     fps: float  # 0 = back to back
-    payload_bytes: int
+    payload_bytes: int | tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        sizes = self.payload_bytes
+        if isinstance(sizes, Sequence) and not isinstance(sizes, str | bytes):
+            object.__setattr__(self, "payload_bytes", tuple(sizes))
+            if self.frames is None:
+                object.__setattr__(self, "frames", len(sizes))
+
+    @property
+    def payload_sizes(self) -> tuple[int, ...] | None:
+        """The per-frame sizes, or None when every frame has `payload_bytes`."""
+        return self.payload_bytes if isinstance(self.payload_bytes, tuple) else None
+
+    def frame_bytes(self, frame: int) -> int:
+        """The payload size of frame `frame`."""
+        sizes = self.payload_sizes
+        return self.payload_bytes if sizes is None else sizes[frame]  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

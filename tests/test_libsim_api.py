@@ -208,13 +208,23 @@ def random_networks(draw):
     flows = []
     for _ in range(draw(st.integers(0, 3))):
         src = draw(st.sampled_from(nodes))
+        frames = pick(st.integers(0, 3), st.just(-1))
+        payload = pick(st.integers(1, 30_000), st.integers(-1, 0))
+        if draw(st.booleans()):  # one size per frame (a wild list may miscount them)
+            count = max(frames, 0) if valid else draw(st.integers(0, 4))
+            size = pick(st.integers(1, 30_000), st.integers(-1, 0))
+            payload = tuple(
+                draw(
+                    st.lists(st.just(size) | st.integers(1, 30_000), min_size=count, max_size=count)
+                )
+            )
         flows.append(
             FlowSpec(
                 src=src,
                 dst=pick(st.sampled_from([n for n in nodes if n != src]), st.just("ghost")),
-                frames=pick(st.integers(0, 3), st.just(-1)),
+                frames=frames,
                 fps=pick(st.floats(0, 100), st.sampled_from([-1.0, math.inf, math.nan])),
-                payload_bytes=pick(st.integers(1, 30_000), st.integers(-1, 0)),
+                payload_bytes=payload,
             )
         )
     tcp = TcpConfig(
@@ -247,8 +257,8 @@ def test_random_networks_never_crash(net):
     assert len(result.flows) == len(net.flows)
     for flow, spec in zip(result.flows, net.flows, strict=True):
         assert len(flow.frames) == spec.frames
-        for frame in flow.frames:
-            assert 0 <= frame.lost_bytes <= spec.payload_bytes
+        for index, frame in enumerate(flow.frames):
+            assert 0 <= frame.lost_bytes <= spec.frame_bytes(index)
             assert sum(b - a for a, b in frame.lost_ranges) == frame.lost_bytes
             if frame.latency_s is not None:
                 assert frame.latency_s >= 0

@@ -113,7 +113,7 @@ def test_defaults_follow_the_format():
     scenario = parse_scenario(MINIMAL, "/somewhere/minimal.toml")
     assert scenario.name == "minimal"  # no name: the file's stem
     assert scenario.transport == Transport("tcp", 1500, 1, TcpConfig())
-    assert scenario.transport.tcp == TcpConfig(10, 0.2, True, 0.2, 4_194_304, True)
+    assert scenario.transport.tcp == TcpConfig(10, 0.2, True, 0.04, 4_194_304, True)
     assert scenario.links == [Link("ab", "full_duplex", ("a", "b"), 1e6, 0.0, 0.0, 38, 100)]
     assert scenario.flows == [Flow("a", "b", frames=1, fps=0.0, payload_bytes=None)]
     with pytest.raises(SeiInputError, match=r"flow\[0\]\.payload_bytes: not set"):
@@ -319,8 +319,8 @@ def test_tcp_idle_restart_false_parses_dumps_and_round_trips():
 def test_tcp_idle_restart_reaches_the_simulator():
     from libsim import simulate
 
-    # A 40 ms delayed ACK: with the 0.2 s default (= min_rto) spurious timeouts collapse the
-    # window after every frame, idle or not, and hide the difference.
+    # A 40 ms delayed ACK (the default, written out): with 0.2 s (= min_rto) spurious
+    # timeouts collapse the window after every frame, idle or not, and hide the difference.
     tcp = "[transport.tcp]\nack_delay = 0.04\n"
     restart = parse_scenario(IDLE_SCENARIO.format(tcp=tcp), "idle.toml")
     keep = parse_scenario(IDLE_SCENARIO.format(tcp=tcp + "idle_restart = false\n"), "idle.toml")

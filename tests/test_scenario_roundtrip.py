@@ -109,6 +109,12 @@ def scenarios(draw):
         frames = draw(st.integers(1, 10**7 // len(ends)))
         largest = 2**40 if protocol == "tcp" else (10**8 // frames) * (mtu - 28)
         payload = draw(st.one_of(st.none(), st.integers(1, largest)))
+        if draw(st.booleans()):  # one size per frame: their count is the frame count
+            frames = draw(st.integers(1, 5))
+            largest = 2**40 if protocol == "tcp" else min(2**40, (10**8 // frames) * (mtu - 28))
+            payload = tuple(
+                draw(st.lists(st.integers(1, largest), min_size=frames, max_size=frames))
+            )
         flows.append(Flow(src, dst, frames=frames, fps=draw(rates), payload_bytes=payload))
     tcp = TcpConfig(
         initial_window=draw(st.integers(1, 10**6)),

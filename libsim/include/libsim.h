@@ -88,7 +88,7 @@ typedef struct libsim_tcp_config {
     int32_t initial_window; /* segments (RFC 6928) */
     double min_rto;         /* seconds */
     int32_t delayed_ack;    /* 0 or 1 */
-    double ack_delay;       /* seconds */
+    double ack_delay;       /* seconds; NULL config: 0.04 (Linux's delayed-ACK timeout) */
     int64_t rwnd;           /* receive window, bytes */
     int32_t handshake;      /* 0 or 1: the first frame pays SYN / SYN-ACK */
     int32_t idle_restart;   /* 0 or 1: RFC 5681 4.1 restart window after an idle RTO */
@@ -116,7 +116,7 @@ typedef struct libsim_flow_config {
     int32_t dst;           /* node index */
     int64_t frames;
     double fps;            /* 0 = back to back */
-    int64_t payload_bytes;
+    int64_t payload_bytes; /* every frame's size; 0 with libsim_add_flow_sizes */
 } libsim_flow_config;
 
 typedef struct libsim_run_stats {
@@ -152,7 +152,9 @@ typedef struct libsim_byte_range {
 
 const char *libsim_version(void);
 
-/* Build a network. `tcp` may be NULL for the defaults. */
+/* Build a network. `tcp` may be NULL for the defaults: initial_window 10, min_rto 0.2 s,
+ * delayed_ack 1, ack_delay 0.04 s, rwnd 4194304 bytes, handshake 1, idle_restart 1 (the
+ * scenario format's defaults too). */
 int libsim_network_new(int32_t protocol, int32_t mtu, uint64_t seed, const libsim_tcp_config *tcp,
                        libsim_network **out, char *err, size_t err_size);
 void libsim_network_free(libsim_network *net);
@@ -161,6 +163,13 @@ int libsim_add_link(libsim_network *net, const libsim_link_config *link, const i
                     size_t node_count, char *err, size_t err_size);
 int libsim_add_flow(libsim_network *net, const libsim_flow_config *flow, char *err,
                     size_t err_size);
+/* A flow whose frames differ in size: frame i carries payload_sizes[i] bytes. flow->frames
+ * must equal `count` and flow->payload_bytes must be 0; every size is checked against
+ * LIBSIM_PAYLOAD_BYTES_MIN/_MAX and, with UDP, the frames' datagrams together against
+ * LIBSIM_UDP_DATAGRAMS_MAX. With all sizes equal the run is libsim_add_flow's, bit for bit. */
+int libsim_add_flow_sizes(libsim_network *net, const libsim_flow_config *flow,
+                          const int64_t *payload_sizes, size_t count, char *err,
+                          size_t err_size);
 
 /* Run a fresh simulation of `net` (which is left unchanged and may be run again). */
 int libsim_run(const libsim_network *net, libsim_result **out, char *err, size_t err_size);

@@ -1,4 +1,5 @@
 // The C ABI: argument validation, a fresh SystemC context per run, no exception escapes.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -128,6 +129,79 @@ const libsim::FlowOutcome& flow_of(const libsim_result* result, int32_t flow) {
   require(flow >= 0 && flow < int32_t(result->outcome.flows.size()),
           "flow index " + std::to_string(flow) + " out of range");
   return result->outcome.flows[size_t(flow)];
+}
+
+// libsim_add_flow (sizes NULL: every frame has flow->payload_bytes) and
+// libsim_add_flow_sizes (frame i has sizes[i]; flow->frames == count, payload_bytes == 0).
+void add_flow(libsim_network* net, const libsim_flow_config* flow, const int64_t* sizes,
+              size_t count) {
+  require(net != nullptr, "network is NULL");
+  require(flow != nullptr, "flow is NULL");
+  const std::string name = "flow " + std::to_string(net->config.flows.size());
+  const int32_t n = net->config.node_count;
+  require(flow->src >= 0 && flow->src < n,
+          name + ": from: unknown node index " + std::to_string(flow->src));
+  require(flow->dst >= 0 && flow->dst < n,
+          name + ": to: unknown node index " + std::to_string(flow->dst));
+  require(flow->src != flow->dst, name + ": from and to are the same node");
+  if (sizes != nullptr) {
+    require(flow->frames == int64_t(count),
+            name + ": frames = " + std::to_string(flow->frames) + ": must equal the number of " +
+                "payload sizes (" + std::to_string(count) + ")");
+    require(flow->payload_bytes == 0,
+            name + ": payload_bytes = " + std::to_string(flow->payload_bytes) +
+                ": must be 0 when the frames' sizes are given");
+  }
+  require(flow->frames >= LIBSIM_FRAMES_MIN && flow->frames <= LIBSIM_FRAMES_MAX,
+          name + ": frames = " + std::to_string(flow->frames) + ": must be between " +
+              std::to_string(LIBSIM_FRAMES_MIN) + " and " + std::to_string(LIBSIM_FRAMES_MAX));
+  int64_t frames = flow->frames;
+  for (const auto& other : net->config.flows) frames += other.frames;
+  require(frames <= LIBSIM_FRAMES_MAX,
+          name + ": frames = " + std::to_string(flow->frames) + ": all flows together send " +
+              std::to_string(frames) + " frames, more than " + std::to_string(LIBSIM_FRAMES_MAX));
+  require(closed(flow->fps, LIBSIM_FPS_MIN, LIBSIM_FPS_MAX),
+          name + ": fps = " + number(flow->fps) + ": must be between " + number(LIBSIM_FPS_MIN) +
+              " and " + number(LIBSIM_FPS_MAX));
+  auto check_size = [&](int64_t size, const std::string& key) {
+    require(size >= LIBSIM_PAYLOAD_BYTES_MIN && size <= int64_t(LIBSIM_PAYLOAD_BYTES_MAX),
+            name + ": " + key + " = " + std::to_string(size) + ": must be between " +
+                std::to_string(LIBSIM_PAYLOAD_BYTES_MIN) + " and " +
+                std::to_string(LIBSIM_PAYLOAD_BYTES_MAX));
+  };
+  if (sizes == nullptr) check_size(flow->payload_bytes, "payload_bytes");
+  for (size_t i = 0; i < count; ++i) {
+    check_size(sizes[i], "payload_bytes[" + std::to_string(i) + "]");
+  }
+  // The UDP receiver keeps one flag per datagram.
+  if (net->config.protocol == libsim::Protocol::Udp) {
+    const int64_t payload = net->config.mtu - LIBSIM_UDP_IP_HEADER_BYTES;
+    double datagrams = 0.0;
+    if (sizes == nullptr) {
+      datagrams = double(flow->frames) * double((flow->payload_bytes + payload - 1) / payload);
+    } else {
+      for (size_t i = 0; i < count; ++i) datagrams += double((sizes[i] + payload - 1) / payload);
+    }
+    require(datagrams <= double(LIBSIM_UDP_DATAGRAMS_MAX),
+            name + (sizes == nullptr ? ": frames x datagrams per frame = "
+                                     : ": datagrams of all frames = ") +
+                number(datagrams) + ": more than " +
+                number(LIBSIM_UDP_DATAGRAMS_MAX) + " datagrams; use fewer or smaller frames");
+  }
+  libsim::FlowConfig config;
+  config.src = flow->src;
+  config.dst = flow->dst;
+  config.frames = flow->frames;
+  config.fps = flow->fps;
+  config.payload_bytes = flow->payload_bytes;
+  if (sizes != nullptr) {
+    // Equal sizes take the one-size path: the same run as libsim_add_flow, bit for bit.
+    config.payload_bytes = sizes[0];
+    if (!std::all_of(sizes, sizes + count, [&](int64_t s) { return s == sizes[0]; })) {
+      config.payload_sizes.assign(sizes, sizes + count);
+    }
+  }
+  net->config.flows.push_back(std::move(config));
 }
 
 }  // namespace
@@ -294,50 +368,15 @@ int libsim_add_link(libsim_network* net, const libsim_link_config* link, const i
 
 int libsim_add_flow(libsim_network* net, const libsim_flow_config* flow, char* err,
                     size_t err_size) {
+  return guarded(err, err_size, [&] { add_flow(net, flow, nullptr, 0); });
+}
+
+int libsim_add_flow_sizes(libsim_network* net, const libsim_flow_config* flow,
+                          const int64_t* payload_sizes, size_t count, char* err,
+                          size_t err_size) {
   return guarded(err, err_size, [&] {
-    require(net != nullptr, "network is NULL");
-    require(flow != nullptr, "flow is NULL");
-    const std::string name = "flow " + std::to_string(net->config.flows.size());
-    const int32_t n = net->config.node_count;
-    require(flow->src >= 0 && flow->src < n,
-            name + ": from: unknown node index " + std::to_string(flow->src));
-    require(flow->dst >= 0 && flow->dst < n,
-            name + ": to: unknown node index " + std::to_string(flow->dst));
-    require(flow->src != flow->dst, name + ": from and to are the same node");
-    require(flow->frames >= LIBSIM_FRAMES_MIN && flow->frames <= LIBSIM_FRAMES_MAX,
-            name + ": frames = " + std::to_string(flow->frames) + ": must be between " +
-                std::to_string(LIBSIM_FRAMES_MIN) + " and " + std::to_string(LIBSIM_FRAMES_MAX));
-    int64_t frames = flow->frames;
-    for (const auto& other : net->config.flows) frames += other.frames;
-    require(frames <= LIBSIM_FRAMES_MAX,
-            name + ": frames = " + std::to_string(flow->frames) + ": all flows together send " +
-                std::to_string(frames) + " frames, more than " +
-                std::to_string(LIBSIM_FRAMES_MAX));
-    require(closed(flow->fps, LIBSIM_FPS_MIN, LIBSIM_FPS_MAX),
-            name + ": fps = " + number(flow->fps) + ": must be between " +
-                number(LIBSIM_FPS_MIN) + " and " + number(LIBSIM_FPS_MAX));
-    require(flow->payload_bytes >= LIBSIM_PAYLOAD_BYTES_MIN &&
-                flow->payload_bytes <= int64_t(LIBSIM_PAYLOAD_BYTES_MAX),
-            name + ": payload_bytes = " + std::to_string(flow->payload_bytes) +
-                ": must be between " + std::to_string(LIBSIM_PAYLOAD_BYTES_MIN) + " and " +
-                std::to_string(LIBSIM_PAYLOAD_BYTES_MAX));
-    // The UDP receiver keeps one flag per datagram.
-    if (net->config.protocol == libsim::Protocol::Udp) {
-      const int64_t payload = net->config.mtu - LIBSIM_UDP_IP_HEADER_BYTES;
-      const double datagrams =
-          double(flow->frames) * double((flow->payload_bytes + payload - 1) / payload);
-      require(datagrams <= double(LIBSIM_UDP_DATAGRAMS_MAX),
-              name + ": frames x datagrams per frame = " + number(datagrams) +
-                  ": more than " + number(LIBSIM_UDP_DATAGRAMS_MAX) +
-                  " datagrams; use fewer or smaller frames");
-    }
-    libsim::FlowConfig config;
-    config.src = flow->src;
-    config.dst = flow->dst;
-    config.frames = flow->frames;
-    config.fps = flow->fps;
-    config.payload_bytes = flow->payload_bytes;
-    net->config.flows.push_back(config);
+    require(payload_sizes != nullptr || count == 0, "payload_sizes is NULL");
+    add_flow(net, flow, payload_sizes, count);
   });
 }
 

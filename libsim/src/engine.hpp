@@ -365,12 +365,14 @@ class UdpSink : public sc_core::sc_module, public Endpoint {
   void finish();  // fill the flow's frame outcomes
 
  private:
+  size_t first_datagram(int64_t frame) const;  // index of frame's first flag in received_
   Simulation& sim_;
   int32_t flow_;
   const FlowConfig& config_;
-  uint32_t datagrams_per_frame_;
+  uint32_t datagrams_per_frame_;  // when every frame has payload_bytes
   uint32_t datagram_payload_;
-  std::vector<uint8_t> received_;  // frame * datagrams_per_frame + datagram
+  std::vector<size_t> first_datagram_;  // per frame and one past the end (per-frame sizes)
+  std::vector<uint8_t> received_;  // first_datagram(frame) + datagram
   std::vector<Time> last_arrival_;
 };
 
@@ -456,6 +458,7 @@ class TcpReceiver : public sc_core::sc_module, public Endpoint {
   uint64_t unacked_bytes_ = 0;
   Time ack_deadline_ = kNever;
   int64_t next_frame_ = 0;
+  uint64_t next_frame_end_;  // stream offset one past frame next_frame_'s last byte
 };
 
 // Build the modules of `config` in the current SystemC context and run to completion.

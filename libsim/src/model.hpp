@@ -65,7 +65,7 @@ struct TcpConfig {
   int32_t initial_window = 10;
   double min_rto = 0.2;
   bool delayed_ack = true;
-  double ack_delay = 0.2;
+  double ack_delay = 0.04;  // Linux's delayed-ACK timeout (ATO); see libsim.h
   int64_t rwnd = 4194304;
   bool handshake = true;
   bool idle_restart = true;
@@ -98,6 +98,11 @@ struct FlowConfig {
   int64_t frames = 0;
   double fps = 0.0;
   int64_t payload_bytes = 1;
+  // Frame i's payload when set (one per frame); empty: every frame is payload_bytes.
+  std::vector<int64_t> payload_sizes;
+  int64_t frame_bytes(int64_t frame) const {
+    return payload_sizes.empty() ? payload_bytes : payload_sizes[size_t(frame)];
+  }
 };
 
 struct NetworkConfig {

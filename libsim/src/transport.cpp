@@ -12,8 +12,8 @@ Time FrameSchedule::due(int64_t frame) const {
 }
 
 // ---------------------------------------------------------------------------------------
-// UDP: frame i is cut into datagrams of at most mtu - 28 payload bytes, written as fast as
-// the source's own interface accepts them (a blocking socket).
+// UDP: frame i (of its own size) is cut into datagrams of at most mtu - 28 payload bytes,
+// written as fast as the source's own interface accepts them (a blocking socket).
 UdpSource::UdpSource(sc_core::sc_module_name name, Simulation& sim, int32_t flow)
     : sc_module(name),
       sim_(sim),
@@ -35,10 +35,10 @@ void UdpSource::step() {
   if (sim_.failed()) return;
   const Time now = sim_.now();
   const uint32_t payload = uint32_t(sim_.config.mtu - kIpUdpHeaderBytes);
-  const int64_t frame_bytes = config_.payload_bytes;
-  const uint32_t datagrams = uint32_t((frame_bytes + payload - 1) / payload);
   auto& outcome = sim_.outcome.flows[flow_];
   while (frame_ < config_.frames) {
+    const int64_t frame_bytes = config_.frame_bytes(frame_);
+    const uint32_t datagrams = uint32_t((frame_bytes + payload - 1) / payload);
     if (!frame_started_) {
       const Time due = schedule_.due(frame_);
       if (due > now) {
@@ -78,12 +78,28 @@ UdpSink::UdpSink(sc_core::sc_module_name name, Simulation& sim, int32_t flow)
   datagram_payload_ = uint32_t(sim.config.mtu - kIpUdpHeaderBytes);
   datagrams_per_frame_ =
       uint32_t((config_.payload_bytes + datagram_payload_ - 1) / datagram_payload_);
-  received_.assign(size_t(config_.frames) * datagrams_per_frame_, 0);
+  size_t datagrams = size_t(config_.frames) * datagrams_per_frame_;
+  if (!config_.payload_sizes.empty()) {
+    // Frames of their own sizes: frame f's flags start at first_datagram_[f].
+    first_datagram_.reserve(size_t(config_.frames) + 1);
+    datagrams = 0;
+    for (int64_t size : config_.payload_sizes) {
+      first_datagram_.push_back(datagrams);
+      datagrams += size_t((size + datagram_payload_ - 1) / datagram_payload_);
+    }
+    first_datagram_.push_back(datagrams);
+  }
+  received_.assign(datagrams, 0);
   last_arrival_.assign(size_t(config_.frames), 0);
 }
 
+size_t UdpSink::first_datagram(int64_t frame) const {
+  return first_datagram_.empty() ? size_t(frame) * datagrams_per_frame_
+                                 : first_datagram_[size_t(frame)];
+}
+
 void UdpSink::on_packet(const Packet& packet) {
-  uint8_t& seen = received_[size_t(packet.frame) * datagrams_per_frame_ + packet.datagram];
+  uint8_t& seen = received_[first_datagram(packet.frame) + packet.datagram];
   if (seen) return;
   seen = 1;
   last_arrival_[packet.frame] = std::max(last_arrival_[packet.frame], sim_.now());
@@ -93,16 +109,18 @@ void UdpSink::finish() {
   auto& outcome = sim_.outcome.flows[flow_];
   for (int64_t f = 0; f < config_.frames; ++f) {
     FrameOutcome& frame = outcome.frames[f];
-    const uint8_t* seen = &received_[size_t(f) * datagrams_per_frame_];
+    const int64_t frame_bytes = config_.frame_bytes(f);
+    const size_t datagrams = first_datagram(f + 1) - first_datagram(f);
+    const uint8_t* seen = received_.data() + first_datagram(f);
     frame.first_range = int64_t(outcome.lost_ranges.size());
     bool any = false;
-    for (uint32_t d = 0; d < datagrams_per_frame_; ++d) {
+    for (uint32_t d = 0; d < datagrams; ++d) {
       if (seen[d]) {
         any = true;
         continue;
       }
       const int64_t start = int64_t(d) * datagram_payload_;
-      const int64_t end = std::min<int64_t>(start + datagram_payload_, config_.payload_bytes);
+      const int64_t end = std::min<int64_t>(start + datagram_payload_, frame_bytes);
       frame.lost_bytes += end - start;
       if (frame.range_count > 0 && outcome.lost_ranges.back().end == start) {
         outcome.lost_ranges.back().end = end;
@@ -184,7 +202,7 @@ void TcpSender::write_frames() {
       cwnd_ = std::min<uint64_t>(cwnd_, uint64_t(tcp_.initial_window) * mss_);
     }
     outcome.frames[frames_written_].sent = config_.fps > 0.0 ? due : now;
-    written_ += uint64_t(config_.payload_bytes);
+    written_ += uint64_t(config_.frame_bytes(frames_written_));
     frames_written_++;
     if (state_ == State::Closed) send_syn();
   }
@@ -429,7 +447,8 @@ TcpReceiver::TcpReceiver(sc_core::sc_module_name name, Simulation& sim, int32_t 
       tcp_(sim.config.tcp),
       wake_(sim),
       node_(sim.nodes[config_.dst]),
-      mss_(uint32_t(sim.config.mtu - kIpTcpHeaderBytes)) {
+      mss_(uint32_t(sim.config.mtu - kIpTcpHeaderBytes)),
+      next_frame_end_(config_.frames > 0 ? uint64_t(config_.frame_bytes(0)) : 0) {
   SC_METHOD(step);
   sensitive << wake_.event();
   dont_initialize();
@@ -517,13 +536,15 @@ void TcpReceiver::on_data(const Packet& packet) {
   // Frames whose last byte is now in order are delivered.
   auto& outcome = sim_.outcome.flows[flow_];
   const Time now = sim_.now();
-  while (next_frame_ < config_.frames &&
-         uint64_t(next_frame_ + 1) * uint64_t(config_.payload_bytes) <= rcv_nxt_) {
+  while (next_frame_ < config_.frames && next_frame_end_ <= rcv_nxt_) {
     FrameOutcome& frame = outcome.frames[next_frame_];
     frame.delivered = now;
     frame.has_delivery = true;
     frame.complete = true;
     next_frame_++;
+    if (next_frame_ < config_.frames) {
+      next_frame_end_ += uint64_t(config_.frame_bytes(next_frame_));
+    }
   }
   unacked_bytes_ += end - start;
   // RFC 5681 4.2: ACK every second full-sized segment, at once when a gap is filled,
@@ -540,10 +561,12 @@ void TcpReceiver::on_data(const Packet& packet) {
 
 void TcpReceiver::finish() {
   auto& outcome = sim_.outcome.flows[flow_];
-  const uint64_t payload = uint64_t(config_.payload_bytes);
+  uint64_t end = next_frame_end_;  // of frame next_frame_
   for (int64_t f = next_frame_; f < config_.frames; ++f) {
     FrameOutcome& frame = outcome.frames[f];
-    const uint64_t start = uint64_t(f) * payload;
+    const uint64_t payload = uint64_t(config_.frame_bytes(f));
+    if (f > next_frame_) end += payload;
+    const uint64_t start = end - payload;
     const uint64_t missing_from = std::max(start, std::min(rcv_nxt_, start + payload));
     frame.first_range = int64_t(outcome.lost_ranges.size());
     frame.range_count = 1;

@@ -26,6 +26,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="bytes per frame for every flow (units allowed: 150528, 1.5MB, 588KiB)",
     )
+    p.add_argument(
+        "--payload-sizes",
+        metavar="N,N,...",
+        help="one size per frame for every flow (comma list, units allowed: 1000,2.5kB); "
+        "the list's length is the number of frames",
+    )
     p.add_argument("--frames", metavar="K", help="frames per flow")
     p.add_argument("--fps", metavar="F", help="frames per second per flow (0 = back to back)")
     p.add_argument("--protocol", metavar="tcp|udp", help="transport protocol")
@@ -76,9 +82,35 @@ OVERRIDE_FLAGS = {
 }
 
 
+def _payload_sizes(text: str) -> list[int]:
+    """`--payload-sizes 1000,2.5kB,3000`: one size per frame."""
+    from sei_tui.core.units import parse_bytes
+
+    items = text.split(",")
+    if not text.strip() or any(not item.strip() for item in items):
+        raise SeiInputError(
+            f"--payload-sizes = {text!r}: expected a comma list of sizes, e.g. 1000,2500,1.5kB"
+        )
+    return [
+        parse_bytes(_bare_integer(item.strip()), f"--payload-sizes item {index}")
+        for index, item in enumerate(items, 1)
+    ]
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     from sei_tui.core.units import parse_bytes
 
+    sizes = getattr(args, "payload_sizes", None)
+    if sizes is not None:
+        if args.payload_bytes is not None:
+            raise SeiInputError("--payload-sizes: give either --payload-bytes or --payload-sizes")
+        return {
+            "payload_bytes": _payload_sizes(sizes),
+            "frames": _integer("--frames", args.frames),
+            "fps": _number("--fps", args.fps),
+            "protocol": args.protocol,
+            "seed": _integer("--seed", args.seed),
+        }
     return {
         "payload_bytes": None
         if args.payload_bytes is None
@@ -108,7 +140,10 @@ def network_for(scenario: Any, args: argparse.Namespace) -> Any:
         flag = OVERRIDE_FLAGS.get(exc.key or "")
         if flag is None or exc.problem is None:
             raise
-        text = getattr(args, exc.key)
+        attribute = exc.key
+        if exc.key == "payload_bytes" and getattr(args, "payload_sizes", None) is not None:
+            flag, attribute = "--payload-sizes", "payload_sizes"
+        text = getattr(args, attribute)
         if text is None:  # the setting is missing from the file and was not given
             raise SeiInputError(f"{exc} (add it to the file or pass {flag})") from None
         raise exc.renamed(flag, _as_typed(text)) from None
@@ -116,8 +151,8 @@ def network_for(scenario: Any, args: argparse.Namespace) -> Any:
 
 def simulation_json(scenario_name: str, net: Any, result: Any) -> dict[str, Any]:
     """The `sei simulate --json` document (keys per docs/cli.md, plus extras:
-    per-frame `lost_ranges`, per-flow `payload_bytes`, `fps` and `collisions`, and
-    the run's `link_packets`)."""
+    per-frame `lost_ranges`, per-flow `payload_bytes` (a list with one size per frame),
+    `fps` and `collisions`, and the run's `link_packets`)."""
     flows = []
     for spec, flow in zip(net.flows, result.flows, strict=True):
         summary = flow.summary
@@ -125,7 +160,9 @@ def simulation_json(scenario_name: str, net: Any, result: Any) -> dict[str, Any]
             {
                 "from": flow.src,
                 "to": flow.dst,
-                "payload_bytes": spec.payload_bytes,
+                "payload_bytes": spec.payload_bytes
+                if isinstance(spec.payload_bytes, int)
+                else list(spec.payload_bytes),
                 "fps": spec.fps,
                 "frames": [
                     {
@@ -205,7 +242,7 @@ def _print_tables(scenario: Any, net: Any, result: Any) -> None:
         )
         packets.add_row(
             label,
-            format_bytes(spec.payload_bytes),
+            _payload_text(spec.payload_bytes, format_bytes),
             str(s.packets_sent),
             str(s.packets_lost),
             str(s.retransmissions),
@@ -237,6 +274,14 @@ def _print_tables(scenario: Any, net: Any, result: Any) -> None:
                 str(frame.lost_bytes),
             )
         console.print(frames_table)
+
+
+def _payload_text(payload: int | tuple[int, ...], format_bytes: Any) -> str:
+    """One size, or the range of a flow's per-frame sizes (`1 kB–5 kB`)."""
+    if isinstance(payload, int):
+        return format_bytes(payload)
+    low, high = min(payload), max(payload)
+    return format_bytes(low) if low == high else f"{format_bytes(low)}–{format_bytes(high)}"
 
 
 def run(args: argparse.Namespace) -> int:

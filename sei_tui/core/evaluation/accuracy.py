@@ -1,6 +1,10 @@
 """Stage 3a: accuracy of a deployment when frames lose bytes on the network.
 
-Image j is carried by simulated frame j mod frames. The tail runs on the payload as
+Image j's losses are those of simulated frame j mod F (F frames). Frame f carries image
+(f mod n)'s encoded frame (see `simulation`), so for j < F that is the frame that carried
+image j's own payload, and its lost ranges are in that payload's bytes; an image j >= F
+(fewer frames than images) was not sent itself and takes the losses of frame j mod F,
+ranges past its own end ignored. The tail runs on the payload as
 decoded (dequantised; with UDP, the byte ranges libsim reports lost in that frame
 concealed as in `sei_tui.core.evaluation.encoding`; a frame of which nothing arrived
 decodes to all zeros). With TCP, loss only costs latency. A `local` result whose frame

@@ -4,9 +4,10 @@ A *deployment* is `local` (the whole model on the edge; only the result travels)
 `remote` (the input travels; the server runs the whole model) or `split` at a split point
 (the head on the edge, its output tensors travel in an encoding, the tail on the server).
 
-Each deployment carries one encoded frame per evaluation image, its `payload_bytes` (the
-mean encoded frame size over the images, rounded up; without compression every image has
-the same size), the encode/decode times (mean wall times of the one-frame encoder/decoder
+Each deployment carries one encoded frame per evaluation image, their sizes
+(`frame_sizes`, which the network simulation sends), its `payload_bytes` (the mean
+encoded frame size over the images, rounded up; without compression every image has the
+same size), the encode/decode times (mean wall times of the one-frame encoder/decoder
 measured on this machine over the first, up to 8, evaluation images), the compute times
 from the edge and server compute models, and its lossless top-1 predictions (every frame
 arrived whole).
@@ -86,6 +87,13 @@ class Deployment:
     # top-1 per image when every frame arrives whole; deployments that decode to identical
     # payloads (fp32 and fp32+zlib: lossless compression) share one tensor
     lossless_top1: Any = field(default=None, repr=False)
+    # each image's encoded frame size, in image order (read off `frames` when given);
+    # empty: every frame has `payload_bytes`
+    frame_sizes: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.frame_sizes and self.frames is not None:
+            self.frame_sizes = tuple(len(f) for f in self.frames)
 
     def encoded_frames(self) -> list[bytes]:
         return self.frames if self.frames is not None else self.regenerate()

@@ -1,6 +1,14 @@
-"""Stage 3b: the network. One libsim simulation per distinct payload size (and per sweep
-point), every flow of the scenario carrying that payload, so queueing and contention show;
-each deployment's row is read off the edge -> server flow of its simulation.
+"""Stage 3b: the network. One libsim simulation per distinct sequence of frame sizes (and
+per sweep point), every flow of the scenario carrying those frames, so queueing and
+contention show; each deployment's row is read off the edge -> server flow of its
+simulation.
+
+Frames carry the real sizes of the frames the deployment encoded: frame f of every flow
+carries evaluation image (f mod n)'s encoded frame (n images), each flow keeping its own
+frame count. Deployments whose images all encode to one size (no compression) send that
+size in every frame, and deployments with the same sizes share one simulation. Accuracy
+under loss maps image j to frame j mod F (F frames: see `accuracy`), the frame that
+carried image j's own payload whenever j < F.
 
 The network time of frame f is libsim's latency for frame f of that flow, all frames.
 """
@@ -23,6 +31,8 @@ from sei_tui.core.evaluation.rows import Row
 __all__ = [
     "NetworkPlan",
     "apply_overrides",
+    "deployment_sizes",
+    "frame_sizes_key",
     "row_from_result",
     "simulate",
     "simulate_rows",
@@ -65,10 +75,15 @@ class NetworkPlan:
     frames: int | None = None
     protocol: str | None = None
 
-    def network(self, payload_bytes: int, overrides: dict[str, float] | None = None) -> Any:
-        """The scenario's network with every flow carrying `payload_bytes` per frame."""
+    def network(
+        self, payload_bytes: int | Sequence[int], overrides: dict[str, float] | None = None
+    ) -> Any:
+        """The scenario's network with every flow carrying `payload_bytes` per frame, or,
+        given one size per image, frame f of every flow carrying size f mod len."""
+        sizes = frame_sizes_key(payload_bytes)
+        payload: int | list[int] = sizes[0] if len(sizes) == 1 else list(sizes)
         net = self.scenario.to_network(
-            payload_bytes=int(payload_bytes), frames=self.frames, protocol=self.protocol
+            payload_bytes=payload, frames=self.frames, protocol=self.protocol, cycle=True
         )
         return apply_overrides(net, overrides or {})
 
@@ -80,6 +95,17 @@ class NetworkPlan:
             if flow.src == edge and flow.dst == server:
                 return i
         return 0
+
+
+def frame_sizes_key(sizes: int | Sequence[int]) -> tuple[int, ...]:
+    """Per-image sizes as one simulation sends them: one size when they are all equal."""
+    sizes = (int(sizes),) if isinstance(sizes, int) else tuple(int(s) for s in sizes)
+    return sizes[:1] if len(set(sizes)) == 1 else sizes
+
+
+def deployment_sizes(deployment: Deployment) -> tuple[int, ...]:
+    """The sizes `deployment`'s frames are simulated with (see the module's doc)."""
+    return frame_sizes_key(deployment.frame_sizes or deployment.payload_bytes)
 
 
 def simulate(
@@ -159,12 +185,12 @@ def simulate_rows(
     """Every deployment at every point (link overrides) of `points`, simulations run in
     parallel worker processes: (point index, simulations finished, simulations in all, row)
     as simulations complete; cancellable between rows."""
-    sizes = sorted({d.payload_bytes for d in deployments})
+    by_size: dict[tuple[int, ...], list[Deployment]] = {}
+    for d in deployments:
+        by_size.setdefault(deployment_sizes(d), []).append(d)
+    sizes = sorted(by_size)
     jobs = [(p, size) for p in range(len(points)) for size in sizes]
     nets = [plan.network(size, points[p]) for p, size in jobs]
-    by_size: dict[int, list[Deployment]] = {}
-    for d in deployments:
-        by_size.setdefault(d.payload_bytes, []).append(d)
     name = plan.scenario.name
     for finished, (i, sim) in enumerate(simulate(nets, processes, cancel, name), 1):
         check_cancel(cancel)

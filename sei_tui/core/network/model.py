@@ -5,7 +5,7 @@ construction by ``validation``); every edit returns a new validated one or raise
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,9 @@ class Flow:
     dst: str  # TOML key `to`
     frames: int = 1
     fps: float = 0.0  # 0 = back to back
-    payload_bytes: int | None = None  # `sei analyze` sets it per split
+    # every frame's size, or one size per frame (a tuple: its length is `frames`); None:
+    # not set (`sei analyze` sets it per split)
+    payload_bytes: int | tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -172,15 +174,17 @@ class Scenario:
 
     def to_network(
         self,
-        payload_bytes: int | str | None = None,
+        payload_bytes: int | str | Sequence[int | str] | None = None,
         frames: int | None = None,
         fps: float | None = None,
         protocol: str | None = None,
         seed: int | None = None,
+        *,
+        cycle: bool = False,
     ) -> NetworkSpec:
         """The libsim network; overrides (None = keep) apply to every flow (see
         ``to_libsim.to_network``)."""
-        return to_network(self, payload_bytes, frames, fps, protocol, seed)
+        return to_network(self, payload_bytes, frames, fps, protocol, seed, cycle=cycle)
 
     # ----------------------------------------------------------------- editing
 
@@ -330,11 +334,14 @@ class Scenario:
             raise SeiInputError(f"{self.label}: flow[{index}]: no such flow")
         document = self.to_dict()
         table = document["flow"][index]
-        for key, value in _flow_changes(changes).items():
+        changes = _flow_changes(changes)
+        for key, value in changes.items():
             if value is None and key == "payload_bytes":
                 table.pop(key, None)
             else:
                 table[key] = value
+        if isinstance(changes.get("payload_bytes"), list) and "frames" not in changes:
+            table.pop("frames", None)  # a list of sizes gives the frame count
         return self._rebuild(document)
 
     def remove_flow(self, index: int) -> Scenario:
@@ -374,4 +381,7 @@ def _link_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
 
 def _flow_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
     aliases = {"src": "from", "dst": "to"}
-    return {aliases.get(key, key): value for key, value in changes.items()}
+    out = {aliases.get(key, key): value for key, value in changes.items()}
+    if isinstance(out.get("payload_bytes"), tuple):
+        out["payload_bytes"] = list(out["payload_bytes"])  # per-frame sizes, as in TOML
+    return out

@@ -1,10 +1,16 @@
 """A Scenario as the simulator's NetworkSpec, with per-run overrides checked against the
 simulator's limits (``libsim.limits``). Errors name the overridden key (``payload_bytes``,
 ``frames``, ``fps``, ``protocol``, ``seed``) in ``SeiInputError.key`` so that a front end
-can name its own flag or field instead."""
+can name its own flag or field instead.
+
+A payload override is one size for every frame, or a list of sizes: with ``cycle=False``
+(``sei simulate --payload-sizes``) every flow sends the list, frame i carrying size i, and
+its length is the frame count of every flow; with ``cycle=True`` (the evaluation) every
+flow keeps its frame count and frame f carries size ``f mod len``."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from libsim import limits
@@ -20,13 +26,16 @@ if TYPE_CHECKING:
 
 def to_network(
     scenario: Scenario,
-    payload_bytes: int | str | None = None,
+    payload_bytes: int | str | Sequence[int | str] | None = None,
     frames: int | None = None,
     fps: float | None = None,
     protocol: str | None = None,
     seed: int | None = None,
+    *,
+    cycle: bool = False,
 ) -> NetworkSpec:
-    """The libsim network; overrides (None = keep) apply to every flow."""
+    """The libsim network; overrides (None = keep) apply to every flow (a payload list: see
+    the module's doc)."""
     label = scenario.label
 
     def refuse(key: str, value: Any, problem: str) -> SeiInputError:
@@ -35,7 +44,11 @@ def to_network(
             f"{label}: {key} = {shown}: {problem}", key=key, shown=shown, problem=problem
         )
 
-    if payload_bytes is not None:
+    sizes: tuple[int, ...] | None = None
+    if isinstance(payload_bytes, Sequence) and not isinstance(payload_bytes, str):
+        sizes = _sizes(label, payload_bytes, refuse)
+        payload_bytes = None
+    elif payload_bytes is not None:
         payload_bytes = _with_label(label, parse_bytes, payload_bytes, "payload_bytes")
         if not limits.PAYLOAD_BYTES.admits(payload_bytes):
             raise refuse("payload_bytes", payload_bytes, limits.PAYLOAD_BYTES.describe())
@@ -44,6 +57,8 @@ def to_network(
             raise refuse("frames", frames, "expected an integer")
         if not limits.FRAMES.admits(frames):
             raise refuse("frames", frames, limits.FRAMES.describe())
+        if sizes is not None and not cycle and frames != len(sizes):
+            raise refuse("frames", frames, f"{len(sizes)} payload sizes are given: one per frame")
     if fps is not None:
         if _not_number(fps):
             raise refuse("fps", fps, "expected a number")
@@ -58,7 +73,20 @@ def to_network(
             raise refuse("seed", seed, limits.SEED.describe())
     flows = []
     for index, flow in enumerate(scenario.flows):
-        payload = payload_bytes if payload_bytes is not None else flow.payload_bytes
+        count = flow.frames if frames is None else int(frames)
+        payload: int | tuple[int, ...] | None = flow.payload_bytes
+        if sizes is not None and cycle:
+            payload = tuple(sizes[f % len(sizes)] for f in range(count))
+        elif sizes is not None:
+            payload, count = sizes, len(sizes)
+        elif payload_bytes is not None:
+            payload = int(payload_bytes)
+        elif isinstance(payload, tuple) and count != len(payload):
+            raise refuse(
+                "frames",
+                count,
+                f"flow[{index}].payload_bytes lists {len(payload)} sizes, one per frame",
+            )
         if payload is None:
             raise SeiInputError(
                 f"{label}: flow[{index}].payload_bytes: not set: the file gives no payload size "
@@ -70,9 +98,9 @@ def to_network(
             FlowSpec(
                 src=flow.src,
                 dst=flow.dst,
-                frames=flow.frames if frames is None else int(frames),
+                frames=count,
                 fps=float(flow.fps if fps is None else fps),
-                payload_bytes=int(payload),
+                payload_bytes=payload,
             )
         )
     protocol = scenario.transport.protocol if protocol is None else protocol
@@ -104,3 +132,20 @@ def to_network(
         seed=scenario.transport.seed if seed is None else int(seed),
         tcp=scenario.transport.tcp,
     )
+
+
+def _sizes(label: str, values: Sequence[int | str], refuse: Any) -> tuple[int, ...]:
+    """A payload list override: every size parsed (units allowed) and in range."""
+    if not values:
+        raise refuse("payload_bytes", list(values), "an empty list: give at least one size")
+    sizes = []
+    for position, value in enumerate(values):
+        size = _with_label(label, parse_bytes, value, f"payload_bytes[{position}]")
+        if not limits.PAYLOAD_BYTES.admits(size):
+            raise refuse(
+                "payload_bytes",
+                list(values),
+                f"size {position + 1} ({size}): {limits.PAYLOAD_BYTES.describe()}",
+            )
+        sizes.append(size)
+    return tuple(sizes)

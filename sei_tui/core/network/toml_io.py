@@ -346,14 +346,36 @@ def _read_flow(read: _Reader, table: Any, path: KeyPath) -> Flow:
     read.table(table, path, _FLOW_KEYS)
     defaults = Flow(src="", dst="")
     payload = table.get("payload_bytes")
+    payload_path: KeyPath = (*path, "payload_bytes")
+    frames_value = table.get("frames")
+    payload_bytes: int | tuple[int, ...] | None = None
+    if isinstance(payload, list):
+        # one size per frame: the list's length is the frame count
+        if not payload:
+            raise read.fail(payload_path, payload, "an empty list: give at least one size")
+        payload_bytes = tuple(
+            read.unit(parse_bytes, size, (*payload_path, index))
+            for index, size in enumerate(payload)
+        )
+        if frames_value is None:
+            frames_value = len(payload_bytes)
+        elif read.integer(frames_value, (*path, "frames")) != len(payload_bytes):
+            raise read.fail(
+                (*path, "frames"),
+                frames_value,
+                f"payload_bytes lists {len(payload_bytes)} sizes (one per frame): "
+                "frames must equal their count, or be left out",
+            )
+    elif payload is not None:
+        payload_bytes = read.unit(parse_bytes, payload, payload_path)
     return Flow(
         src=read.string(read.get(table, "from", path, True), (*path, "from")),
         dst=read.string(read.get(table, "to", path, True), (*path, "to")),
-        frames=read.integer(table.get("frames", defaults.frames), (*path, "frames")),
+        frames=read.integer(
+            defaults.frames if frames_value is None else frames_value, (*path, "frames")
+        ),
         fps=read.number(table.get("fps", defaults.fps), (*path, "fps")),
-        payload_bytes=None
-        if payload is None
-        else read.unit(parse_bytes, payload, (*path, "payload_bytes")),
+        payload_bytes=payload_bytes,
     )
 
 
@@ -434,7 +456,9 @@ def to_document(scenario: Scenario, base_dir: Path | None) -> dict[str, Any]:
         # an integral rate reads better as `fps = 10`; it parses back to the same float
         fps: float | int = int(flow.fps) if flow.fps.is_integer() and flow.fps < 2**53 else flow.fps
         table = {"from": flow.src, "to": flow.dst, "frames": flow.frames, "fps": fps}
-        if flow.payload_bytes is not None:
+        if isinstance(flow.payload_bytes, tuple):
+            table["payload_bytes"] = list(flow.payload_bytes)  # one size per frame
+        elif flow.payload_bytes is not None:
             table["payload_bytes"] = flow.payload_bytes
         flows.append(table)
     compute: dict[str, Any] = {}

@@ -205,7 +205,17 @@ def _validate(scenario: Scenario, label: str, document: Mapping[str, Any] | None
             raise fail((*path, "to"), flow.dst, f"no route from {flow.src!r} over the links")
         check(limits.FRAMES, (*path, "frames"), flow.frames)
         check(limits.FPS, (*path, "fps"), flow.fps)
-        if flow.payload_bytes is not None:
+        if isinstance(flow.payload_bytes, tuple):
+            if len(flow.payload_bytes) != flow.frames:
+                raise fail(
+                    (*path, "frames"),
+                    flow.frames,
+                    f"payload_bytes lists {len(flow.payload_bytes)} sizes (one per frame): "
+                    "frames must equal their count",
+                )
+            for position, size in enumerate(flow.payload_bytes):
+                check(limits.PAYLOAD_BYTES, (*path, "payload_bytes", position), size)
+        elif flow.payload_bytes is not None:
             check(limits.PAYLOAD_BYTES, (*path, "payload_bytes"), flow.payload_bytes)
     traffic = traffic_problem(
         [(flow.frames, flow.payload_bytes) for flow in scenario.flows],
@@ -234,11 +244,12 @@ def _validate(scenario: Scenario, label: str, document: Mapping[str, Any] | None
 
 
 def traffic_problem(
-    flows: Sequence[tuple[int, int | None]], protocol: str, mtu: int
+    flows: Sequence[tuple[int, int | Sequence[int] | None]], protocol: str, mtu: int
 ) -> tuple[int, str] | None:
     """What the simulator refuses about the traffic as a whole, as (flow index, problem):
     more frames in all flows together than one run takes, or (UDP) more datagrams in one
-    flow than the receiver tracks. `flows` holds (frames, payload_bytes or None) per flow."""
+    flow than the receiver tracks. `flows` holds (frames, payload_bytes or None) per flow;
+    a payload may be one size per frame."""
     total = 0
     for index, (frames, payload) in enumerate(flows):
         total += frames
@@ -246,7 +257,15 @@ def traffic_problem(
             return index, (
                 f"all flows together send {total} frames: at most {limits.FRAMES.high} in one run"
             )
-        if protocol == "udp" and payload is not None:
+        if protocol == "udp" and payload is not None and not isinstance(payload, int):
+            room = mtu - limits.UDP_IP_HEADER_BYTES
+            datagrams = sum(-(-size // room) for size in payload)
+            if not limits.UDP_DATAGRAMS.admits(datagrams):
+                return index, (
+                    f"its {frames} frames make {datagrams} datagrams: "
+                    f"{limits.UDP_DATAGRAMS.describe()} per UDP flow"
+                )
+        elif protocol == "udp" and payload is not None:
             per_frame = -(-payload // (mtu - limits.UDP_IP_HEADER_BYTES))
             if not limits.UDP_DATAGRAMS.admits(frames * per_frame):
                 return index, (
