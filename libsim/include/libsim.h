@@ -153,8 +153,8 @@ typedef struct libsim_byte_range {
 const char *libsim_version(void);
 
 /* Build a network. `tcp` may be NULL for the defaults: initial_window 10, min_rto 0.2 s,
- * delayed_ack 1, ack_delay 0.04 s, rwnd 4194304 bytes, handshake 1, idle_restart 1 (the
- * scenario format's defaults too). */
+ * delayed_ack 1, ack_delay 0.04 s, rwnd 4194304 bytes, handshake 1, idle_restart 1,
+ * recovery_exit SSTHRESH, rto_ssthresh FLIGHTSIZE (the scenario format's defaults too). */
 int libsim_network_new(int32_t protocol, int32_t mtu, uint64_t seed, const libsim_tcp_config *tcp,
                        libsim_network **out, char *err, size_t err_size);
 void libsim_network_free(libsim_network *net);
