@@ -62,6 +62,15 @@ extern "C" {
 #define LIBSIM_PAYLOAD_BYTES_MIN 1
 #define LIBSIM_PAYLOAD_BYTES_MAX 1099511627776 /* 2^40 */
 #define LIBSIM_UDP_DATAGRAMS_MAX 100000000     /* per UDP flow: frames x datagrams per frame */
+#define LIBSIM_TRACE_ROWS_MIN 1           /* rows (or opportunities) of one link's trace */
+#define LIBSIM_TRACE_ROWS_MAX 10000000
+#define LIBSIM_TRACE_BITRATE_MIN 0.0      /* bit/s: a trace row may carry nothing (an outage) */
+#define LIBSIM_TRACE_BITRATE_MAX 1e15
+#define LIBSIM_TRACE_TIME_MIN 0.0         /* s: a trace's times, its duration and start */
+#define LIBSIM_TRACE_TIME_MAX 1000000.0
+#define LIBSIM_TRACE_MS_MIN 0             /* ms: a Mahimahi opportunity's time */
+#define LIBSIM_TRACE_MS_MAX 1000000000
+#define LIBSIM_OPPORTUNITY_BYTES 1500     /* IP bytes one Mahimahi opportunity carries */
 #define LIBSIM_EVENTS_MAX 1000000000  /* process activations in one run (LIBSIM_ERR_RUNTIME) */
 #define LIBSIM_HORIZON_S 1000000.0    /* s of simulated time in one run (LIBSIM_ERR_RUNTIME) */
 
@@ -163,6 +172,37 @@ int libsim_add_link(libsim_network *net, const libsim_link_config *link, const i
                     size_t node_count, char *err, size_t err_size);
 int libsim_add_flow(libsim_network *net, const libsim_flow_config *flow, char *err,
                     size_t err_size);
+
+/* Traces: a link added by libsim_add_link may follow one trace instead of its bitrate_bps
+ * (which is then ignored). Both directions of a full-duplex link follow it, each on its own;
+ * a half-duplex link's one wire and a wireless medium follow it too. Trace time
+ * start_s + t is in force at simulated time t.
+ *
+ * A rate trace: row i holds from times_s[i] (times_s[0] = 0, strictly increasing) until the
+ * next row; a transmission that spans a change sends its remaining bits at the new rate.
+ * loss (nullable) replaces the link's loss (which must then be 0, without burst) and
+ * delay_s (nullable) its delay (which must then be 0): a packet gets the values of the row in
+ * force when its last bit leaves, and never arrives before the packet ahead of it. With
+ * loop = 1 the trace repeats every duration_s (> the last time); with loop = 0 the last row
+ * holds forever (its rate must then be > 0; looping, one row at least must be > 0). On a
+ * wireless link bitrate_bps is the 802.11 data rate of each exchange (every row > 0), taken,
+ * with loss and delay, when the exchange starts. Equal consecutive rows are merged: a
+ * constant trace runs exactly as the fixed bitrate_bps would. */
+int libsim_set_link_rate_trace(libsim_network *net, int32_t link, const double *times_s,
+                               const double *bitrate_bps, const double *loss,
+                               const double *delay_s, size_t rows, double duration_s,
+                               int32_t loop, double start_s, char *err, size_t err_size);
+/* Mahimahi delivery opportunities (point-to-point links only): times_ms non-decreasing, the
+ * last one > 0. Packets leave only at opportunities; each carries up to
+ * LIBSIM_OPPORTUNITY_BYTES of IP packets (overhead_bytes does not count). A packet larger
+ * than what is left of one continues at the next ones and leaves at the one carrying its last
+ * byte; the rest of that one serves the packets already queued then (Mahimahi's rule). With
+ * loop = 1 the trace repeats every times_ms[count - 1] ms (as mm-link does); with loop = 0
+ * opportunities continue after the last one evenly spaced at the trace's mean rate
+ * (count per times_ms[count - 1] ms). */
+int libsim_set_link_opportunities(libsim_network *net, int32_t link, const int64_t *times_ms,
+                                  size_t count, int32_t loop, double start_s, char *err,
+                                  size_t err_size);
 /* A flow whose frames differ in size: frame i carries payload_sizes[i] bytes. flow->frames
  * must equal `count` and flow->payload_bytes must be 0; every size is checked against
  * LIBSIM_PAYLOAD_BYTES_MIN/_MAX and, with UDP, the frames' datagrams together against

@@ -204,6 +204,138 @@ void add_flow(libsim_network* net, const libsim_flow_config* flow, const int64_t
   net->config.flows.push_back(std::move(config));
 }
 
+
+libsim::LinkConfig& traced_link(libsim_network* net, int32_t link) {
+  require(net != nullptr, "network is NULL");
+  require(link >= 0 && link < int32_t(net->config.links.size()),
+          "link index " + std::to_string(link) + " out of range");
+  libsim::LinkConfig& config = net->config.links[size_t(link)];
+  require(!config.has_rate_trace && !config.has_opportunities,
+          "link " + std::to_string(link) + ": already follows a trace");
+  return config;
+}
+
+void check_trace_common(const std::string& name, size_t rows, int32_t loop, double start_s) {
+  require(rows >= LIBSIM_TRACE_ROWS_MIN && rows <= LIBSIM_TRACE_ROWS_MAX,
+          name + ": the trace has " + std::to_string(rows) + " rows: must have between " +
+              std::to_string(LIBSIM_TRACE_ROWS_MIN) + " and " +
+              std::to_string(LIBSIM_TRACE_ROWS_MAX));
+  require(loop == 0 || loop == 1, name + ": trace loop = " + std::to_string(loop) +
+                                      ": must be 0 or 1");
+  require(closed(start_s, LIBSIM_TRACE_TIME_MIN, LIBSIM_TRACE_TIME_MAX),
+          name + ": trace start = " + number(start_s) + ": must be between " +
+              number(LIBSIM_TRACE_TIME_MIN) + " and " + number(LIBSIM_TRACE_TIME_MAX) + " s");
+}
+
+void set_rate_trace(libsim_network* net, int32_t link, const double* times_s,
+                    const double* bitrate_bps, const double* loss, const double* delay_s,
+                    size_t rows, double duration_s, int32_t loop, double start_s) {
+  libsim::LinkConfig& config = traced_link(net, link);
+  const std::string name = "link " + std::to_string(link);
+  check_trace_common(name, rows, loop, start_s);
+  require(times_s != nullptr && bitrate_bps != nullptr, name + ": trace times or rates NULL");
+  const bool wireless = config.kind == libsim::LinkKind::Wireless;
+  bool any_positive = false;
+  for (size_t i = 0; i < rows; ++i) {
+    const std::string row = name + ": trace row " + std::to_string(i) + ": ";
+    require(closed(times_s[i], LIBSIM_TRACE_TIME_MIN, LIBSIM_TRACE_TIME_MAX),
+            row + "time = " + number(times_s[i]) + ": must be between " +
+                number(LIBSIM_TRACE_TIME_MIN) + " and " + number(LIBSIM_TRACE_TIME_MAX) + " s");
+    require(i > 0 || times_s[0] == 0.0, row + "time = " + number(times_s[0]) + ": must be 0");
+    require(i == 0 || libsim::to_time(times_s[i]) > libsim::to_time(times_s[i - 1]),
+            row + "time = " + number(times_s[i]) + ": must be after the previous row's " +
+                number(times_s[i > 0 ? i - 1 : 0]));
+    require(closed(bitrate_bps[i], LIBSIM_TRACE_BITRATE_MIN, LIBSIM_TRACE_BITRATE_MAX),
+            row + "bitrate = " + number(bitrate_bps[i]) + ": must be between " +
+                number(LIBSIM_TRACE_BITRATE_MIN) + " and " + number(LIBSIM_TRACE_BITRATE_MAX) +
+                " bit/s");
+    require(!wireless || bitrate_bps[i] > 0.0,
+            row + "bitrate = 0: a wireless link's data rate must be > 0");
+    any_positive = any_positive || bitrate_bps[i] > 0.0;
+    if (loss != nullptr) {
+      require(at_least_below(loss[i], LIBSIM_LOSS_MIN, LIBSIM_LOSS_BELOW),
+              row + "loss = " + number(loss[i]) + ": must be in [" + number(LIBSIM_LOSS_MIN) +
+                  ", " + number(LIBSIM_LOSS_BELOW) + ")");
+    }
+    if (delay_s != nullptr) {
+      require(closed(delay_s[i], LIBSIM_DELAY_MIN, LIBSIM_DELAY_MAX),
+              row + "delay = " + number(delay_s[i]) + ": must be between " +
+                  number(LIBSIM_DELAY_MIN) + " and " + number(LIBSIM_DELAY_MAX) + " s");
+    }
+  }
+  require(above_at_most(duration_s, times_s[rows - 1], LIBSIM_TRACE_TIME_MAX),
+          name + ": trace duration = " + number(duration_s) + ": must be after the last row (" +
+              number(times_s[rows - 1]) + " s) and at most " + number(LIBSIM_TRACE_TIME_MAX) +
+              " s");
+  require(libsim::to_time(duration_s) > libsim::to_time(times_s[rows - 1]),
+          name + ": trace duration = " + number(duration_s) + ": must be after the last row");
+  if (loop) {
+    require(any_positive, name + ": every rate of the looping trace is 0: nothing would pass");
+  } else {
+    require(bitrate_bps[rows - 1] > 0.0,
+            name + ": the trace's last rate is 0 and holds forever (loop = 0): nothing would "
+                   "pass after it");
+  }
+  if (loss != nullptr) {
+    require(config.loss == 0.0 && !config.has_burst,
+            name + ": the trace's loss replaces the link's loss: set the link's loss to 0 and "
+                   "no burst");
+  }
+  if (delay_s != nullptr) {
+    require(config.delay_s == 0.0,
+            name + ": the trace's delay replaces the link's delay: set the link's delay to 0");
+  }
+  libsim::RateTrace trace;
+  for (size_t i = 0; i < rows; ++i) {
+    const double row_loss = loss != nullptr ? loss[i] : 0.0;
+    const libsim::Time row_delay = delay_s != nullptr ? libsim::to_time(delay_s[i]) : 0;
+    // Equal consecutive rows are one row (a constant trace is one row: the fixed path).
+    if (i > 0 && bitrate_bps[i] == trace.bitrate_bps.back() &&
+        (loss == nullptr || row_loss == trace.loss.back()) &&
+        (delay_s == nullptr || row_delay == trace.delay.back())) {
+      continue;
+    }
+    trace.times.push_back(libsim::to_time(times_s[i]));
+    trace.bitrate_bps.push_back(bitrate_bps[i]);
+    if (loss != nullptr) trace.loss.push_back(row_loss);
+    if (delay_s != nullptr) trace.delay.push_back(row_delay);
+  }
+  trace.period = loop && trace.times.size() > 1 ? libsim::to_time(duration_s) : 0;
+  trace.start = libsim::to_time(start_s);
+  config.rate_trace = std::move(trace);
+  config.has_rate_trace = true;
+}
+
+void set_opportunities(libsim_network* net, int32_t link, const int64_t* times_ms, size_t count,
+                       int32_t loop, double start_s) {
+  libsim::LinkConfig& config = traced_link(net, link);
+  const std::string name = "link " + std::to_string(link);
+  require(config.kind != libsim::LinkKind::Wireless,
+          name + ": a Mahimahi trace (delivery opportunities) cannot drive a wireless link, "
+                 "whose 802.11 airtime needs a data rate: use a rate trace");
+  check_trace_common(name, count, loop, start_s);
+  require(times_ms != nullptr, name + ": trace times NULL");
+  libsim::OpportunityTrace trace;
+  trace.times.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    const std::string row = name + ": trace opportunity " + std::to_string(i) + ": ";
+    require(times_ms[i] >= LIBSIM_TRACE_MS_MIN && times_ms[i] <= LIBSIM_TRACE_MS_MAX,
+            row + "time = " + std::to_string(times_ms[i]) + " ms: must be between " +
+                std::to_string(LIBSIM_TRACE_MS_MIN) + " and " +
+                std::to_string(LIBSIM_TRACE_MS_MAX) + " ms");
+    require(i == 0 || times_ms[i] >= times_ms[i - 1],
+            row + "time = " + std::to_string(times_ms[i]) + " ms: before the previous one (" +
+                std::to_string(times_ms[i > 0 ? i - 1 : 0]) + " ms)");
+    trace.times.push_back(libsim::Time(times_ms[i]) * libsim::kMillisecond);
+  }
+  require(times_ms[count - 1] > 0,
+          name + ": the trace's last opportunity is at 0 ms: a trace must last a while");
+  trace.loop = loop != 0;
+  trace.start = libsim::to_time(start_s);
+  config.opportunities = std::move(trace);
+  config.has_opportunities = true;
+}
+
 }  // namespace
 
 extern "C" {
@@ -369,6 +501,23 @@ int libsim_add_link(libsim_network* net, const libsim_link_config* link, const i
 int libsim_add_flow(libsim_network* net, const libsim_flow_config* flow, char* err,
                     size_t err_size) {
   return guarded(err, err_size, [&] { add_flow(net, flow, nullptr, 0); });
+}
+
+int libsim_set_link_rate_trace(libsim_network* net, int32_t link, const double* times_s,
+                               const double* bitrate_bps, const double* loss,
+                               const double* delay_s, size_t rows, double duration_s,
+                               int32_t loop, double start_s, char* err, size_t err_size) {
+  return guarded(err, err_size, [&] {
+    set_rate_trace(net, link, times_s, bitrate_bps, loss, delay_s, rows, duration_s, loop,
+                   start_s);
+  });
+}
+
+int libsim_set_link_opportunities(libsim_network* net, int32_t link, const int64_t* times_ms,
+                                  size_t count, int32_t loop, double start_s, char* err,
+                                  size_t err_size) {
+  return guarded(err, err_size,
+                 [&] { set_opportunities(net, link, times_ms, count, loop, start_s); });
 }
 
 int libsim_add_flow_sizes(libsim_network* net, const libsim_flow_config* flow,

@@ -125,6 +125,8 @@ class LossModel {
  public:
   LossModel(const LinkConfig& link, Rng rng);
   bool lose();
+  // Bernoulli with the probability a trace gives for this packet.
+  bool lose_with(double p) { return p > 0.0 && rng_.uniform() < p; }
 
  private:
   Rng rng_;
@@ -132,6 +134,42 @@ class LossModel {
   bool burst_;
   BurstConfig ge_;
   bool bad_ = false;
+};
+
+// A rate trace in simulated time (see RateTrace): the row in force at a time, and when a
+// transmission that starts at a time ends. Lookups are binary searches over the rows.
+class RateSchedule {
+ public:
+  explicit RateSchedule(const RateTrace& trace) : trace_(trace) {}
+  struct Row {
+    size_t index;
+    Time end;  // simulated time the row ends (kNever: it holds forever)
+  };
+  Row row_at(Time t) const;
+  double bitrate_at(Time t) const { return trace_.bitrate_bps[row_at(t).index]; }
+  bool has_loss() const { return !trace_.loss.empty(); }
+  bool has_delay() const { return !trace_.delay.empty(); }
+  double loss_at(Time t) const { return trace_.loss[row_at(t).index]; }
+  Time delay_at(Time t) const { return trace_.delay[row_at(t).index]; }
+  // When `bits` started at `start` have left: each row carries its bits at its rate; within
+  // the first row this is start + to_time(bits / rate), the fixed-bitrate arithmetic.
+  Time finish(Time start, double bits) const;
+
+ private:
+  const RateTrace& trace_;
+};
+
+// Mahimahi delivery opportunities in simulated time, numbered 0, 1, ... from trace time 0.
+// Without loop the trace's mean opportunity rate continues after its last opportunity.
+class OpportunitySchedule {
+ public:
+  explicit OpportunitySchedule(const OpportunityTrace& trace) : trace_(trace) {}
+  uint64_t first_at_or_after(Time t) const;
+  Time time_of(uint64_t k) const;  // simulated time; beyond kHorizon means never
+
+ private:
+  Time trace_time(uint64_t k) const;
+  const OpportunityTrace& trace_;
 };
 
 // A node's attachment to a link, with its drop-tail transmit queue.
@@ -154,8 +192,18 @@ class Interface : public sc_core::sc_module {
   int32_t queue_packets_;
 };
 
+// One direction's wire (or the shared one of a half-duplex link): when it is free, and with
+// Mahimahi opportunities, the opportunity the last packet left at and its bytes left.
+struct Wire {
+  Time free = 0;
+  bool used = false;
+  uint64_t opportunity = 0;
+  int32_t left = 0;
+};
+
 // A point-to-point cable between two nodes. Packets of one direction are serialised on the
-// wire (transmission = bytes * 8 / bitrate) and arrive `delay` after their last bit left.
+// wire (transmission = bytes * 8 / bitrate, or a trace's rates / opportunities) and arrive
+// `delay` after their last bit left, never before the packet ahead of them.
 class PointToPointChannel : public sc_core::sc_module {
  public:
   SC_HAS_PROCESS(PointToPointChannel);
@@ -163,13 +211,17 @@ class PointToPointChannel : public sc_core::sc_module {
                       int32_t link_index, Node& a, Node& b);
   ~PointToPointChannel() override;
   Interface& end(int dir) { return *ends_[dir]; }
-  Time transmission_time(int32_t ip_bytes) const;
-  // Reserve the wire for a transmission from end `dir` that may start at `earliest`.
-  virtual Time reserve(int dir, Time earliest, Time duration) = 0;
-  // Put a packet on the wire: it arrives at the other end at start + duration + delay.
-  void carry(int dir, const Packet& packet, Time start, Time duration);
+  struct Transmission {
+    Time start;
+    Time end;  // the last bit has left
+  };
+  // Reserve the wire for an IP packet from end `dir` that may start at `earliest`.
+  Transmission reserve(int dir, Time earliest, int32_t ip_bytes);
+  // Put a packet on the wire: it arrives at the other end `delay` after `end`.
+  void carry(int dir, const Packet& packet, Time end);
 
  protected:
+  virtual Wire& wire(int dir) = 0;
   Simulation& sim_;
   const LinkConfig& link_;
 
@@ -177,7 +229,9 @@ class PointToPointChannel : public sc_core::sc_module {
   struct InFlight {
     Time arrival;
     Packet packet;
+    double loss;  // < 0: the link's loss model decides
   };
+  Transmission use_opportunities(Wire& wire, Time earliest, int32_t ip_bytes) const;
   void arrive_forward() { arrive(0); }
   void arrive_backward() { arrive(1); }
   void arrive(int dir);
@@ -188,26 +242,32 @@ class PointToPointChannel : public sc_core::sc_module {
   Wakeup wake_[2];
   LossModel loss_[2];
   Time delay_;
+  std::unique_ptr<RateSchedule> rates_;
+  std::unique_ptr<OpportunitySchedule> opportunities_;
 };
 
 // Both directions at once, each with its own wire.
 class FullDuplexChannel : public PointToPointChannel {
  public:
   using PointToPointChannel::PointToPointChannel;
-  Time reserve(int dir, Time earliest, Time duration) override;
+
+ protected:
+  Wire& wire(int dir) override { return wires_[dir]; }
 
  private:
-  Time free_[2] = {0, 0};
+  Wire wires_[2];
 };
 
 // One wire for both directions: transmissions are served first come, first served.
 class HalfDuplexChannel : public PointToPointChannel {
  public:
   using PointToPointChannel::PointToPointChannel;
-  Time reserve(int dir, Time earliest, Time duration) override;
+
+ protected:
+  Wire& wire(int) override { return wire_; }
 
  private:
-  Time free_ = 0;
+  Wire wire_;
 };
 
 // An interface on a point-to-point channel. The queue holds the packets whose transmission
@@ -248,7 +308,6 @@ class WirelessStation : public Interface {
   struct Queued {
     Packet packet;
     Node* receiver;
-    Time airtime;  // data frame duration on the medium
   };
   // A frame became the head of an empty queue.
   void frame_arrived();
@@ -283,6 +342,7 @@ class WirelessMedium : public sc_core::sc_module {
   ~WirelessMedium() override;
   Interface& station_of(int32_t node_index);
   Node* member(int32_t node_index) const;
+  // At the data rate in force (a trace's: the rate when the exchange starts).
   Time data_duration(int32_t ip_bytes) const;
   Time ack_duration() const { return ack_duration_; }
   // A station's head frame is waiting: wake when it may transmit. While the medium is
@@ -306,9 +366,13 @@ class WirelessMedium : public sc_core::sc_module {
   void finish_transmission();
   Time contend();
   Time access_time(const WirelessStation& station) const;
+  // A trace's data rate, loss and delay at `now`: the exchange starting now uses them.
+  void follow_trace(Time now);
 
   Simulation& sim_;
   const LinkConfig& link_;
+  std::unique_ptr<RateSchedule> rates_;
+  double rate_;  // data rate in force, bit/s
   std::vector<Node*> nodes_;
   std::vector<WirelessStation*> stations_;
   std::deque<InFlight> in_flight_;

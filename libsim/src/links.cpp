@@ -83,6 +83,10 @@ PointToPointChannel::PointToPointChannel(sc_core::sc_module_name name, Simulatio
       loss_{LossModel(link, Rng(sim.config.seed, 1000 + 2 * uint64_t(link_index))),
             LossModel(link, Rng(sim.config.seed, 1001 + 2 * uint64_t(link_index)))},
       delay_(to_time(link.delay_s)) {
+  if (link.has_rate_trace) rates_ = std::make_unique<RateSchedule>(link.rate_trace);
+  if (link.has_opportunities) {
+    opportunities_ = std::make_unique<OpportunitySchedule>(link.opportunities);
+  }
   ends_[0] = new PointToPointInterface("end_a", sim, a, link.queue_packets, *this, 0);
   ends_[1] = new PointToPointInterface("end_b", sim, b, link.queue_packets, *this, 1);
   SC_METHOD(arrive_forward);
@@ -98,19 +102,64 @@ PointToPointChannel::~PointToPointChannel() {
   delete ends_[0];
 }
 
-Time PointToPointChannel::transmission_time(int32_t ip_bytes) const {
+PointToPointChannel::Transmission PointToPointChannel::reserve(int dir, Time earliest,
+                                                              int32_t ip_bytes) {
+  Wire& w = wire(dir);
+  if (opportunities_) return use_opportunities(w, earliest, ip_bytes);
+  const Time start = std::max(earliest, w.free);
   const double bits = 8.0 * (double(ip_bytes) + double(link_.overhead_bytes));
-  return to_time(bits / link_.bitrate_bps);
+  // A constant trace takes the fixed-bitrate arithmetic: the same run, bit for bit.
+  const Time end = rates_ ? rates_->finish(start, bits) : start + to_time(bits / link_.bitrate_bps);
+  w.free = end;
+  return {start, end};
 }
 
-void PointToPointChannel::carry(int dir, const Packet& packet, Time start, Time duration) {
+// Mahimahi's rule: an opportunity carries up to LIBSIM_OPPORTUNITY_BYTES of IP packets; a
+// packet larger than what is left continues at the next opportunities and leaves at the one
+// that carries its last byte; the rest of that one serves the packets queued by then.
+PointToPointChannel::Transmission PointToPointChannel::use_opportunities(Wire& w, Time earliest,
+                                                                         int32_t ip_bytes) const {
+  const OpportunitySchedule& schedule = *opportunities_;
+  uint64_t k;
+  int64_t left = LIBSIM_OPPORTUNITY_BYTES;
+  if (!w.used || earliest > w.free) {
+    k = schedule.first_at_or_after(earliest);
+  } else if (w.left > 0) {
+    k = w.opportunity;
+    left = w.left;
+  } else {
+    k = w.opportunity + 1;
+  }
+  const Time start = schedule.time_of(k);
+  int64_t bytes = ip_bytes;
+  for (;;) {
+    const int64_t sent = std::min(left, bytes);
+    bytes -= sent;
+    left -= sent;
+    if (bytes == 0) break;
+    ++k;
+    left = LIBSIM_OPPORTUNITY_BYTES;
+  }
+  const Time end = schedule.time_of(k);
+  w.free = end;
+  w.used = true;
+  w.opportunity = k;
+  w.left = int32_t(left);
+  return {start, end};
+}
+
+void PointToPointChannel::carry(int dir, const Packet& packet, Time end) {
   sim_.outcome.link_packets++;
-  const Time arrival = start + duration + delay_;
+  const Time delay = rates_ && rates_->has_delay() ? rates_->delay_at(end) : delay_;
+  Time arrival = end + delay;
   if (arrival > kHorizon) {
     sim_.fail("simulated time would exceed 1e6 s (bitrate too low or too much data)");
     return;
   }
-  in_flight_[dir].push_back(InFlight{arrival, packet});
+  // A traced delay that shrinks does not let a packet overtake the one ahead of it.
+  if (!in_flight_[dir].empty()) arrival = std::max(arrival, in_flight_[dir].back().arrival);
+  const double loss = rates_ && rates_->has_loss() ? rates_->loss_at(end) : -1.0;
+  in_flight_[dir].push_back(InFlight{arrival, packet, loss});
   if (in_flight_[dir].size() == 1) wake_[dir].at(arrival);
 }
 
@@ -122,26 +171,15 @@ void PointToPointChannel::arrive(int dir) {
   auto& queue = in_flight_[dir];
   while (!queue.empty() && queue.front().arrival <= now) {
     const Packet packet = queue.front().packet;
+    const double loss = queue.front().loss;
     queue.pop_front();
-    if (loss_[dir].lose()) {
+    if (loss < 0.0 ? loss_[dir].lose() : loss_[dir].lose_with(loss)) {
       sim_.packet_lost(packet);
     } else {
       nodes_[1 - dir]->receive(packet);
     }
   }
   if (!queue.empty()) wake_[dir].at(queue.front().arrival);
-}
-
-Time FullDuplexChannel::reserve(int dir, Time earliest, Time duration) {
-  const Time start = std::max(earliest, free_[dir]);
-  free_[dir] = start + duration;
-  return start;
-}
-
-Time HalfDuplexChannel::reserve(int, Time earliest, Time duration) {
-  const Time start = std::max(earliest, free_);
-  free_ = start + duration;
-  return start;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -159,10 +197,9 @@ bool PointToPointInterface::transmit(const Packet& packet, int32_t, bool local) 
   prune();
   if (!local && int64_t(waiting_starts_.size()) >= queue_packets_) return false;
   const Time now = sim_.now();
-  const Time duration = channel_.transmission_time(packet.ip_bytes);
-  const Time start = channel_.reserve(dir_, now, duration);
-  if (start > now) waiting_starts_.push_back(start);
-  channel_.carry(dir_, packet, start, duration);
+  const auto transmission = channel_.reserve(dir_, now, packet.ip_bytes);
+  if (transmission.start > now) waiting_starts_.push_back(transmission.start);
+  channel_.carry(dir_, packet, transmission.end);
   return true;
 }
 
@@ -232,8 +269,7 @@ bool WirelessStation::has_room() {
 
 bool WirelessStation::transmit(const Packet& packet, int32_t next_hop, bool local) {
   if (!local && !has_room()) return false;
-  queue_.push_back(
-      Queued{packet, medium_.member(next_hop), medium_.data_duration(packet.ip_bytes)});
+  queue_.push_back(Queued{packet, medium_.member(next_hop)});
   if (queue_.size() == 1) frame_arrived();
   return true;
 }
@@ -301,6 +337,7 @@ WirelessMedium::WirelessMedium(sc_core::sc_module_name name, Simulation& sim,
     : sc_module(name),
       sim_(sim),
       link_(link),
+      rate_(link.bitrate_bps),
       nodes_(nodes),
       wake_(sim),
       delay_(to_time(link.delay_s)),
@@ -316,9 +353,20 @@ WirelessMedium::WirelessMedium(sc_core::sc_module_name name, Simulation& sim,
                                             Rng(sim.config.seed, stream),
                                             Rng(sim.config.seed, stream + 1)));
   }
+  if (link.has_rate_trace) rates_ = std::make_unique<RateSchedule>(link.rate_trace);
   SC_METHOD(step);
   sensitive << wake_.event();
   dont_initialize();
+}
+
+void WirelessMedium::follow_trace(Time now) {
+  const double rate = rates_->bitrate_at(now);
+  if (rate != rate_) {
+    rate_ = rate;
+    ack_duration_ = ofdm_duration(kAckBytes, ack_rate(rate));
+    eifs_ = kSifs + ofdm_duration(kAckBytes, std::min(kLowestBasicRate, rate)) + kDifs;
+  }
+  if (rates_->has_delay()) delay_ = rates_->delay_at(now);
 }
 
 WirelessMedium::~WirelessMedium() {
@@ -340,7 +388,7 @@ Node* WirelessMedium::member(int32_t node_index) const {
 }
 
 Time WirelessMedium::data_duration(int32_t ip_bytes) const {
-  return ofdm_duration(int64_t(ip_bytes) + link_.overhead_bytes, link_.bitrate_bps);
+  return ofdm_duration(int64_t(ip_bytes) + link_.overhead_bytes, rate_);
 }
 
 void WirelessMedium::station_ready(const WirelessStation& station) {
@@ -421,6 +469,7 @@ Time WirelessMedium::contend() {
     if (!station->queue_.empty()) first = std::min(first, access_time(*station));
   }
   if (first == kNever || first > now) return first;
+  if (rates_) follow_trace(now);
   Time longest = 0;
   for (WirelessStation* station : stations_) {
     const bool has_frame = !station->queue_.empty();
@@ -430,7 +479,7 @@ Time WirelessMedium::contend() {
       station->immediate_ = false;
       station->backoff_pending_ = false;
       station->backoff_slots_ = 0;
-      longest = std::max(longest, station->queue_.front().airtime);
+      longest = std::max(longest, data_duration(station->queue_.front().packet.ip_bytes));
     } else if (has_frame && station->immediate_) {
       station->draw_backoff();
     } else if (station->backoff_pending_ && station->slots_from_ < now) {
@@ -443,7 +492,10 @@ Time WirelessMedium::contend() {
   sim_.outcome.link_packets += transmitting_.size();
   busy_ = true;
   air_end_ = now + longest + delay_;
-  if (transmitting_.size() == 1 && !transmitting_.front()->loss_.lose()) {
+  const bool traced_loss = rates_ && rates_->has_loss();
+  if (transmitting_.size() == 1 &&
+      !(traced_loss ? transmitting_.front()->loss_.lose_with(rates_->loss_at(now))
+                    : transmitting_.front()->loss_.lose())) {
     // Data, propagation, SIFS, MAC ACK, propagation.
     const auto& head = transmitting_.front()->queue_.front();
     in_flight_.push_back(InFlight{air_end_, head.packet, head.receiver});

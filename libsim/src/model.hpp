@@ -80,6 +80,24 @@ struct BurstConfig {
   double loss_good = 0.0;
 };
 
+// A piecewise-constant schedule (libsim_set_link_rate_trace), in trace time: row i holds
+// from times[i] until times[i + 1] (the last row until `period` when looping, else forever).
+struct RateTrace {
+  std::vector<Time> times;  // times[0] == 0, strictly increasing
+  std::vector<double> bitrate_bps;
+  std::vector<double> loss;  // empty: the link's loss model
+  std::vector<Time> delay;   // empty: the link's delay
+  Time period = 0;           // > 0: the trace repeats with this period
+  Time start = 0;            // trace time at simulated time 0
+};
+
+// Mahimahi delivery opportunities (libsim_set_link_opportunities), in trace time.
+struct OpportunityTrace {
+  std::vector<Time> times;  // non-decreasing; the last one (> 0) is the period
+  bool loop = false;
+  Time start = 0;
+};
+
 struct LinkConfig {
   LinkKind kind = LinkKind::FullDuplex;
   double bitrate_bps = 0.0;
@@ -90,6 +108,10 @@ struct LinkConfig {
   bool has_burst = false;
   BurstConfig burst;
   std::vector<int32_t> nodes;
+  bool has_rate_trace = false;  // then rate_trace replaces bitrate_bps
+  RateTrace rate_trace;
+  bool has_opportunities = false;  // then packets leave only at these opportunities
+  OpportunityTrace opportunities;
 };
 
 struct FlowConfig {
