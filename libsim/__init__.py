@@ -21,6 +21,8 @@ from libsim.spec import (
     FrameResult,
     LinkSpec,
     NetworkSpec,
+    OpportunityTrace,
+    RateTrace,
     SimResult,
     TcpConfig,
 )
@@ -41,6 +43,8 @@ __all__ = [
     "LibsimInterrupted",
     "LinkSpec",
     "NetworkSpec",
+    "OpportunityTrace",
+    "RateTrace",
     "SimResult",
     "TcpConfig",
     "check_network",

@@ -36,6 +36,8 @@ from libsim.spec import (
     FlowSummary,
     FrameResult,
     NetworkSpec,
+    OpportunityTrace,
+    RateTrace,
     SimResult,
 )
 
@@ -217,7 +219,7 @@ def _build(handle: _Native, net: NetworkSpec) -> dict[str, int]:
             raise handle.refuse(f"node {name!r} is defined twice")
         handle.check(lib.libsim_add_node(handle.net, slot, err, len(err)))
         index[name] = slot[0]
-    for link in net.links:
+    for position, link in enumerate(net.links):
         where = f"link {link.name!r}: "
         if link.kind not in LINK_KINDS:
             raise handle.refuse(
@@ -262,6 +264,8 @@ def _build(handle: _Native, net: NetworkSpec) -> dict[str, int]:
             lib.libsim_add_link(handle.net, config, nodes, len(link.nodes), err, len(err)),
             net,
         )
+        if link.trace is not None:
+            _set_trace(handle, net, position, link)
     for flow in net.flows:
         where = f"flow {flow.src + '->' + flow.dst!r}: "
         for role, node in (("from", flow.src), ("to", flow.dst)):
@@ -292,6 +296,44 @@ def _build(handle: _Native, net: NetworkSpec) -> dict[str, int]:
             lib.libsim_add_flow_sizes(handle.net, config, array, len(sizes), err, len(err)), net
         )
     return index
+
+
+def _set_trace(handle: _Native, net: NetworkSpec, position: int, link: Any) -> None:
+    """Attach `link.trace` to the link just added (at `position`)."""
+    ffi, lib, err = handle.ffi, handle.lib, handle.err
+    trace = link.trace
+    where = f"link {link.name!r}: trace: "
+    try:
+        if isinstance(trace, RateTrace):
+            rows = len(trace.times_s)
+            columns = [trace.loss, trace.delay_s]
+            for name, column in (("loss", trace.loss), ("delay_s", trace.delay_s)):
+                if column is not None and len(column) != rows:
+                    raise handle.refuse(f"{where}{name} has {len(column)} rows, not {rows}")
+            times = ffi.new("double[]", [float(t) for t in trace.times_s] or [0.0])
+            rates = ffi.new("double[]", [float(r) for r in trace.bitrate_bps] or [0.0])
+            if len(trace.bitrate_bps) != rows:
+                raise handle.refuse(f"{where}bitrate_bps has {len(trace.bitrate_bps)} rows")
+            loss, delay = (
+                ffi.NULL if c is None else ffi.new("double[]", [float(v) for v in c])
+                for c in columns
+            )
+            status = lib.libsim_set_link_rate_trace(
+                handle.net, position, times, rates, loss, delay, rows,
+                float(trace.duration_s), 1 if trace.loop else 0, float(trace.start_s),
+                err, len(err),
+            )  # fmt: skip
+        elif isinstance(trace, OpportunityTrace):
+            times_ms = ffi.new("int64_t[]", [operator.index(t) for t in trace.times_ms] or [0])
+            status = lib.libsim_set_link_opportunities(
+                handle.net, position, times_ms, len(trace.times_ms),
+                1 if trace.loop else 0, float(trace.start_s), err, len(err),
+            )  # fmt: skip
+        else:
+            raise handle.refuse(f"{where}{type(trace).__name__}: not a libsim trace")
+    except (OverflowError, TypeError, ValueError) as exc:
+        raise handle.refuse(f"{where}not representable ({exc})") from None
+    handle.check(status, net)
 
 
 def _read(handle: _Native, net: NetworkSpec, wall_s: float) -> SimResult:

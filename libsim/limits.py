@@ -94,9 +94,13 @@ _SHAPES: dict[str, tuple[str, bool]] = {
     "PAYLOAD_BYTES": ("bytes", True),
     "UDP_DATAGRAMS": ("datagrams", True),
     "EVENTS": ("events", True),
+    "TRACE_ROWS": ("rows", True),
+    "TRACE_BITRATE": ("bit/s", False),
+    "TRACE_TIME": ("s", False),
+    "TRACE_MS": ("ms", True),
 }
 # Plain constants of libsim.h (not ranges).
-_CONSTANTS = ("TCP_IP_HEADER_BYTES", "UDP_IP_HEADER_BYTES", "HORIZON_S")
+_CONSTANTS = ("TCP_IP_HEADER_BYTES", "UDP_IP_HEADER_BYTES", "HORIZON_S", "OPPORTUNITY_BYTES")
 
 
 @cache

@@ -45,6 +45,52 @@ class BurstLoss:
 
 
 @dataclass(frozen=True)
+class RateTrace:
+    """A piecewise-constant link: row i holds from ``times_s[i]`` (``times_s[0] == 0``,
+    increasing) until the next row; a packet on the wire when the rate changes sends its
+    remaining bits at the new rate. ``loss`` / ``delay_s`` (optional, one per row) replace
+    the link's loss and delay for packets whose last bit leaves in the row. ``loop``: repeat
+    every ``duration_s``; else the last row holds forever. ``start_s``: the trace time at
+    simulated time 0. On a wireless link the rate is the 802.11 data rate."""
+
+    times_s: tuple[float, ...]
+    bitrate_bps: tuple[float, ...]
+    duration_s: float
+    loss: tuple[float, ...] | None = None
+    delay_s: tuple[float, ...] | None = None
+    loop: bool = False
+    start_s: float = 0.0
+
+    def mean_bps(self) -> float:
+        """The time-weighted mean rate over one pass of the trace."""
+        ends = (*self.times_s[1:], self.duration_s)
+        total = sum(
+            r * (e - t) for t, e, r in zip(self.times_s, ends, self.bitrate_bps, strict=True)
+        )
+        return total / self.duration_s
+
+
+@dataclass(frozen=True)
+class OpportunityTrace:
+    """Mahimahi delivery opportunities (point-to-point links): at each time (integer ms,
+    non-decreasing, the last > 0) up to 1500 IP bytes may leave (libsim.h,
+    LIBSIM_OPPORTUNITY_BYTES). ``loop``: repeat every ``times_ms[-1]`` ms (as mm-link);
+    else the trace's mean opportunity rate continues after it."""
+
+    times_ms: tuple[int, ...]
+    loop: bool = False
+    start_s: float = 0.0
+    opportunity_bytes: int = 1500
+
+    @property
+    def duration_s(self) -> float:
+        return self.times_ms[-1] / 1000.0
+
+    def mean_bps(self) -> float:
+        return len(self.times_ms) * self.opportunity_bytes * 8.0 / self.duration_s
+
+
+@dataclass(frozen=True)
 class LinkSpec:
     name: str
     kind: str  # one of LINK_KINDS
@@ -55,6 +101,8 @@ class LinkSpec:
     overhead_bytes: int = 38
     queue_packets: int = 100
     burst: BurstLoss | None = None
+    # The link follows this trace; bitrate_bps is then not used by the simulator.
+    trace: RateTrace | OpportunityTrace | None = None
 
 
 @dataclass(frozen=True)

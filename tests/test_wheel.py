@@ -215,11 +215,13 @@ def test_wheel_carries_data_and_no_cpp_sources(wheel):
     for folder, pattern in (
         ("sei_tui/themes", "*.toml"),
         ("sei_tui/scenarios", "*.toml"),
+        ("sei_tui/traces", "*.csv"),
         ("sei_tui/tui", "**/*.tcss"),
     ):
         expected_data |= {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).glob(pattern)}
     assert {"sei_tui/themes/sei-dark.toml", "sei_tui/themes/sei-light.toml"} <= expected_data
     assert {"sei_tui/scenarios/demo.toml"} <= expected_data
+    assert {"sei_tui/traces/lte-walking-synthetic.csv"} <= expected_data
     assert sorted(expected_data - names) == []
     # Every module of both packages, and the compiled simulator.
     modules = {

@@ -70,6 +70,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--processes", type=int, help="simulation worker processes")
     parser.add_argument("--out", help="also write the report to this file (atomically)")
+    from sei_tui.cli.simulate import add_trace_argument
+
+    add_trace_argument(parser)
 
 
 def _deadline(text: str | None) -> float | None:
@@ -140,9 +143,10 @@ def run(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise SeiInputError(f"--{name} = {value}: must be at least 1")
+    from sei_tui.cli.simulate import with_trace_flags
     from sei_tui.core.evaluation.prepare import load_scenario
 
-    scenario = load_scenario(args.scenario)
+    scenario = with_trace_flags(load_scenario(args.scenario), args.trace)
     scenario.edge_and_server_compute()
     if axes:
         links = {link.name for link in scenario.links}

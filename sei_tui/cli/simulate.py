@@ -37,6 +37,54 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--protocol", metavar="tcp|udp", help="transport protocol")
     p.add_argument("--seed", metavar="S", help="random seed (same seed, same result)")
     p.add_argument("--json", action="store_true", help="print JSON (stable keys) instead of tables")
+    add_trace_argument(p)
+
+
+def add_trace_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trace",
+        action="append",
+        metavar="LINK=FILE[:FORMAT]",
+        help="make LINK follow a bandwidth trace instead of its bitrate: a file (format "
+        "mahimahi|csv|pensieve, default csv for .csv) or a built-in trace name; repeatable",
+    )
+
+
+def with_trace_flags(scenario: Any, texts: list[str] | None) -> Any:
+    """The scenario with each `--trace LINK=FILE[:FORMAT]` attached (a FILE relative to the
+    working folder, else a built-in trace name)."""
+    import os
+    from pathlib import Path
+
+    from sei_tui.core.network.traces import TRACE_FORMATS
+
+    for text in texts or []:
+        link, equals, target = text.partition("=")
+        if not equals or not link.strip() or not target.strip():
+            raise SeiInputError(
+                f"--trace = {text!r}: expected LINK=FILE[:FORMAT], e.g. "
+                "uplink=lte-walking-synthetic or uplink=trace.log:mahimahi"
+            )
+        file, fmt = target, None
+        head, colon, tail = target.rpartition(":")
+        if colon and tail in TRACE_FORMATS:
+            file, fmt = head, tail
+        names = [candidate.name for candidate in scenario.links]
+        if link not in names:
+            raise SeiInputError(
+                f"--trace = {text!r}: the scenario {scenario.name!r} has no link {link!r} "
+                f"(links: {', '.join(names)})"
+            )
+        if Path(file).exists():
+            file = os.path.abspath(file)
+        table: dict[str, Any] = {"file": file}
+        if fmt is not None:
+            table["format"] = fmt
+        try:
+            scenario = scenario.with_link(link, trace=table)
+        except SeiInputError as exc:
+            raise SeiInputError(f"--trace = {text!r}: {exc}") from None
+    return scenario
 
 
 def _integer(flag: str, text: str | None) -> int | None:
@@ -192,7 +240,7 @@ def simulation_json(scenario_name: str, net: Any, result: Any) -> dict[str, Any]
                 },
             }
         )
-    return {
+    document = {
         "scenario": scenario_name,
         "protocol": net.protocol,
         "seed": net.seed,
@@ -201,6 +249,18 @@ def simulation_json(scenario_name: str, net: Any, result: Any) -> dict[str, Any]
         "wall_s": result.wall_s,
         "link_packets": result.link_packets,
     }
+    traced = [link for link in net.links if link.trace is not None]
+    if traced:  # only then: the document of a fixed-rate scenario is unchanged
+        document["traces"] = [
+            {
+                "link": link.name,
+                "loop": link.trace.loop,
+                "start_s": link.trace.start_s,
+                "mean_bps": link.trace.mean_bps(),
+            }
+            for link in traced
+        ]
+    return document
 
 
 def _print_tables(scenario: Any, net: Any, result: Any) -> None:
@@ -228,6 +288,15 @@ def _print_tables(scenario: Any, net: Any, result: Any) -> None:
         f"{net.protocol.upper()} · seed {net.seed} · {result.events} events · "
         f"{result.link_packets} link packets · wall {format_seconds(result.wall_s)}"
     )
+    for link in scenario.links:
+        if link.trace is not None:
+            trace = link.trace
+            console.print(
+                f"link {link.name}: trace {trace.name} ({trace.format}"
+                f"{', loop' if trace.loop else ''}"
+                f"{f', from {format_seconds(trace.start_s)}' if trace.start_s else ''}), "
+                f"mean {format_rate(trace.mean_bps())}"
+            )
     latency = table("Latency per flow", ("flow", "ok", "mean", "p50", "p95", "p99", "max"))
     packets = table(
         "Packets per flow", ("flow", "payload", "sent", "lost", "retx", "collisions", "goodput")
@@ -288,7 +357,7 @@ def run(args: argparse.Namespace) -> int:
     import libsim
     from sei_tui.core.network.scenario import resolve_scenario
 
-    scenario = resolve_scenario(args.scenario)
+    scenario = with_trace_flags(resolve_scenario(args.scenario), args.trace)
     net = network_for(scenario, args)
     try:
         result = libsim.simulate(net)

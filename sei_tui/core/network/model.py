@@ -14,6 +14,7 @@ from libsim.spec import BurstLoss, NetworkSpec, TcpConfig
 from sei_tui.core.errors import SeiInputError
 from sei_tui.core.network.schema import _not_int, _toml_key, _toml_value
 from sei_tui.core.network.to_libsim import to_network
+from sei_tui.core.network.traces import LinkTrace
 from sei_tui.core.network.validation import _shortest_path, _validate
 
 # (label, raw TOML document) of the parse in progress in this thread/context, if any
@@ -54,6 +55,8 @@ class Link:
     overhead_bytes: int = 38  # Ethernet: header 14 + FCS 4 + preamble 8 + inter-frame gap 12
     queue_packets: int = 100
     burst: BurstLoss | None = None
+    # [link.trace]: the link follows it; bitrate_bps is then the trace's mean rate (shown)
+    trace: LinkTrace | None = None
 
 
 @dataclass(frozen=True)
@@ -296,13 +299,20 @@ class Scenario:
     def with_link(self, link: int | str, /, **changes: Any) -> Scenario:
         """Change a link (by index or name): ``kind``, ``nodes``, ``bitrate`` (or
         ``bitrate_bps``), ``delay`` (or ``delay_s``), ``loss``, ``overhead_bytes``,
-        ``queue_packets``, ``burst`` (a BurstLoss, a dict, or None to remove), ``name``."""
+        ``queue_packets``, ``burst`` (a BurstLoss, a dict, or None to remove), ``trace`` (a
+        ``[link.trace]`` dict, or None to remove), ``name``. A link has either a bitrate or a
+        trace: setting one removes the other."""
         index = self.link_index(link)
         document = self.to_dict()
         table = document["link"][index]
-        for key, value in _link_changes(changes).items():
-            if key == "burst" and value is None:
-                table.pop("burst", None)
+        changes = _link_changes(changes)
+        if changes.get("trace") is not None:
+            table.pop("bitrate", None)
+        elif "bitrate" in changes:
+            table.pop("trace", None)
+        for key, value in changes.items():
+            if key in ("burst", "trace") and value is None:
+                table.pop(key, None)
             else:
                 table[key] = value
         return self._rebuild(document)

@@ -38,7 +38,9 @@ _LINK_KEYS = (
     "overhead_bytes",
     "queue_packets",
     "burst",
+    "trace",
 )
+_TRACE_KEYS = ("file", "format", "loop", "start")
 _BURST_KEYS = ("p_good_to_bad", "p_bad_to_good", "loss_bad", "loss_good")
 _FLOW_KEYS = ("from", "to", "frames", "fps", "payload_bytes")
 _COMPUTE_KEYS = ("gflops", "profile", "host", "slowdown")

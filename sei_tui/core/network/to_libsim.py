@@ -123,6 +123,7 @@ def to_network(
                 overhead_bytes=link.overhead_bytes,
                 queue_packets=link.queue_packets,
                 burst=link.burst,
+                trace=None if link.trace is None else link.trace.data,
             )
             for link in scenario.links
         ),

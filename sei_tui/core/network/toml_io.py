@@ -41,6 +41,7 @@ from sei_tui.core.network.schema import (
     _NODE_KEYS,
     _TCP_KEYS,
     _TOP_KEYS,
+    _TRACE_KEYS,
     _TRANSPORT_KEYS,
     ROLES,
     KeyPath,
@@ -50,6 +51,7 @@ from sei_tui.core.network.schema import (
     _toml_value,
     _with_label,
 )
+from sei_tui.core.network.traces import load_link_trace
 from sei_tui.core.units import (
     format_bitrate,
     format_duration,
@@ -207,10 +209,11 @@ def from_document(document: dict[str, Any], label: str, source: Path | None) -> 
             )
         )
 
+    base = (source.parent if source is not None else Path(".")).absolute()
     links = []
     link_list = document.get("link", [])
     for index, table in enumerate(read.array_of_tables(link_list, ("link",))):
-        links.append(_read_link(read, table, ("link", index)))
+        links.append(_read_link(read, table, ("link", index), base))
 
     flows = []
     flow_list = document.get("flow", [])
@@ -221,7 +224,6 @@ def from_document(document: dict[str, Any], label: str, source: Path | None) -> 
     compute_table = document.get("compute", {})
     if not isinstance(compute_table, dict):
         raise read.fail(("compute",), compute_table, "expected a table of [compute.NAME] tables")
-    base = (source.parent if source is not None else Path(".")).absolute()
     for profile_name, table in compute_table.items():
         compute[profile_name] = _read_compute(read, profile_name, table, base)
 
@@ -293,8 +295,32 @@ def _read_transport(read: _Reader, table: dict[str, Any]) -> Transport:
     )
 
 
-def _read_link(read: _Reader, table: Any, path: KeyPath) -> Link:
+def _read_trace(read: _Reader, table: Any, path: KeyPath, base: Path) -> Any:
+    read.table(table, path, _TRACE_KEYS)
+    file = read.string(read.get(table, "file", path, True), (*path, "file"))
+    if not file.strip():
+        raise read.fail((*path, "file"), file, "empty path")
+    fmt = table.get("format")
+    return load_link_trace(
+        file,
+        None if fmt is None else read.string(fmt, (*path, "format")),
+        read.boolean(table.get("loop", False), (*path, "loop")),
+        read.unit(parse_duration, table.get("start", 0.0), (*path, "start")),
+        base,
+        f"{read.label}: {_render_path(path)}",
+    )
+
+
+def _read_link(read: _Reader, table: Any, path: KeyPath, base: Path) -> Link:
     read.table(table, path, _LINK_KEYS)
+    trace = None
+    trace_table = read.get(table, "trace", path, False)
+    if trace_table is not None:
+        if "bitrate" in table:
+            raise read.fail(
+                (*path, "bitrate"), table["bitrate"], "set either bitrate or [link.trace], not both"
+            )
+        trace = _read_trace(read, trace_table, (*path, "trace"), base)
     defaults = Link(name="", kind="", nodes=(), bitrate_bps=1.0)
     nodes_value = read.get(table, "nodes", path, True)
     if not isinstance(nodes_value, list):
@@ -325,9 +351,9 @@ def _read_link(read: _Reader, table: Any, path: KeyPath) -> Link:
         name=read.string(read.get(table, "name", path, True), (*path, "name")),
         kind=read.choice(read.get(table, "kind", path, True), (*path, "kind"), LINK_KINDS),
         nodes=nodes,
-        bitrate_bps=read.unit(
-            parse_bitrate, read.get(table, "bitrate", path, True), (*path, "bitrate")
-        ),
+        bitrate_bps=trace.mean_bps()
+        if trace is not None
+        else read.unit(parse_bitrate, read.get(table, "bitrate", path, True), (*path, "bitrate")),
         delay_s=read.unit(parse_duration, table.get("delay", defaults.delay_s), (*path, "delay")),
         loss=read.number(table.get("loss", defaults.loss), (*path, "loss")),
         overhead_bytes=read.unit(
@@ -339,6 +365,7 @@ def _read_link(read: _Reader, table: Any, path: KeyPath) -> Link:
             table.get("queue_packets", defaults.queue_packets), (*path, "queue_packets")
         ),
         burst=burst,
+        trace=trace,
     )
 
 
@@ -450,6 +477,17 @@ def to_document(scenario: Scenario, base_dir: Path | None) -> dict[str, Any]:
         }
         if link.burst is not None:
             table["burst"] = asdict(link.burst)
+        if link.trace is not None:
+            del table["bitrate"]
+            file = link.trace.file
+            if link.trace.path is not None and base_dir is not None:
+                file = Path(os.path.relpath(link.trace.path, base_dir)).as_posix()
+            elif link.trace.path is not None:
+                file = link.trace.path.as_posix()
+            trace_table: dict[str, Any] = {"file": file, "format": link.trace.format}
+            trace_table["loop"] = link.trace.loop
+            trace_table["start"] = format_duration(link.trace.start_s)
+            table["trace"] = trace_table
         links.append(table)
     flows = []
     for flow in scenario.flows:

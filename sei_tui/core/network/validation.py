@@ -11,7 +11,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from libsim import limits
-from libsim.spec import LINK_KINDS, PROTOCOLS, RECOVERY_EXITS, RTO_SSTHRESHES
+from libsim.spec import (
+    LINK_KINDS,
+    PROTOCOLS,
+    RECOVERY_EXITS,
+    RTO_SSTHRESHES,
+    OpportunityTrace,
+    RateTrace,
+)
 from sei_tui.core.errors import SeiInputError
 from sei_tui.core.network.schema import (
     COMPUTE_KINDS,
@@ -161,12 +168,15 @@ def _validate(scenario: Scenario, label: str, document: Mapping[str, Any] | None
                 list(link.nodes),
                 f'a {link.kind} link joins exactly 2 nodes (use kind = "wireless" to share)',
             )
-        check(
-            limits.BITRATE,
-            (*path, "bitrate"),
-            link.bitrate_bps,
-            _shown(format_bitrate, link.bitrate_bps),
-        )
+        if link.trace is None:
+            check(
+                limits.BITRATE,
+                (*path, "bitrate"),
+                link.bitrate_bps,
+                _shown(format_bitrate, link.bitrate_bps),
+            )
+        else:
+            _check_trace(link, path, fail)
         check(limits.DELAY, (*path, "delay"), link.delay_s, _shown(format_duration, link.delay_s))
         check(limits.LOSS, (*path, "loss"), link.loss)
         check(limits.OVERHEAD_BYTES, (*path, "overhead_bytes"), link.overhead_bytes)
@@ -276,6 +286,43 @@ def traffic_problem(
 
 
 _ABSENT = object()
+
+
+def _check_trace(link: Link, path: KeyPath, fail: Callable[..., SeiInputError]) -> None:
+    """A trace fits its link: Mahimahi only on point-to-point links, a wireless data rate
+    never 0, and a trace's loss / delay column replaces the link's (which stay unset)."""
+    trace = link.trace
+    assert trace is not None
+    trace_path: KeyPath = (*path, "trace")
+    data = trace.data
+    if link.kind == "wireless" and isinstance(data, OpportunityTrace):
+        raise fail(
+            (*trace_path, "format"),
+            trace.format,
+            "a Mahimahi trace gives delivery opportunities, not the data rate 802.11 airtime "
+            "needs: use a csv or pensieve trace on a wireless link",
+        )
+    if not isinstance(data, RateTrace):
+        return
+    if link.kind == "wireless" and 0 in data.bitrate_bps:
+        row = data.bitrate_bps.index(0)
+        raise fail(
+            (*trace_path, "file"),
+            trace.file,
+            f"row {row + 1} has rate 0: a wireless link's data rate must be > 0",
+        )
+    if data.loss is not None and (link.loss != 0 or link.burst is not None):
+        key = "loss" if link.loss != 0 else "burst"
+        raise fail(
+            (*path, key), link.loss if key == "loss" else "[link.burst]",
+            "the trace's loss column gives the loss: leave loss and [link.burst] out",
+        )  # fmt: skip
+    if data.delay_s is not None and link.delay_s != 0:
+        raise fail(
+            (*path, "delay"),
+            _shown(format_duration, link.delay_s),
+            "the trace's delay_s column gives the delay: leave delay out",
+        )
 
 
 def _shown(formatter: Callable[[float], str], value: float) -> str | float:
