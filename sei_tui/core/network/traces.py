@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -243,9 +243,10 @@ def _builtin_path(name: str) -> Path:
 class LinkTrace:
     """A link's ``[link.trace]``: ``file`` as written (a path relative to the scenario's
     folder, or a built-in trace name), ``path`` where it was read (None: built-in), the
-    ``format``, ``loop`` and ``start_s``; ``data`` is the simulator's trace with both."""
+    ``format``, ``loop`` and ``start_s``; ``data`` is the simulator's trace with both.
+    Equal traces compare equal wherever the scenario was saved (``file`` is not compared)."""
 
-    file: str
+    file: str = field(compare=False)
     format: str
     loop: bool
     start_s: float
