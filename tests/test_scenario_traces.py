@@ -319,3 +319,54 @@ def test_a_mahimahi_trace_on_a_wireless_link_is_exit_2(tmp_path):
     )
     assert run.returncode == 2 and "cannot" not in run.stdout
     assert "a Mahimahi trace gives delivery opportunities" in run.stderr
+
+
+# --- the TUI's network editor ---------------------------------------------------------------
+
+
+def test_the_editor_keeps_or_replaces_a_trace():
+    from sei_tui.core.network.scenario import builtin_scenario
+    from sei_tui.tui import scenario_edit
+
+    scenario = builtin_scenario("demo").with_link("wifi", trace={"file": "wifi-crowded-synthetic"})
+    values = scenario_edit.link_display(scenario.links[0])
+    # 22.40 Mbit/s: the trace's time-weighted mean (docs/traces.md)
+    assert values["bitrate"] == "trace wifi-crowded-synthetic ~22.4 Mbit/s"
+    kept = scenario_edit.with_link(scenario, "wifi", values | {"delay": "3us"})
+    assert kept.links[0].trace == scenario.links[0].trace and kept.links[0].delay_s == 3e-6
+    fixed = scenario_edit.with_link(scenario, "wifi", values | {"bitrate": "24Mbps"})
+    assert fixed.links[0].trace is None and fixed.links[0].bitrate_bps == 24e6
+    with pytest.raises(SeiInputError, match="give a bitrate"):
+        scenario_edit.with_link(scenario, "ethernet", values | {"name": "ethernet"})
+    new = scenario_edit.new_link_values(scenario) | {"nodes": "ap, server", "bitrate": "trace x"}
+    with pytest.raises(SeiInputError, match="give a bitrate"):
+        scenario_edit.with_link(scenario, None, new)
+
+
+async def test_the_tui_shows_a_trace_link_at_80x24(tmp_path):
+    from test_tui import NARROW, open_link_editor, set_field, settle
+    from test_tui_fakes import FakeServices
+
+    from sei_tui.core.network.scenario import builtin_scenario
+    from sei_tui.tui.app import SeiApp
+
+    path = tmp_path / "traced.toml"
+    scenario = builtin_scenario("demo").with_link("wifi", trace={"file": "wifi-crowded-synthetic"})
+    save_scenario(scenario, path)
+    app = SeiApp(services=FakeServices(), scenario=str(path))
+    async with app.run_test(size=NARROW) as pilot:
+        await settle(pilot, app)
+        cell = str(app.query_one("#links-table").get_cell("wifi", "bitrate"))
+        assert cell == "trace wifi-crowded-synthetic ~22.4 Mbit/s"
+        editor = await open_link_editor(pilot, app)
+        await set_field(pilot, editor, "queue", "50")
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert app.scenario.links[0].trace is not None
+        assert app.scenario.links[0].queue_packets == 50
+        editor = await open_link_editor(pilot, app)
+        await set_field(pilot, editor, "bitrate", "12Mbps")
+        await pilot.press("enter")
+        await settle(pilot, app)
+        assert app.scenario.links[0].trace is None
+        assert app.scenario.links[0].bitrate_bps == 12e6

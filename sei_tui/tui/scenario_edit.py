@@ -15,7 +15,17 @@ from libsim import limits
 from libsim.spec import LINK_KINDS
 from sei_tui.core.errors import SeiInputError
 from sei_tui.core.network.scenario import ROLES
-from sei_tui.core.units import format_bitrate, format_duration, parse_bitrate, parse_duration
+from sei_tui.core.units import (
+    format_bitrate,
+    format_duration,
+    format_rate,
+    parse_bitrate,
+    parse_duration,
+)
+
+# A trace link's bitrate field reads "trace NAME ~MEAN": left as is, the link keeps its
+# trace; a bitrate typed over it replaces the trace with that fixed rate (docs/traces.md).
+TRACE_PREFIX = "trace "
 
 
 def _number_or_text(text: str) -> float | str:
@@ -32,11 +42,18 @@ def link_display(link: Any) -> dict[str, str]:
         "name": link.name,
         "kind": link.kind,
         "nodes": ", ".join(link.nodes),
-        "bitrate": format_bitrate(link.bitrate_bps),
+        "bitrate": _bitrate_display(link),
         "delay": format_duration(link.delay_s),
         "loss": "burst" if link.burst is not None else f"{link.loss:g}",
         "queue": str(link.queue_packets),
     }
+
+
+def _bitrate_display(link: Any) -> str:
+    trace = getattr(link, "trace", None)
+    if trace is None:
+        return format_bitrate(link.bitrate_bps)
+    return f"{TRACE_PREFIX}{trace.name} ~{format_rate(trace.mean_bps())}"
 
 
 def compute_display(scenario: Any, node: Any) -> str:
@@ -90,6 +107,8 @@ def parse_link_field(field: str, text: str) -> Any:
             raise SeiInputError(f"kind = {text!r}: must be one of {', '.join(LINK_KINDS)}")
         return text
     if field == "bitrate":
+        if text.startswith(TRACE_PREFIX.strip()):
+            return None  # keep the link's trace (set in the file or with --trace)
         return _within(
             limits.BITRATE, "bitrate", text, parse_bitrate(_number_or_text(text), "bitrate")
         )
@@ -127,6 +146,13 @@ def with_link(scenario: Any, link_name: str | None, values: dict[str, str]) -> A
     options = {"delay": parsed["delay"], "loss": parsed["loss"], "queue_packets": parsed["queue"]}
     if parsed["loss"] is None:
         del options["loss"]
+    if parsed["bitrate"] is None and (
+        link_name is None or find_link(scenario, link_name).trace is None
+    ):
+        raise SeiInputError(
+            f"bitrate = {values['bitrate'].strip()!r}: give a bitrate (a trace is set in the "
+            "scenario file, [link.trace], or with --trace)"
+        )
     if link_name is None:
         if parsed["loss"] is None:
             raise SeiInputError("loss = burst: a new link takes a probability, 0 <= loss < 1")
@@ -138,12 +164,13 @@ def with_link(scenario: Any, link_name: str | None, values: dict[str, str]) -> A
         raise SeiInputError("loss = burst: this link has no bursty loss model; give 0 <= loss < 1")
     if parsed["loss"] is not None and bursty:
         options["burst"] = None  # a plain probability typed over "burst" replaces the model
+    if parsed["bitrate"] is not None:  # over a trace link: the fixed rate replaces the trace
+        options["bitrate"] = parsed["bitrate"]
     return scenario.with_link(
         link_name,
         name=parsed["name"],
         kind=parsed["kind"],
         nodes=parsed["nodes"],
-        bitrate=parsed["bitrate"],
         **options,
     )
 
