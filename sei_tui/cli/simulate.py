@@ -56,7 +56,7 @@ def with_trace_flags(scenario: Any, texts: list[str] | None) -> Any:
     import os
     from pathlib import Path
 
-    from sei_tui.core.network.traces import TRACE_FORMATS
+    from sei_tui.core.network.traces import TRACE_FORMATS, builtin_trace_names
 
     for text in texts or []:
         link, equals, target = text.partition("=")
@@ -77,6 +77,11 @@ def with_trace_flags(scenario: Any, texts: list[str] | None) -> Any:
             )
         if Path(file).exists():
             file = os.path.abspath(file)
+        elif file not in builtin_trace_names():
+            raise SeiInputError(
+                f"--trace = {text!r}: {file}: no such file, and not a built-in trace "
+                f"(built-in: {', '.join(builtin_trace_names())})"
+            )
         table: dict[str, Any] = {"file": file}
         if fmt is not None:
             table["format"] = fmt
