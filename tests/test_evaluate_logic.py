@@ -179,3 +179,30 @@ def test_grid_spans_every_combination_last_axis_fastest():
     assert [p["wifi.loss"] for p in points] == pytest.approx([0.0, 0.1] * 3)
     assert [p["bitrate"] for p in points] == pytest.approx([1e6, 1e6, 1e7, 1e7, 1e8, 1e8])
     assert grid([]) == [{}]
+
+
+def test_sweep_axes_replace_what_a_trace_sets_on_its_link():
+    # A trace wins over the link's own bitrate (and its loss/delay columns over the link's
+    # loss/delay), so a swept value must take the trace's place or the axis would do nothing.
+    from libsim import FlowSpec, LinkSpec, NetworkSpec, simulate
+    from libsim.spec import RateTrace
+
+    trace = RateTrace((0.0, 1.0), (1e6, 4e6), 2.0, loss=(0.0, 0.0), delay_s=(0.01, 0.01))
+    link = LinkSpec("wire", "full_duplex", ("a", "b"), 2.5e6, 0.0, overhead_bytes=0, trace=trace)
+    net = NetworkSpec(("a", "b"), (link,), (FlowSpec("a", "b", 1, 0.0, 125_000),), "udp")
+    fixed = apply_overrides(net, {"bitrate": 10e6})
+    assert fixed.links[0].trace is None and fixed.links[0].bitrate_bps == 10e6
+    lossy = apply_overrides(net, {"loss": 0.1}).links[0]
+    assert lossy.loss == 0.1 and lossy.trace.loss is None and lossy.trace.delay_s == (0.01, 0.01)
+    slow = apply_overrides(net, {"delay": 0.5}).links[0]
+    assert slow.delay_s == 0.5 and slow.trace.delay_s is None and slow.trace.loss == (0.0, 0.0)
+    # 125 kB (+ IP/UDP headers: 85 datagrams of at most 1472 B) at 10 Mbit/s, no delay:
+    # one frame's latency is its bits over the swept rate, not the trace's 1 Mbit/s
+    bits = (125_000 + 85 * 28) * 8
+    latency = simulate(fixed).flows[0].frames[0].latency_s
+    assert latency == pytest.approx(bits / 10e6, abs=1e-9)
+    # the delay axis: the trace's rates stay (1 Mbit/s for the first second, then 4 Mbit/s:
+    # the bits past the first 10^6 go at 4 Mbit/s), and the delay is 0.5 s
+    assert simulate(apply_overrides(net, {"delay": 0.5})).flows[0].frames[0].latency_s == (
+        pytest.approx(1.0 + (bits - 1e6) / 4e6 + 0.5, abs=1e-9)
+    )

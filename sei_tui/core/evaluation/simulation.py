@@ -40,7 +40,8 @@ __all__ = [
 
 
 def apply_overrides(net: Any, overrides: dict[str, float]) -> Any:
-    """A NetworkSpec with swept link parameters replaced (`loss` also drops burst loss).
+    """A NetworkSpec with swept link parameters replaced (`loss` also drops burst loss; on a
+    link that follows a trace, `bitrate` replaces the trace, `loss` and `delay` its column).
 
     Keys are `bitrate`, `loss`, `delay` (every link) or `LINK.bitrate` ... (one link)."""
     if not overrides:
@@ -55,13 +56,19 @@ def apply_overrides(net: Any, overrides: dict[str, float]) -> Any:
                 raise SeiInputError(f"sweep axis {key!r}: the scenario has no link {target!r}")
             if target and target != link.name:
                 continue
+            trace = changes.get("trace", getattr(link, "trace", None))
             if parameter == "bitrate":
                 changes["bitrate_bps"] = float(value)
+                changes["trace"] = None  # a swept bitrate replaces the link's trace
             elif parameter == "loss":
                 changes["loss"] = float(value)
                 changes["burst"] = None
+                if getattr(trace, "loss", None) is not None:  # ... and a trace's loss column
+                    changes["trace"] = replace(trace, loss=None)
             elif parameter == "delay":
                 changes["delay_s"] = float(value)
+                if getattr(trace, "delay_s", None) is not None:  # ... and its delay column
+                    changes["trace"] = replace(trace, delay_s=None)
         links.append(replace(link, **changes) if changes else link)
     return replace(net, links=tuple(links))
 
