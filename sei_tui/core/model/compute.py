@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import json
 import math
+import os
 from typing import Any
 
 import torch
@@ -247,6 +248,14 @@ def _store_whole_seconds(key: str, graph: Any, seconds: float) -> None:
         "warmup": HOST_WHOLE_WARMUP,
         "repeats": HOST_WHOLE_REPEATS,
         "threads": 1,
+        "load": _load_average(),  # a busy machine measures slow: delete the entry to redo
     }
     with contextlib.suppress(OSError):  # an unwritable cache only costs measuring again
         atomic_write_json(cache_dir("host") / f"{key}.json", entry)
+
+
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None

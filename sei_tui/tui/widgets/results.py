@@ -354,9 +354,19 @@ def detail_text(
         text.append("violates: " + ", ".join(violations), style=Style(color=colours.get("error")))
     else:
         text.append("meets every constraint", style=Style(color=colours.get("success")))
+    text.append(codec_scale_text(row), style="dim")
     if is_recommended and recommendation is not None:
         text.append(f"\n{RECOMMENDED_MARK} recommended: {attr(recommendation, 'why')}")
     return text
+
+
+def codec_scale_text(row: Any) -> str:
+    """The factors that carried enc/dec from this machine to the nodes (where they came
+    from is the row's `codec_scale`, in the reports), or "" for a row without them."""
+    if not attr(row, "codec_scale"):
+        return ""
+    encode, decode = attr(row, "encode_scale"), attr(row, "decode_scale")
+    return f"  ·  enc = this host ×{encode:.3g} (edge), dec ×{decode:.3g} (server)"
 
 
 def recommendation_text(recommendation: Any, row: Any) -> str:
