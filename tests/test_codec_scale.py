@@ -193,3 +193,15 @@ def test_deployments_and_rows_carry_host_time_times_the_node_scales(monkeypatch)
     assert doc["encode_scale"] == pytest.approx(2.5) and doc["codec_scale"] == split.codec_scale
     shown = "Encode/decode times measured here, scaled to the nodes: " + split.codec_scale
     assert shown in render(report, "table") and shown in render(report, "md")
+
+
+def test_the_tui_row_detail_shows_the_scales():
+    from sei_tui.core.evaluation.rows import Row
+    from sei_tui.tui.widgets.results import detail_text
+
+    row = Row("split", 1, "x", "int8", 10, encode_s=0.002, decode_s=1e-6, p95_latency=0.01)
+    plain = detail_text(row, [], None, False, {}).plain
+    assert "×" not in plain  # a row without scales (e.g. from an older report) shows none
+    row.encode_scale, row.decode_scale, row.codec_scale = 4.0, 0.0025, "edge host x4, ..."
+    plain = detail_text(row, [], None, False, {}).plain
+    assert "this host's enc ×4 on the edge, dec ×0.0025 on the server" in plain

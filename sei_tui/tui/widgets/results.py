@@ -366,7 +366,7 @@ def codec_scale_text(row: Any) -> str:
     if not attr(row, "codec_scale"):
         return ""
     encode, decode = attr(row, "encode_scale"), attr(row, "decode_scale")
-    return f"  ·  enc = this host ×{encode:.3g} (edge), dec ×{decode:.3g} (server)"
+    return f"  ·  this host's enc ×{encode:.3g} on the edge, dec ×{decode:.3g} on the server"
 
 
 def recommendation_text(recommendation: Any, row: Any) -> str:
