@@ -354,9 +354,10 @@ def detail_text(
         text.append("violates: " + ", ".join(violations), style=Style(color=colours.get("error")))
     else:
         text.append("meets every constraint", style=Style(color=colours.get("success")))
-    text.append(codec_scale_text(row), style="dim")
     if is_recommended and recommendation is not None:
         text.append(f"\n{RECOMMENDED_MARK} recommended: {attr(recommendation, 'why')}")
+    # last: on a narrow screen it is what the detail box cuts
+    text.append(codec_scale_text(row), style="dim")
     return text
 
 
