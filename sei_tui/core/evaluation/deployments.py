@@ -126,8 +126,7 @@ class DeploymentBuilder:
         self.input_encodings = list(input_encodings)
         self._frame_bytes = 0
         self._graph_top1 = None  # the whole graph's top-1 (= every fp32 split's)
-        # read here, before the batch threads change torch's thread count the host's
-        # whole-model time is measured with
+        # every deployment's codec times are carried to the nodes by the same factors
         edge, server = inputs.edge_compute, inputs.server_compute
         self._scales = {
             "encode_scale": float(edge.host_scale),

@@ -20,9 +20,9 @@ The classes are a function of the rows' values alone (not of their order), so th
 is a sort by a key: a strict weak ordering, independent of input order. What it absorbs:
 noise in the encode/decode times (wall times measured at each run) that moves rows within
 the tolerance of the class leader. What it cannot: a row whose p95 lies about one tolerance
-from its leader's may fall on either side between runs, and rows farther apart than the
-noise keep their order whatever it is: a rule that turns continuous values into an order
-always has such edges.
+from its leader's may fall on either side between runs (a rule that turns continuous
+values into an order always has such edges), and noise larger than the tolerance can
+still reorder rows. Rows farther apart than tolerance + noise keep their order.
 
 The Pareto front uses the same classes (over all rows): a row is dominated by one in an
 earlier class with no lower accuracy, or in its own class with higher accuracy. The
@@ -79,7 +79,9 @@ def _accuracy(row: Row) -> float:
     return -math.inf if v is None or math.isnan(v) else v
 
 
-def tie_tolerance(p95: float, relative: float = TIE_RELATIVE, absolute: float = TIE_ABSOLUTE_S):
+def tie_tolerance(
+    p95: float, relative: float = TIE_RELATIVE, absolute: float = TIE_ABSOLUTE_S
+) -> float:
     """How far above a class leader's p95 (seconds) a row's p95 may be and still tie."""
     return max(relative * p95, absolute)
 
