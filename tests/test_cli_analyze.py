@@ -69,13 +69,24 @@ def test_json_report_on_the_demo():
     for r in rows:
         assert r["feasible"] == (r["accuracy"] >= 0.5 and r["payload_bytes"] <= 100000)
         assert 0 <= r["deadline_miss"] <= 1
-    # rows come in rank order: feasible first, then p95 latency up, then accuracy down
-    keys = [(not r["feasible"], r["p95_latency"], -r["accuracy"]) for r in rows]
-    assert keys == sorted(keys)
+
+    # rows come in rank order: feasible first, then p95 latency up to the tie tolerance
+    # (docs/cli.md: max(3 %, 0.5 ms) of the faster), ties by accuracy down
+    def tolerance(p95):
+        return max(0.03 * p95, 0.0005) + 1e-12
+
+    feasible_flags = [not r["feasible"] for r in rows]
+    assert feasible_flags == sorted(feasible_flags)
+    for i, a in enumerate(rows):
+        for b in rows[i + 1 :]:
+            if a["feasible"] == b["feasible"]:
+                assert b["p95_latency"] >= a["p95_latency"] - tolerance(b["p95_latency"])
     feasible = [i for i, r in enumerate(rows) if r["feasible"]]
-    best = min(feasible, key=lambda i: (rows[i]["p95_latency"], -rows[i]["accuracy"]))
+    fastest = min(rows[i]["p95_latency"] for i in feasible)
     assert doc["recommendation"]["row"] == feasible[0] == 0
-    assert rows[0]["p95_latency"] == rows[best]["p95_latency"]
+    assert rows[0]["p95_latency"] <= fastest + tolerance(fastest)
+    tied = [rows[i] for i in feasible if rows[i]["p95_latency"] <= fastest + tolerance(fastest)]
+    assert rows[0]["accuracy"] == max(r["accuracy"] for r in tied)
     assert any(r["pareto"] for r in rows)
 
 

@@ -486,24 +486,37 @@ async def test_keymap_file_remaps_a_binding(tmp_path, monkeypatch):
 
 
 def _expected_ranking(rows, feasible):
-    """The documented ranking, worked out by brute force: feasible first, then p95 up,
-    accuracy down, then local < remote < split, split index, encoding; and the Pareto
-    front over (p95 lower, accuracy higher)."""
+    """The documented ranking, worked out by brute force: feasible first; then tie classes
+    of p95 (the fastest remaining row and every row within max(3 %, 0.5 ms) of it), each
+    class by accuracy down, then local < remote < split, split index, encoding; and the
+    Pareto front over (tie class earlier, accuracy higher), classes taken over all rows."""
     order = {"local": 0, "remote": 1, "split": 2}
 
-    def key(r):
-        index = -1 if r.split_index is None else r.split_index
-        return (not feasible(r), r.p95_latency, -r.accuracy, order[r.strategy], index, r.encoding)
+    def classes(group):
+        remaining, out = sorted(group, key=lambda r: r.p95_latency), []
+        while remaining:
+            lead = remaining[0].p95_latency
+            tie = [r for r in remaining if r.p95_latency <= lead + max(0.03 * lead, 0.0005)]
+            out.append(tie)
+            remaining = [r for r in remaining if r not in tie]
+        return out
 
-    ranked = sorted(rows, key=key)
+    def within(r):
+        return (-r.accuracy, order[r.strategy], -1 if r.split_index is None else r.split_index)
+
+    ranked = []
+    for group in ([r for r in rows if feasible(r)], [r for r in rows if not feasible(r)]):
+        for tie in classes(group):
+            ranked += sorted(tie, key=lambda r: (*within(r), r.encoding))
+    of = {id(r): k for k, tie in enumerate(classes(rows)) for r in tie}
     front = {
         (a.strategy, a.split_index, a.encoding)
         for a in rows
         if not any(
             b is not a
-            and b.p95_latency <= a.p95_latency
+            and of[id(b)] <= of[id(a)]
             and b.accuracy >= a.accuracy
-            and (b.p95_latency < a.p95_latency or b.accuracy > a.accuracy)
+            and (of[id(b)] < of[id(a)] or b.accuracy > a.accuracy)
             for b in rows
         )
     }

@@ -5,12 +5,17 @@ A *deployment* is `local` (the whole model on the edge; only the result travels)
 (the head on the edge, its output tensors travel in an encoding, the tail on the server).
 
 Each deployment carries one encoded frame per evaluation image, their sizes
-(`frame_sizes`, which the network simulation sends), its `payload_bytes` (the mean
-encoded frame size over the images, rounded up; without compression every image has the
-same size), the encode/decode times (mean wall times of the one-frame encoder/decoder
-measured on this machine over the first, up to 8, evaluation images), the compute times
-from the edge and server compute models, and its lossless top-1 predictions (every frame
-arrived whole).
+(`frame_sizes`, which the network simulation sends), its `payload_bytes` (the
+mean encoded frame size over the images, rounded up; without compression every image has
+the same size), the encode/decode times, the compute times from the edge and server
+compute models, and its lossless top-1 predictions (every frame arrived whole).
+
+Encode and decode run the real one-frame encoder and decoder on this machine: each of the
+first TIMED_FRAMES frames TIMING_REPEATS times, a frame's time the median of its calls and
+the deployment's the median over its frames (a preempted call moves one sample, not the
+figure). That host time is then carried to the node that runs it, as head and tail are:
+encode x the edge compute model's `host_scale`, decode x the server's (see
+`core.model.compute`); `encode_scale`, `decode_scale` and `codec_scale` record how.
 
 An fp32 payload decodes bit for bit to the head's output, so the tail's input is the
 whole graph's own value at the cut and the rest of the graph's forward pass over the
@@ -23,6 +28,7 @@ per element type (compression is lossless, so fp16 and fp16+zlib predict the sam
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -58,6 +64,7 @@ from sei_tui.core.model.capture import run_capturing
 __all__ = ["FRAME_BUDGET_BYTES", "Deployment", "DeploymentBuilder", "candidate_splits"]
 
 TIMED_FRAMES = 8  # frames timed through the one-frame encoder and decoder per deployment
+TIMING_REPEATS = 3  # calls per timed frame: its time is their median
 FLOAT_BYTES = 4  # parameters are counted as fp32 on the edge
 FRAME_BUDGET_BYTES = 256 * 2**20  # encoded frames kept in memory; the rest are re-encoded
 
@@ -87,6 +94,9 @@ class Deployment:
     # top-1 per image when every frame arrives whole; deployments that decode to identical
     # payloads (fp32 and fp32+zlib: lossless compression) share one tensor
     lossless_top1: Any = field(default=None, repr=False)
+    encode_scale: float = 1.0  # encode_s = this machine's encode time x encode_scale
+    decode_scale: float = 1.0  # decode_s = this machine's decode time x decode_scale
+    codec_scale: str = ""  # where the scales came from, e.g. "edge host x1, server ..."
     # each image's encoded frame size, in image order (read off `frames` when given);
     # empty: every frame has `payload_bytes`
     frame_sizes: tuple[int, ...] = ()
@@ -124,6 +134,22 @@ class DeploymentBuilder:
         self.input_encodings = list(input_encodings)
         self._frame_bytes = 0
         self._graph_top1 = None  # the whole graph's top-1 (= every fp32 split's)
+        # every deployment's codec times are carried to the nodes by the same factors
+        edge, server = inputs.edge_compute, inputs.server_compute
+        self._scales = {
+            "encode_scale": float(edge.host_scale),
+            "decode_scale": float(server.host_scale),
+            "codec_scale": f"edge {edge.host_scale_label}, server {server.host_scale_label}",
+        }
+
+    def _encode_seconds(self, fn: Callable, items: Sequence) -> tuple[list, float]:
+        """`fn` over `items`, and its time per item on the edge."""
+        out, seconds = _timed_map(fn, items)
+        return out, seconds * self._scales["encode_scale"]
+
+    def _decode_seconds(self, fn: Callable, items: Sequence) -> float:
+        """The time per item of `fn` over `items` on the server."""
+        return _timed_map(fn, items)[1] * self._scales["decode_scale"]
 
     def local(self) -> Deployment:
         import torch
@@ -131,7 +157,9 @@ class DeploymentBuilder:
         inputs, graph = self.inputs, self.inputs.graph
         top = torch.softmax(inputs.whole_logits, dim=1).max(dim=1)
         results = list(enumerate(zip(top.values.tolist(), top.indices.tolist(), strict=True)))
-        frames, encode_s = _timed_map(lambda r: encode_result(r[0], r[1][1], r[1][0]), results)
+        frames, encode_s = self._encode_seconds(
+            lambda r: encode_result(r[0], r[1][1], r[1][0]), results
+        )
         peak = max(
             [sp.head_peak_activation_bytes for sp in graph.split_points]
             + [int(node.bytes or 0) for node in graph.nodes]
@@ -153,6 +181,7 @@ class DeploymentBuilder:
             edge_memory_bytes=int(graph.total_params) * FLOAT_BYTES + int(peak),
             cs=None,
             compute=inputs.compute_label,
+            **self._scales,
             lossless_top1=inputs.whole_top1,
         )
         self._keep_within_budget(deployment)
@@ -164,8 +193,8 @@ class DeploymentBuilder:
         shape = tuple(images.shape[1:])
         out = []
         for enc in self.input_encodings:
-            frames, encode_s = _timed_map(lambda x, e=enc: encode_image(x, e), images)
-            _, decode_s = _timed_map(lambda f: decode_image(f, shape), frames[:TIMED_FRAMES])
+            frames, encode_s = self._encode_seconds(lambda x, e=enc: encode_image(x, e), images)
+            decode_s = self._decode_seconds(lambda f: decode_image(f, shape), frames[:TIMED_FRAMES])
             deployment = Deployment(
                 strategy="remote",
                 encoding=enc.name,
@@ -183,6 +212,7 @@ class DeploymentBuilder:
                 edge_memory_bytes=int(np.prod(shape)),  # the uint8 image being sent
                 cs=None,
                 compute=inputs.compute_label,
+                **self._scales,
                 tail=inputs.loaded.module,
             )
             decoded = [decode_payload(True, f, deployment.shapes, ()) for f in frames]
@@ -222,8 +252,8 @@ class DeploymentBuilder:
             shape = [(1, *t.shape[1:]) for t in first_payloads[sp.index]]
             for enc in self.encodings:
                 these = frames.pop((sp.index, enc))
-                _, encode_s = _timed_map(lambda p, e=enc: encode_tensors(p, e), sample)
-                _, decode_s = _timed_map(
+                _, encode_s = self._encode_seconds(lambda p, e=enc: encode_tensors(p, e), sample)
+                decode_s = self._decode_seconds(
                     lambda f, s=shape: decode_tensors(f, s), these[:TIMED_FRAMES]
                 )
 
@@ -248,6 +278,7 @@ class DeploymentBuilder:
                     + int(sp.head_peak_activation_bytes),
                     cs=self.inputs.cs(sp.index),
                     compute=self.inputs.compute_label,
+                    **self._scales,
                     tail=tail,
                     regenerate=regenerate,
                     lossless_top1=top1[sp.index, enc.dtype],
@@ -339,7 +370,22 @@ def _mean_size(frames: Sequence[bytes]) -> int:
     return math.ceil(sum(len(f) for f in frames) / len(frames))
 
 
-def _timed_map(fn: Callable, items: Sequence) -> tuple[list, float]:
-    start = time.perf_counter()
-    out = [fn(x) for x in items]
-    return out, (time.perf_counter() - start) / max(len(items), 1)
+def _timed_map(
+    fn: Callable, items: Sequence, clock: Callable[[], float] | None = None
+) -> tuple[list, float]:
+    """`fn` over every item, and the seconds it takes per item on this machine: the median
+    over the first TIMED_FRAMES items of each one's median over TIMING_REPEATS calls."""
+    clock = clock or time.perf_counter
+    out, per_item = [], []
+    for i, item in enumerate(items):
+        if i >= TIMED_FRAMES:
+            out.append(fn(item))
+            continue
+        calls = []
+        for _ in range(TIMING_REPEATS):
+            start = clock()
+            result = fn(item)
+            calls.append(clock() - start)
+        out.append(result)
+        per_item.append(statistics.median(calls))
+    return out, statistics.median(per_item) if per_item else 0.0

@@ -6,13 +6,27 @@ and the same QoS give the same order, front and recommendation everywhere.
 
 The ranking (documented in docs/cli.md, "Ranking"):
 1. rows that meet every QoS constraint first;
-2. lower p95 latency (a NaN or missing latency counts as infinitely late);
+2. p95 latency up to measurement noise: within each of those two groups, rows are taken in
+   order of p95 latency (a NaN or missing latency counts as infinitely late) and cut into
+   tie classes: the fastest row not yet in a class leads the next one, and every row whose
+   p95 is within `tie_tolerance(leader)` of the leader's joins it. Classes are ordered by
+   their leader; within a class:
 3. higher accuracy (missing counts as the worst);
 4. the canonical deployment order as the final tie-break: local, remote, split; then the
    split index; then the encoding name. It depends only on the row, never on the order in
    which rows arrived from parallel simulations, so equal rows always rank the same.
 
-The recommendation is the first row of the ranking when it is feasible; when no row is,
+The classes are a function of the rows' values alone (not of their order), so the ranking
+is a sort by a key: a strict weak ordering, independent of input order. What it absorbs:
+noise in the encode/decode times (wall times measured at each run) that moves rows within
+the tolerance of the class leader. What it cannot: a row whose p95 lies about one tolerance
+from its leader's may fall on either side between runs (a rule that turns continuous
+values into an order always has such edges), and noise larger than the tolerance can
+still reorder rows. Rows farther apart than tolerance + noise keep their order.
+
+The Pareto front uses the same classes (over all rows): a row is dominated by one in an
+earlier class with no lower accuracy, or in its own class with higher accuracy. The
+recommendation is the first row of the ranking when it is feasible; when no row is,
 there is none, and `closest` is the row with the smallest total relative shortfall.
 """
 
@@ -25,7 +39,22 @@ from dataclasses import dataclass, field
 from sei_tui.core.evaluation.qos import QoS, parse_qos
 from sei_tui.core.evaluation.rows import STRATEGIES, Recommendation, Row
 
-__all__ = ["Ranking", "canonical_key", "pareto_front", "rank", "recommend"]
+__all__ = [
+    "TIE_ABSOLUTE_S",
+    "TIE_RELATIVE",
+    "Ranking",
+    "canonical_key",
+    "pareto_front",
+    "rank",
+    "recommend",
+    "tie_classes",
+    "tie_tolerance",
+]
+
+# p95 latencies within max(TIE_RELATIVE x the leader's, TIE_ABSOLUTE_S) of a class leader
+# are ties: run-to-run noise of the demo's p95 on a busy 2-core host (docs/cli.md, "Ranking")
+TIE_RELATIVE = 0.03
+TIE_ABSOLUTE_S = 0.0005
 
 _STRATEGY_ORDER = {strategy: i for i, strategy in enumerate(STRATEGIES)}  # local, remote, split
 
@@ -50,19 +79,56 @@ def _accuracy(row: Row) -> float:
     return -math.inf if v is None or math.isnan(v) else v
 
 
-def _rank_key(row: Row) -> tuple:
-    return (bool(row.violations), _p95(row), -_accuracy(row), canonical_key(row))
+def tie_tolerance(
+    p95: float, relative: float = TIE_RELATIVE, absolute: float = TIE_ABSOLUTE_S
+) -> float:
+    """How far above a class leader's p95 (seconds) a row's p95 may be and still tie."""
+    return max(relative * p95, absolute)
 
 
-def pareto_front(rows: Sequence[Row]) -> list[int]:
-    """Indices of rows no other row beats on both p95 latency (lower) and accuracy (higher);
-    sets `row.pareto` on every row."""
+def tie_classes(
+    rows: Sequence[Row], relative: float = TIE_RELATIVE, absolute: float = TIE_ABSOLUTE_S
+) -> list[int]:
+    """The tie class of each row (0 = fastest), a function of the rows' p95 values only:
+    in order of p95, the fastest row not yet in a class leads the next class, and every row
+    within `tie_tolerance` of the leader's p95 joins it. Infinite latencies tie together."""
+    order = sorted(range(len(rows)), key=lambda i: _p95(rows[i]))
+    classes = [0] * len(rows)
+    current, limit = -1, -math.inf
+    for i in order:
+        p95 = _p95(rows[i])
+        if not p95 <= limit:  # beyond the current leader's tolerance: a new class
+            current += 1
+            limit = math.inf if math.isinf(p95) else p95 + tie_tolerance(p95, relative, absolute)
+        classes[i] = current
+    return classes
+
+
+def _rank_keys(rows: Sequence[Row], relative: float, absolute: float) -> list[tuple]:
+    """Each row's sort key: feasible first, tie class among rows of its feasibility,
+    accuracy, canonical order."""
+    keys: list[tuple] = [()] * len(rows)
+    for infeasible in (False, True):
+        group = [i for i, row in enumerate(rows) if bool(row.violations) == infeasible]
+        classes = tie_classes([rows[i] for i in group], relative, absolute)
+        for i, cls in zip(group, classes, strict=True):
+            keys[i] = (infeasible, cls, -_accuracy(rows[i]), canonical_key(rows[i]))
+    return keys
+
+
+def pareto_front(
+    rows: Sequence[Row], relative: float = TIE_RELATIVE, absolute: float = TIE_ABSOLUTE_S
+) -> list[int]:
+    """Indices of rows no other row beats on both p95 latency (an earlier tie class) and
+    accuracy (higher); sets `row.pareto` on every row. Rows in one tie class count as
+    equally fast, so the front agrees with `rank`'s order."""
+    classes = tie_classes(rows, relative, absolute)
     front = []
     for i, a in enumerate(rows):
         dominated = any(
-            _p95(b) <= _p95(a)
+            classes[j] <= classes[i]
             and _accuracy(b) >= _accuracy(a)
-            and (_p95(b) < _p95(a) or _accuracy(b) > _accuracy(a))
+            and (classes[j] < classes[i] or _accuracy(b) > _accuracy(a))
             for j, b in enumerate(rows)
             if j != i
         )
@@ -88,16 +154,24 @@ class Ranking:
         return None if r is None else self.rows[r]
 
 
-def rank(rows: Iterable[Row], qos: QoS | str | None = None) -> Ranking:
+def rank(
+    rows: Iterable[Row],
+    qos: QoS | str | None = None,
+    *,
+    tie_relative: float = TIE_RELATIVE,
+    tie_absolute: float = TIE_ABSOLUTE_S,
+) -> Ranking:
     """Check `qos` on every row, order them (see the module's doc), mark the Pareto front and
-    recommend. The rows are updated in place and returned in a new list."""
+    recommend. The rows are updated in place and returned in a new list. `tie_relative` and
+    `tie_absolute` set the tie tolerance (0 and 0: exact p95 order)."""
     qos = qos if isinstance(qos, QoS) else parse_qos(qos)
     rows = list(rows)
     for row in rows:
         row.violations = qos.check(row)
         row.feasible = not row.violations
-    ordered = sorted(rows, key=_rank_key)
-    front = pareto_front(ordered)
+    keys = _rank_keys(rows, tie_relative, tie_absolute)
+    ordered = [rows[i] for i in sorted(range(len(rows)), key=keys.__getitem__)]
+    front = pareto_front(ordered, tie_relative, tie_absolute)
     return Ranking(ordered, _recommend_ranked(ordered, qos), front, qos)
 
 

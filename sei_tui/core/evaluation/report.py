@@ -145,6 +145,13 @@ def recommendation_lines(report: AnalysisReport) -> list[str]:
     return lines
 
 
+def codec_scale_lines(report: AnalysisReport) -> list[str]:
+    """How the encode/decode times were carried from this machine to the nodes (one line
+    per distinct scaling; every row of one evaluation shares it)."""
+    scalings = dict.fromkeys(row.codec_scale for row in report.rows if row.codec_scale)
+    return [f"Encode/decode times measured here, scaled to the nodes: {text}" for text in scalings]
+
+
 def sweep_lines(report: AnalysisReport) -> list[str]:
     out = []
     for point in report.sweep:
@@ -183,7 +190,8 @@ def to_text_table(report: AnalysisReport, width: int | None = None) -> str:
     # As wide as the table needs: a report is read in a pager or a file, not cut to fit.
     console = Console(file=buffer, width=width or 400, color_system=None, force_terminal=False)
     console.print(table)
-    for line in recommendation_lines(report) + [f"Note: {n}" for n in report.notes]:
+    lines = recommendation_lines(report) + codec_scale_lines(report)
+    for line in lines + [f"Note: {n}" for n in report.notes]:
         console.print(line, highlight=False, markup=False)
     if report.sweep:
         console.print("Sweep (recommended deployment per point):", markup=False)
@@ -214,6 +222,7 @@ def to_markdown(report: AnalysisReport) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.extend(recommendation_lines(report))
+    lines.extend(codec_scale_lines(report))
     lines.extend(f"Note: {n}" for n in report.notes)
     if report.sweep:
         lines += ["", "### Sweep", ""]

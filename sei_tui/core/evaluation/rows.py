@@ -53,6 +53,11 @@ class Row:
     pareto: bool = False
     feasible: bool = True
     violations: list[str] = field(default_factory=list)
+    # added after the first release: last, so CSV columns keep their places
+    # encode_s / decode_s are this machine's times x these (the edge's, the server's speed)
+    encode_scale: float = 1.0
+    decode_scale: float = 1.0
+    codec_scale: str = ""  # where they came from, e.g. "edge host x1, server profile/host x3.2"
 
     @property
     def label(self) -> str:

@@ -172,6 +172,9 @@ def row_from_result(
         edge_params=deployment.edge_params,
         edge_memory_bytes=deployment.edge_memory_bytes,
         compute=deployment.compute,
+        encode_scale=deployment.encode_scale,
+        decode_scale=deployment.decode_scale,
+        codec_scale=deployment.codec_scale,
         **parts.__dict__,
     )
     row.violations = qos.check(row)

@@ -356,7 +356,18 @@ def detail_text(
         text.append("meets every constraint", style=Style(color=colours.get("success")))
     if is_recommended and recommendation is not None:
         text.append(f"\n{RECOMMENDED_MARK} recommended: {attr(recommendation, 'why')}")
+    # last: on a narrow screen it is what the detail box cuts
+    text.append(codec_scale_text(row), style="dim")
     return text
+
+
+def codec_scale_text(row: Any) -> str:
+    """The factors that carried enc/dec from this machine to the nodes (where they came
+    from is the row's `codec_scale`, in the reports), or "" for a row without them."""
+    if not attr(row, "codec_scale"):
+        return ""
+    encode, decode = attr(row, "encode_scale"), attr(row, "decode_scale")
+    return f"  ·  this host's enc ×{encode:.3g} on the edge, dec ×{decode:.3g} on the server"
 
 
 def recommendation_text(recommendation: Any, row: Any) -> str:
