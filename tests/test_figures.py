@@ -50,6 +50,7 @@ from sei_tui.core.units import display_seconds
 CS = [0.0, 0.002, 0.01, 0.004, 0.03, 0.5, 0.2, 0.9, 0.6]  # CS of split points 0..8
 MAXIMA = [2, 5, 7]
 AFTERS = [f"layer_{i}" for i in range(len(CS))]
+QOS = "accuracy>=0.8, p95_latency<=0.06, payload_bytes<=500000"
 TENSOR_BYTES = [150528, 802816, 401408, 401408, 200704, 100352, 100352, 25088, 40]
 
 
@@ -102,11 +103,11 @@ def _rows() -> list[Row]:
 def _report(sweep: list | None = None) -> AnalysisReport:
     rows = _rows()
     rows[8].p95_latency = math.inf  # UDP: a frame that never arrived
-    ranking = rank(rows, "accuracy>=0.8")
+    ranking = rank(rows, QOS)
     report = AnalysisReport(
         model="toy",
         scenario="wifi",
-        qos="accuracy>=0.8",
+        qos=QOS,
         rows=ranking.rows,
         recommendation=ranking.recommendation,
         deadline=0.04,
@@ -256,6 +257,10 @@ def test_latency_bars_stack_the_report_columns_of_each_splits_best_encoding():
     assert list(p95.get_ydata()) == pytest.approx([v * 1e3 for v in finite], rel=1e-12)
     deadline = _one(figure, "deadline")
     assert list(deadline.get_ydata()) == [40.0, 40.0]
+    qos_line = _one(figure, "qos-0")  # the QoS bound on p95 latency; the others are not
+    assert list(qos_line.get_ydata()) == [60.0, 60.0]
+    assert qos_line.get_label() == "QoS p95_latency<=0.06"
+    assert ax.get_ylim()[1] > 60.0
     assert ax.get_ylabel() == "latency per frame (ms)"
     labels = [t.get_text() for t in ax.get_xticklabels()]
     assert labels[0] == "local · result" and labels[3] == "split 5 layer_5 · int8"
@@ -318,6 +323,9 @@ def test_pareto_points_are_the_rows_and_the_front_is_the_reports():
     assert rec["feasible"] and rec["accuracy"] >= 0.8
     (ax,) = figure.axes
     assert "ms" in ax.get_xlabel() and "%" in ax.get_ylabel()
+    assert list(_one(figure, "qos-latency-0").get_xdata()) == [60.0, 60.0]
+    assert list(_one(figure, "qos-accuracy-0").get_ydata()) == [80.0, 80.0]
+    assert _one(figure, "qos-accuracy-0").get_label() == "QoS accuracy>=0.8"
     assert "1 deployment(s) not drawn" in ax.get_xlabel()
 
 
@@ -546,6 +554,15 @@ def test_figures_are_written_atomically_into_a_new_folder(tmp_path):
     assert path.read_bytes() == render_figure(
         "cs-curve", cs_curve_from_saliency(_saliency(), SPLIT_POINTS), "pdf"
     )
+
+
+def test_a_write_that_fails_is_an_input_error_naming_the_file(tmp_path):
+    (tmp_path / "pareto.svg").mkdir()  # os.replace cannot put a file there
+    with pytest.raises(SeiInputError, match=r"pareto.svg: cannot write: "):
+        write_analysis_figures(_report(), tmp_path, "svg")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["cs-curve.svg", "latency-by-split.svg", "pareto.svg"]  # no temp files
+    assert (tmp_path / "pareto.svg").is_dir()
 
 
 def test_markdown_embeds_the_figures_with_relative_links(tmp_path):

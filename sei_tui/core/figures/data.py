@@ -65,6 +65,18 @@ def _seconds(value: Any) -> float | None:
     return float(value)
 
 
+def qos_bounds(data: Mapping, columns: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """(text, bound) of the report's QoS constraints on `columns` (a QoS this version
+    cannot read draws no line: the rows' `feasible` still tells)."""
+    from sei_tui.core.evaluation.qos import parse_qos
+
+    try:
+        qos = parse_qos(str(data.get("qos") or ""))
+    except Exception:  # noqa: BLE001 - a figure never fails on a report's QoS text
+        return ()
+    return tuple((c.text, c.value) for c in qos.constraints if c.column in columns)
+
+
 def _strategy_key(strategy: str) -> tuple:
     known = KNOWN_STRATEGIES.index(strategy) if strategy in KNOWN_STRATEGIES else None
     return (len(KNOWN_STRATEGIES) if known is None else known, strategy)
@@ -182,6 +194,7 @@ class LatencyBars:
     title: str
     bars: tuple[LatencyBar, ...]  # local, remote, splits by index, then other strategies
     deadline_s: float | None = None
+    latency_bounds: tuple[tuple[str, float], ...] = ()  # QoS on p95_latency: (text, seconds)
 
 
 def _best_key(item: tuple[int, Mapping]) -> tuple:
@@ -228,6 +241,7 @@ def latency_bars_from_report(report: Any) -> LatencyBars:
         title=title_of(data),
         bars=tuple(bars),
         deadline_s=float(deadline) if isinstance(deadline, int | float) else None,
+        latency_bounds=qos_bounds(data, ("p95_latency",)),
     )
 
 
@@ -255,6 +269,8 @@ class ParetoData:
     hidden: int  # rows not drawn (no finite p95 latency or no accuracy)
     accuracy_kind: str = "labels"
     deadline_s: float | None = None
+    latency_bounds: tuple[tuple[str, float], ...] = ()  # QoS on p95_latency: (text, seconds)
+    accuracy_bounds: tuple[tuple[str, float], ...] = ()  # QoS on accuracy: (text, fraction)
 
 
 def pareto_from_report(report: Any) -> ParetoData:
@@ -295,6 +311,8 @@ def pareto_from_report(report: Any) -> ParetoData:
         hidden=len(rows) - len(points),
         accuracy_kind=str(data.get("accuracy_kind", "labels")),
         deadline_s=float(deadline) if isinstance(deadline, int | float) else None,
+        latency_bounds=qos_bounds(data, ("p95_latency",)),
+        accuracy_bounds=qos_bounds(data, ("accuracy",)),
     )
 
 

@@ -231,9 +231,23 @@ def draw_latency_by_split(data: LatencyBars) -> Figure:
                 gid="deadline",
             )
         )
+    for k, (text, bound) in enumerate(data.latency_bounds):
+        handles.append(
+            ax.axhline(
+                bound * MS,
+                color=OKABE_ITO["black"],
+                linestyle="-.",
+                linewidth=1.0,
+                label=f"QoS {text}",
+                gid=f"qos-{k}",
+            )
+        )
+    lines = [b * MS for _, b in data.latency_bounds]
     if data.deadline_s is not None:
+        lines.append(data.deadline_s * MS)
+    if lines:
         bottom, top = ax.get_ylim()
-        ax.set_ylim(bottom, max(top, data.deadline_s * MS * 1.08))  # the line, not the frame
+        ax.set_ylim(bottom, max(top, max(lines) * 1.08))  # the lines, not the frame
     references = sum(b.strategy in ("local", "remote") for b in bars)
     if 0 < references < len(bars):
         ax.axvline(xs[references - 1] + 0.8, color="#777777", linestyle=":", linewidth=0.8)
@@ -350,6 +364,28 @@ def draw_pareto(data: ParetoData) -> Figure:
                 linewidth=1.2,
                 label=f"deadline {display_seconds(data.deadline_s)}",
                 gid="deadline",
+            )
+        )
+    for k, (text, bound) in enumerate(data.latency_bounds):
+        handles.append(
+            ax.axvline(
+                bound * MS,
+                color=OKABE_ITO["black"],
+                linestyle="-.",
+                linewidth=1.0,
+                label=f"QoS {text}",
+                gid=f"qos-latency-{k}",
+            )
+        )
+    for k, (text, bound) in enumerate(data.accuracy_bounds):
+        handles.append(
+            ax.axhline(
+                bound * 100,
+                color=OKABE_ITO["black"],
+                linestyle=":",
+                linewidth=1.2,
+                label=f"QoS {text}",
+                gid=f"qos-accuracy-{k}",
             )
         )
     latencies = [p.p95_s for p in points if p.p95_s > 0]
