@@ -407,6 +407,47 @@ def test_no_sweep_no_sensitivity_map():
     assert "sensitivity-map" not in analysis_figure_data(_report())
 
 
+def test_nothing_is_told_by_colour_alone():
+    from sei_tui.core.figures.style import OKABE_ITO
+
+    data = json.loads(render(_report(), "json"))
+    bars = draw("latency-by-split", latency_bars_from_report(data))
+    hatches = [c.patches[0].get_hatch() for c in bars.axes[0].containers]
+    assert len(set(hatches)) == 3 and all(hatches)
+    curve = draw("cs-curve", cs_curve_from_report(data, _saliency()))
+    payload = [a for a in curve.findobj() if str(a.get_gid()).startswith("payload-")]
+    styles = {(line.get_linestyle(), line.get_marker()) for line in payload}
+    assert len(payload) == 4 and len(styles) == 4
+    pareto = draw("pareto", pareto_from_report(data))
+    legend = {t.get_text(): h for t, h in zip(*_legend_entries(pareto), strict=True)}
+    markers = [legend[s].get_marker() for s in ("local", "remote", "split", "early_exit")]
+    assert len(set(markers)) == 4
+    # and every colour drawn is from the colour-blind-safe palette (or black/white/grey)
+    from matplotlib.colors import to_hex
+
+    from sei_tui.core.figures.files import figure_context
+
+    allowed = {c.lower() for c in OKABE_ITO.values()} | {"#ffffff", "#777777", "#999999"}
+    for figure in (bars, curve, pareto):
+        with figure_context():
+            figure.draw_without_rendering()  # ticks and grid lines, as saving makes them
+        for artist in figure.findobj():
+            for getter in ("get_facecolor", "get_color", "get_markerfacecolor"):
+                colour = getattr(artist, getter, lambda: None)()
+                if colour is None or isinstance(colour, str) and colour in ("none", "auto"):
+                    continue
+                colours = colour if hasattr(colour, "ndim") and colour.ndim == 2 else [colour]
+                for c in colours:
+                    if len(c) == 4 and c[3] == 0:
+                        continue  # transparent
+                    assert to_hex(c, keep_alpha=False) in allowed, (artist, c)
+
+
+def _legend_entries(figure):
+    (legend,) = figure.legends
+    return legend.get_texts(), legend.legend_handles
+
+
 # ------------------------------------------------------------------ byte-identical files
 
 

@@ -23,12 +23,13 @@ CAPTIONS = {
     "p95 and server (decode + tail) stacked, for the best encoding of each split (lowest "
     "p95 latency) and for local and remote; diamonds mark each row's p95 latency.",
     "pareto": "p95 latency against accuracy of every deployment, the Pareto front as a "
-    "step line, the recommended deployment circled; open markers violate the QoS.",
+    "step line, the recommended deployment circled; open markers violate the QoS, whose "
+    "latency and accuracy bounds are drawn as lines.",
     "sensitivity-map": "The recommended deployment at every point of the sweep (letters "
     "key the legend), with its p95 latency.",
 }
 
-# The four strategies the project knows, in the report's canonical order; rows of any other
+# The strategies this module knows, in the report's canonical order; rows of any other
 # strategy are drawn after them, in name order.
 KNOWN_STRATEGIES = ("local", "remote", "split")
 

@@ -303,6 +303,7 @@ def draw_pareto(data: ParetoData) -> Figure:
             Line2D(
                 [],
                 [],
+                color=colour,
                 linestyle="none",
                 marker=marker,
                 markerfacecolor=colour,
@@ -316,6 +317,7 @@ def draw_pareto(data: ParetoData) -> Figure:
             Line2D(
                 [],
                 [],
+                color=OKABE_ITO["black"],
                 linestyle="none",
                 marker="o",
                 markerfacecolor="none",

@@ -69,7 +69,6 @@ RC_PARAMS = {
     "font.size": 9.0,
     "mathtext.fontset": "dejavusans",
     "text.usetex": False,
-    "axes.prop_cycle": None,  # filled in by rc_params() (a cycler object)
     "axes.grid": True,
     "axes.axisbelow": True,
     "grid.linestyle": ":",
@@ -100,7 +99,7 @@ def rc_params() -> dict:
     from matplotlib import cycler
 
     params = dict(RC_PARAMS)
-    params["axes.prop_cycle"] = cycler(color=list(CYCLE))
+    params["axes.prop_cycle"] = cycler(color=list(CYCLE))  # a cycler object: built here
     return params
 
 
