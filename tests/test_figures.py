@@ -402,6 +402,25 @@ def test_sensitivity_map_has_one_cell_per_grid_point_with_its_recommendation():
     ]
 
 
+def test_one_sweep_axis_is_one_row_of_cells_with_the_links_units():
+    from sei_tui.core.figures.draw import axis_title, letter
+
+    rows = _rows()
+    data = json.loads(render(_report(), "json"))
+    data["sweep"] = [
+        {**_sweep_point(0, 0, row), "values": {"wifi.delay": delay}}
+        for delay, row in ((0.001, rows[6]), (0.01, rows[2]), (0.1, rows[0]))
+    ]
+    smap = sensitivity_map_from_report(data)
+    assert smap.cells == ((0, 1, 2),) and smap.row_labels == ({},)
+    figure = draw("sensitivity-map", smap)
+    (ax,) = figure.axes
+    assert ax.get_xlabel() == "delay of link wifi (s)" and ax.get_yticks().size == 0
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1.0 ms", "10.0 ms", "100.0 ms"]
+    assert axis_title("bitrate") == "bitrate of every link (bit/s)"
+    assert [letter(k) for k in (0, 25, 26, 27, 701, 702)] == ["A", "Z", "AA", "AB", "ZZ", "AAA"]
+
+
 def test_no_sweep_no_sensitivity_map():
     assert sensitivity_map_from_report(_report()) is None
     assert "sensitivity-map" not in analysis_figure_data(_report())
