@@ -40,6 +40,7 @@ HEAVY_MODULES = (
     "sympy",
     "torch.distributed",
     "torch.distributed.tensor",
+    "matplotlib",  # only `--figures` / `--figure` may load it (~0.1-0.3 s)
 )
 
 # runs `sei ARGS...` in this interpreter and writes which HEAVY modules were imported

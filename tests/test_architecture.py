@@ -42,6 +42,16 @@ RULES = (
         why="only the `sei tui` launcher opens the TUI",
     ),
     Rule("libsim", ("sei_tui",), why="the simulator stands alone"),
+    Rule(
+        "sei_tui",
+        ("matplotlib",),
+        allowed_in=(
+            "sei_tui.core.figures.draw",
+            "sei_tui.core.figures.files",
+            "sei_tui.core.figures.style",
+        ),
+        why="matplotlib loads only when a figure is drawn (core/figures)",
+    ),
 )
 
 
@@ -217,3 +227,42 @@ def test_suite_has_a_matching_torchvision():
     boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
     keep = torchvision.ops.nms(boxes, torch.tensor([0.9, 0.8]), 0.5)
     assert keep.tolist() == [0]
+
+
+def test_the_checker_confines_matplotlib_to_the_figure_modules(tmp_path):
+    for package in ("sei_tui", "sei_tui/core", "sei_tui/core/figures", "sei_tui/cli"):
+        _write(tmp_path, f"{package}/__init__.py", "")
+    _write(tmp_path, "sei_tui/core/figures/draw.py", "from matplotlib.figure import Figure\n")
+    _write(tmp_path, "sei_tui/core/figures/data.py", "import matplotlib\n")
+    _write(tmp_path, "sei_tui/cli/analyze.py", "def f():\n    import matplotlib.pyplot\n")
+    flagged = sorted({line.split(":", 1)[0] for line in violations(tmp_path)})
+    assert flagged == ["sei_tui/cli/analyze.py", "sei_tui/core/figures/data.py"]
+
+
+def test_the_cli_and_the_figure_facade_load_no_matplotlib():
+    # `sei analyze` without --figures must not pay for matplotlib (~0.3 s at import)
+    modules = [
+        "sei_tui.cli.main",
+        "sei_tui.cli.analyze",
+        "sei_tui.cli.saliency",
+        "sei_tui.core",
+        "sei_tui.core.evaluation.report",
+        "sei_tui.core.figures",
+        "sei_tui.core.figures.data",
+    ]
+    loaded = _loaded_after_importing(modules)
+    assert set(modules) <= loaded
+    assert sorted(m for m in loaded if _within(m, "matplotlib")) == []
+
+
+@pytest.mark.slow
+def test_a_plain_analyze_run_loads_no_matplotlib():
+    code = (
+        "import sys\n"
+        "from sei_tui.cli.main import main\n"
+        "code = main(['analyze', '--synthetic', '8', '--frames', '3', '--encoding', 'int8',"
+        " '--format', 'json'])\n"
+        "print('matplotlib' in sys.modules, code, file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.stderr.strip().splitlines()[-1] == "False 0", out.stderr

@@ -73,6 +73,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from sei_tui.cli.simulate import add_trace_argument
 
     add_trace_argument(parser)
+    parser.add_argument(
+        "--figures",
+        metavar="DIR",
+        help="also write the figures (cs-curve, latency-by-split, pareto, sensitivity-map "
+        "with --sweep) into DIR; the Markdown report embeds them",
+    )
+    parser.add_argument(
+        "--figure-format",
+        choices=("svg", "pdf", "png"),
+        help="format of the --figures files (svg)",
+    )
 
 
 def _deadline(text: str | None) -> float | None:
@@ -160,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         from sei_tui.core.evaluation.report import check_output_path
 
         check_output_path(args.out, create_folders=True)  # the writer makes missing folders
+    _check_figure_flags(args)
 
     from sei_tui.core.evaluation.engine import Evaluation
     from sei_tui.core.evaluation.ranking import rank
@@ -204,6 +216,8 @@ def run(args: argparse.Namespace) -> int:
         notes=[f"no CS: {evaluation.saliency_error}"] if evaluation.saliency_error else [],
     )
     text = render(report, fmt)
+    if args.figures:
+        text = _write_figures(args, report, evaluation, fmt, text)
     if args.out:
         from pathlib import Path
 
@@ -222,3 +236,30 @@ def _stderr_progress(fraction: float, label: str) -> None:
     width = os.get_terminal_size(sys.stderr.fileno()).columns if sys.stderr.isatty() else 80
     line = f"sei analyze: {fraction * 100:3.0f}% {label}"
     print("\r\033[K" + line[: width - 1], end="", file=sys.stderr, flush=True)
+
+
+def _check_figure_flags(args: argparse.Namespace) -> None:
+    """--figures DIR must be a folder this process can create or write (before the run)."""
+    if args.figure_format and not args.figures:
+        raise SeiInputError("--figure-format: needs --figures DIR")
+    if args.figures:
+        from sei_tui.core.figures.files import check_figure_folder
+
+        check_figure_folder(args.figures, "--figures")
+
+
+def _write_figures(args: argparse.Namespace, report, evaluation, fmt: str, text: str) -> str:
+    """Write the figures into --figures (matplotlib loads only here); the Markdown report
+    gets them linked relative to the --out file's folder (or the working folder)."""
+    from pathlib import Path
+
+    from sei_tui.core.figures.files import markdown_figures, write_analysis_figures
+
+    saliency = getattr(evaluation, "saliency", None)
+    written = write_analysis_figures(
+        report, args.figures, args.figure_format or "svg", saliency=saliency
+    )
+    if fmt != "md":
+        return text
+    base = Path(args.out).parent if args.out else Path.cwd()
+    return text + markdown_figures(written, base)

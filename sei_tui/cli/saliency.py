@@ -35,6 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--no-cache", action="store_true", help="recompute even if a result is cached")
     p.add_argument("--json", action="store_true", help="print JSON (cli.md shape)")
+    p.add_argument(
+        "--figure",
+        metavar="FILE",
+        help="also draw the CS curve into FILE (.svg, .pdf or .png, from the suffix)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
         # checked before the (slow) model load; open_dataset validates the contents
         what = "not a directory" if Path(args.data).expanduser().exists() else "no such directory"
         raise SeiInputError(f"--data = {args.data}: {what}")
+    if args.figure is not None:
+        from sei_tui.core.figures.files import check_figure_file
+
+        check_figure_file(args.figure, "--figure")  # before the slow work
 
     from sei_tui.core.data.datasets import open_dataset
     from sei_tui.core.model.graph import analyze_model
@@ -68,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
             cache=not args.no_cache,
             weights_digest_hint=loaded.weights_digest,
         )
+    if args.figure is not None:
+        from sei_tui.core.figures.files import write_saliency_figure
+
+        write_saliency_figure(result, args.figure, graph.split_points)
     classes = list(getattr(dataset, "classes", []) or [])
     if args.target == "top1" and loaded.class_names:
         classes = list(loaded.class_names)
