@@ -5,7 +5,9 @@ The work runs in stages, each in its own module, each passing a typed result for
 1. `prepare`: model, graph, evaluation images, whole-model predictions, labels,
    saliency and compute models -> `EvaluationInputs`;
 2. `deployments`: local, remote and split deployments with their encoded frames,
-   timed encode/decode and lossless top-1 -> `Deployment` list;
+   timed encode/decode and lossless top-1 -> `Deployment` list; with `strategies` naming
+   them, `sei_tui.core.adapters.deploy` trains exits and bottlenecks and adds their
+   `early_exit` and `bottleneck` deployments;
 3. `simulation` (with `accuracy` and `latency`): one libsim run per payload size, each
    deployment's frames' latencies and losses -> `Row`s;
 4. `ranking.rank` orders rows, marks the Pareto front and recommends; `sweep` does so at
@@ -72,6 +74,8 @@ __all__ = [
 # Model analysis is the slow part and does not depend on the scenario: keep it per process.
 _MODEL_CACHE: dict[tuple, tuple[Any, Any]] = {}
 
+DEFAULT_STRATEGIES = ("local", "remote", "split")  # `sei analyze` without --strategies
+
 # What `prepare()` exposes of its EvaluationInputs as attributes of the Evaluation.
 _INPUT_ATTRIBUTES = frozenset(
     {
@@ -126,6 +130,8 @@ class Evaluation:
         loaded: Any | None = None,
         graph: Any | None = None,
         saliency_result: Any | None = None,
+        strategies: Sequence[str] | None = None,
+        adapters: Any | None = None,
     ):
         if loaded is None and not isinstance(model, str):
             loaded = model
@@ -153,6 +159,10 @@ class Evaluation:
         self.use_saliency = saliency
         self.frames = frames  # None: the scenario flow's
         self.protocol = protocol  # None: the scenario's
+        # which deployments (rows.STRATEGIES; default local, remote, split) and how exits
+        # and bottlenecks are trained (an adapters.deploy.AdapterOptions; None: defaults)
+        self.strategies = tuple(strategies or DEFAULT_STRATEGIES)
+        self.adapter_options = adapters
         self.inputs: EvaluationInputs | None = None
         self.deployments: list[Deployment] = []
         self.prepared = False
@@ -191,23 +201,64 @@ class Evaluation:
         builder = DeploymentBuilder(self.inputs, self.encodings, self.input_encodings)
         candidates = self.candidate_splits()
         deployments: list[Deployment] = []
+        adapted = {"early_exit", "bottleneck"} & set(self.strategies)
         with batch_threads():
             report(0.35, "local and remote")
-            deployments.append(builder.local())
-            deployments += builder.remote()
+            if "local" in self.strategies:
+                deployments.append(builder.local())
+            if "remote" in self.strategies:
+                deployments += builder.remote()
+            if "split" not in self.strategies and not adapted:
+                candidates = []
             done = 0
+            span = 0.3 if adapted else 0.6  # training takes the rest of the bar
             for group in builder.split_groups(candidates):
                 check_cancel(cancel)
 
                 def step(fraction: float, label: str, before: int = done, size: int = len(group)):
                     whole = (before + fraction * size) / max(len(candidates), 1)
-                    report(0.4 + 0.6 * whole, label)
+                    report(0.4 + span * whole, label)
 
                 deployments += self._prepare_splits(builder, group, cancel, step)
                 done += len(group)
+        if adapted:
+            deployments += self._adapter_deployments(deployments, candidates, report, cancel)
+        if "split" not in self.strategies:  # built only for the exits' offloaded path
+            deployments = [d for d in deployments if d.strategy != "split"]
         self.deployments = deployments
         report(1.0, "prepared")
         self.prepared = True
+
+    def _adapter_deployments(
+        self, built: list[Deployment], candidates: list, report: Progress, cancel: Cancel | None
+    ) -> list[Deployment]:
+        """Train the exits and bottlenecks the strategies ask for; their deployments."""
+        from dataclasses import replace
+
+        from sei_tui.core.adapters.deploy import AdapterOptions, adapter_deployments
+
+        options = self.adapter_options or AdapterOptions()
+        options = replace(
+            options,
+            exits="early_exit" in self.strategies,
+            bottlenecks="bottleneck" in self.strategies,
+        )
+        splits = [d for d in built if d.strategy == "split"]
+
+        def step(fraction: float, label: str) -> None:
+            report(0.7 + 0.29 * fraction, f"training: {label}")
+
+        return adapter_deployments(
+            self.inputs,
+            splits,
+            candidates,
+            options,
+            self.encodings,
+            None if self.data is None else str(self.data),
+            self.synthetic,
+            step,
+            cancel,
+        )
 
     def _model(self) -> tuple[Any, Any]:
         if self.given_loaded is not None:

@@ -31,12 +31,16 @@ _STRATEGY_ORDER = {strategy: i for i, strategy in enumerate(STRATEGIES)}  # loca
 
 
 def canonical_key(row: Row) -> tuple:
-    """local, remote, split; then split index; then encoding: a total order on deployments."""
+    """local, remote, split, early_exit, bottleneck; then split index; then encoding; then
+    exit threshold and bottleneck width: a total order on deployments."""
     return (
         _STRATEGY_ORDER.get(row.strategy, len(_STRATEGY_ORDER)),
         row.strategy,
         -1 if row.split_index is None else row.split_index,
         row.encoding,
+        # early_exit and bottleneck rows of one split and encoding differ in these only
+        -1.0 if getattr(row, "exit_threshold", None) is None else row.exit_threshold,
+        -1 if getattr(row, "bottleneck_channels", None) is None else row.bottleneck_channels,
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-STRATEGIES = ("local", "remote", "split")
+STRATEGIES = ("local", "remote", "split", "early_exit", "bottleneck")
 
 
 @dataclass
@@ -53,11 +53,21 @@ class Row:
     pareto: bool = False
     feasible: bool = True
     violations: list[str] = field(default_factory=list)
+    # early_exit and bottleneck rows (None on the others): see docs/cli.md
+    exit_threshold: float | None = None  # exit top-1 probability at or above: answer on the edge
+    exit_rate: float | None = None  # fraction of evaluation images answered by the exit
+    bottleneck_channels: int | None = None  # channels of the tensor that travels
+    train_images: int | None = None  # images the exit or bottleneck was trained on
+    eval_images: int | None = None  # images accuracy and exit rate are counted on
 
     @property
     def label(self) -> str:
         if self.strategy == "split":
             return f"split@{self.split_index} {self.after} {self.encoding}"
+        if self.strategy == "early_exit":
+            return f"exit@{self.split_index} τ={self.exit_threshold:g} {self.encoding}"
+        if self.strategy == "bottleneck":
+            return f"bottleneck@{self.split_index} c={self.bottleneck_channels} {self.encoding}"
         return f"{self.strategy} {self.encoding}"
 
     def to_dict(self) -> dict:

@@ -139,6 +139,8 @@ def row_from_result(
     (a FlowResult), QoS checked."""
     network_s = [f.latency_s if f.delivered_s is not None else None for f in flow.frames]
     fixed = deployment.head_s + deployment.encode_s + deployment.decode_s + deployment.tail_s
+    if deployment.frame_fixed_s:  # early exits: each image's own path
+        fixed = deployment.frame_fixed_s
     parts = latency_parts(network_s, fixed, deadline)
     losses = [frame_loss(f) for f in flow.frames] if protocol == "udp" else None
     accuracy, agreement = accuracy_under_loss(deployment, losses, inputs.labels, inputs.whole_top1)
@@ -165,6 +167,11 @@ def row_from_result(
         edge_params=deployment.edge_params,
         edge_memory_bytes=deployment.edge_memory_bytes,
         compute=deployment.compute,
+        exit_threshold=deployment.exit_threshold,
+        exit_rate=deployment.exit_rate,
+        bottleneck_channels=deployment.bottleneck_channels,
+        train_images=deployment.train_images,
+        eval_images=deployment.eval_images,
         **parts.__dict__,
     )
     row.violations = qos.check(row)
