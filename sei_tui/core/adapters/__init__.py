@@ -3,6 +3,7 @@
 split_data      the seeded train/evaluation split of the images (disjoint by construction)
 exits           exit branches (pooling rule per tensor layout + linear), their training
 bottleneck      encoder/decoder pairs around a split tensor, their training
+training        the checked plan (points, images), forward passes, training per point
 training_cache  trained parts cached by model, weights, data, split point and configuration
 deploy          `early_exit` and `bottleneck` deployments built from the split deployments
 

@@ -14,10 +14,9 @@ those are the candidates tried; none is added when no threshold meets the bound)
 Bottleneck c at split k, encoding e: the head and the encoder run on the device, the
 encoded c-channel tensor travels in encoding e, the server runs the decoder and the tail.
 
-Exits are trained at every candidate split point; bottlenecks at the cumulative-saliency
-maxima among them (the split points the saliency predictor recommends; every candidate when
-there is no saliency). Compute of the trained parts: their FLOPs at the node's average rate
-over the whole model (seconds per FLOP of the node's compute model).
+Which points get exits and bottlenecks, and how they are trained: `training`. Compute of
+the trained parts: their FLOPs at the node's average rate over the whole model (seconds per
+FLOP of the node's compute model).
 """
 
 from __future__ import annotations
@@ -25,40 +24,19 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 import torch
 
-from sei_tui.core.adapters.bottleneck import (
-    DEFAULT_BOTTLENECK_CHANNELS,
-    DEFAULT_BOTTLENECK_EPOCHS,
-    Bottleneck,
-    channels_of,
-    train_bottleneck,
+from sei_tui.core.adapters.bottleneck import Bottleneck
+from sei_tui.core.adapters.training import (
+    DEFAULT_EXIT_THRESHOLDS,
+    AdapterOptions,
+    AdapterPlan,
+    ExitOutputs,
+    plan_adapters,
 )
-from sei_tui.core.adapters.exits import (
-    DEFAULT_EXIT_EPOCHS,
-    ExitBranch,
-    exit_layout,
-    pool_features,
-    train_exit,
-)
-from sei_tui.core.adapters.split_data import (
-    DEFAULT_TRAIN_IMAGES,
-    DEFAULT_TRAIN_SEED,
-    TrainingImages,
-    training_images,
-)
-from sei_tui.core.adapters.training_cache import (
-    cache_key,
-    load_cached,
-    save_state_dict,
-    store,
-    weights_digest,
-)
-from sei_tui.core.errors import SeiInputError
 from sei_tui.core.evaluation.deployments import FLOAT_BYTES, TIMED_FRAMES, Deployment
 from sei_tui.core.evaluation.encoding import (
     RESULT_BYTES,
@@ -68,50 +46,20 @@ from sei_tui.core.evaluation.encoding import (
     encode_tensor_batches,
     encode_tensors,
 )
-from sei_tui.core.evaluation.inference import BATCH, Cancel, Progress, batch_threads, check_cancel
-from sei_tui.core.model.capture import run_capturing
+from sei_tui.core.evaluation.inference import BATCH, Cancel, Progress, batch_threads
 
 __all__ = [
     "DEFAULT_EXIT_THRESHOLDS",
     "AdapterOptions",
+    "AdapterPlan",
     "ExitOutputs",
     "adapter_deployments",
+    "adapter_seconds",
+    "bottleneck_deployments",
     "early_exit_deployment",
+    "plan_adapters",
     "qos_threshold",
 ]
-
-DEFAULT_EXIT_THRESHOLDS = (0.5, 0.9, 0.99)
-
-
-@dataclass(frozen=True)
-class AdapterOptions:
-    """What to train and deploy (see docs/cli.md for the flags and defaults)."""
-
-    exits: bool = False
-    bottlenecks: bool = False
-    thresholds: tuple[float, ...] = DEFAULT_EXIT_THRESHOLDS
-    widths: tuple[int, ...] = DEFAULT_BOTTLENECK_CHANNELS
-    widths_given: bool = False  # user-given widths must fit every bottleneck point
-    train_images: int = DEFAULT_TRAIN_IMAGES
-    exit_epochs: int = DEFAULT_EXIT_EPOCHS
-    bottleneck_epochs: int = DEFAULT_BOTTLENECK_EPOCHS
-    seed: int = DEFAULT_TRAIN_SEED
-    accuracy_bound: float | None = None  # from the QoS: accuracy >= bound
-    save_dir: Path | None = None  # write each trained part's state dict here
-
-    def __bool__(self) -> bool:
-        return self.exits or self.bottlenecks
-
-
-@dataclass
-class ExitOutputs:
-    """One exit's answers on the evaluation images."""
-
-    branch: ExitBranch
-    confidence: torch.Tensor  # (N,) top-1 softmax probability
-    top1: torch.Tensor  # (N,)
-    flops: int
-    params: int
 
 
 def adapter_seconds(compute: Any, graph: Any, flops: int) -> float:
@@ -185,149 +133,35 @@ def qos_threshold(
     return None
 
 
-# ------------------------------------------------------------------ training and building
-
-
-def _training_targets(inputs: Any, training: TrainingImages, teacher: torch.Tensor):
-    """Labels when the data has the model's classes, else the whole model's softmax."""
-    if training.labels is not None:
-        return training.labels
-    return torch.softmax(teacher.float(), dim=1)
-
-
-def _capture(
-    graph: Any, images: torch.Tensor, pooled: dict, whole: dict, cancel: Cancel | None
-) -> torch.Tensor:
-    """The graph's output over `images`; pooled features of the split points in `pooled`
-    (index -> (point, layout)) and whole tensors of those in `whole` (index -> point),
-    filled in place as lists of batches (returned dicts of index -> tensor)."""
-    names = {sp.tensors[0].name for sp, _ in pooled.values()}
-    names |= {sp.tensors[0].name for sp in whole.values()}
-    outputs = []
-    got_pooled: dict[int, list] = {i: [] for i in pooled}
-    got_whole: dict[int, list] = {i: [] for i in whole}
-    with batch_threads(), torch.inference_mode():
-        for batch in images.split(BATCH):
-            check_cancel(cancel)
-            values, output = run_capturing(graph.graph_module, batch, sorted(names))
-            outputs.append(output.float())
-            for i, (sp, layout) in pooled.items():
-                got_pooled[i].append(pool_features(values[sp.tensors[0].name].float(), layout))
-            for i, sp in whole.items():
-                got_whole[i].append(values[sp.tensors[0].name].float().clone())
-            del values
-    pooled.clear()
-    pooled.update({i: torch.cat(v) for i, v in got_pooled.items()})
-    whole.clear()
-    whole.update({i: torch.cat(v) for i, v in got_whole.items()})
-    return torch.cat(outputs)
-
-
-def check_labels(dataset_classes: list[str], loaded: Any, data: str | None) -> list[int] | None:
-    """The data's labels as model classes; None (self-distillation) when the model names
-    no classes and the counts differ; a SeiInputError when the model names its classes and
-    the data's are not among them (the exits could not learn the model's classes)."""
-    from sei_tui.core.evaluation.prepare import label_mapping
-
-    names = getattr(loaded, "class_names", None)
-    mapping = label_mapping(dataset_classes, names, getattr(loaded, "num_classes", None))
-    if mapping is None and names and dataset_classes:
-        flag = f"--data {data}" if data is not None else "--synthetic (shape images)"
-        shown = ", ".join(dataset_classes[:4]) + (", ..." if len(dataset_classes) > 4 else "")
-        raise SeiInputError(
-            f"{flag}: classes ({shown}) are not the model's classes ({len(names)} named "
-            "classes): exits and bottlenecks cannot be trained on this data"
-        )
-    return mapping
+# ------------------------------------------------------------------ building
 
 
 def adapter_deployments(
     inputs: Any,
+    plan: AdapterPlan,
     splits: Sequence[Deployment],
-    candidates: Sequence[Any],
-    options: AdapterOptions,
     encodings: Sequence[TensorEncoding],
-    data: str | None,
-    synthetic: int | None,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
 ) -> list[Deployment]:
-    """Train the run's exits and bottlenecks (or read them from the cache) and build their
-    deployments. `splits` are the run's split deployments (every candidate, every encoding)."""
-    from sei_tui.core.evaluation.prepare import open_data
+    """Train (or read from the cache) the exits and bottlenecks of `plan` (an
+    `training.AdapterPlan`) and build their deployments. `splits` are the run's split
+    deployments (every candidate, every encoding)."""
+    from sei_tui.core.adapters.training import capture_features, train_bottlenecks, train_exits
 
     report = progress or (lambda _f, _s: None)
-    loaded, graph = inputs.loaded, inputs.graph
-    dataset = open_data(data, synthetic, loaded)
-    label_of = check_labels(list(getattr(dataset, "classes", None) or []), loaded, data)
-    report(0.0, "training images")
-    training = training_images(
-        data, synthetic, loaded, len(inputs.images), options.train_images, options.seed, label_of
-    )
-    points = [sp for sp in candidates if sp.single_tensor]
-    layouts = {sp.index: exit_layout(sp.tensors[0].shape, graph.input_shape) for sp in points}
-    exit_points = points if options.exits else []
-    bottleneck_points = []
-    if options.bottlenecks:
-        maxima = set(inputs.saliency.maxima) if inputs.saliency is not None else None
-        bottleneck_points = [
-            sp
-            for sp in points
-            if (maxima is None or sp.index in maxima) and len(sp.tensors[0].shape) >= 2
-        ]
-        _check_widths(options, bottleneck_points, layouts)
-    base = {
-        "model": inputs.model_name,
-        "weights": weights_digest(loaded),
-        "data": training.fingerprint,
-    }
-    pooled_train = {sp.index: (sp, layouts[sp.index]) for sp in exit_points}
-    whole_train = {sp.index: sp for sp in bottleneck_points}
-    report(0.1, "training images: forward pass")
-    teacher = _capture(graph, training.images, pooled_train, whole_train, cancel)
-    targets = _training_targets(inputs, training, teacher)
-    classes = int(teacher.shape[1])
-    pooled_eval = {sp.index: (sp, layouts[sp.index]) for sp in exit_points}
-    whole_eval = {sp.index: sp for sp in bottleneck_points}
-    _capture(graph, inputs.images, pooled_eval, whole_eval, cancel)
-    n_train = len(training.indices)
+    options = plan.options
+    report(0.05, "training images: forward pass")
+    features = capture_features(inputs, plan, cancel)
+    exits = train_exits(plan, features, lambda f, s: report(0.1 + 0.3 * f, s), cancel)
     by_point: dict[int, list[Deployment]] = {}
     for d in splits:
         by_point.setdefault(d.split.index, []).append(d)
     out: list[Deployment] = []
-    steps = max(len(exit_points) + len(bottleneck_points) * len(options.widths), 1)
-    done = 0
-    for sp in exit_points:
-        check_cancel(cancel)
-        report(0.2 + 0.8 * done / steps, f"split {sp.index} ({sp.after}): training the exit")
-        layout = layouts[sp.index]
-        features = pooled_train[sp.index]
-        config = {
-            "kind": "exit",
-            "layout": layout,
-            "features": int(features.shape[1]),
-            "classes": classes,
-            "epochs": options.exit_epochs,
-            "seed": options.seed,
-            "labels": training.labels is not None,
-        }
-        key = cache_key(**base, split_index=sp.index, configuration=config)
-        branch = ExitBranch(layout, int(features.shape[1]), classes)
-        if not load_cached(key, branch):
-            branch = train_exit(
-                features, layout, targets, classes, options.exit_epochs, options.seed
-            )
-            store(key, branch)
-        branch.eval()
-        if options.save_dir is not None:
-            save_state_dict(Path(options.save_dir) / f"exit-split{sp.index}.pt", branch)
-        with torch.inference_mode():
-            probs = torch.softmax(branch.classify(pooled_eval[sp.index]), dim=1)
-        top = probs.max(dim=1)
-        shape = tuple(sp.tensors[0].shape[1:])
-        outputs = ExitOutputs(branch, top.values, top.indices, branch.flops(shape), branch.params())
-        exit_s = adapter_seconds(inputs.edge_compute, graph, outputs.flops)
-        for split in by_point.get(sp.index, []):
+    n_train = len(plan.training.indices)
+    for index, outputs in exits.items():
+        exit_s = adapter_seconds(inputs.edge_compute, inputs.graph, outputs.flops)
+        for split in by_point.get(index, []):
             thresholds = list(options.thresholds)
             if options.accuracy_bound is not None:
                 extra = qos_threshold(
@@ -337,65 +171,14 @@ def adapter_deployments(
                     thresholds.append(extra)
             for threshold in thresholds:
                 out.append(early_exit_deployment(split, outputs, threshold, exit_s, n_train))
-        done += 1
-    for sp in bottleneck_points:
-        layout = layouts[sp.index]
-        payload = whole_train[sp.index]
-        channels = channels_of(payload.shape[1:], layout)
-        _, tail = graph.split(sp.index)
-        tail.eval()
-        for width in options.widths:
-            check_cancel(cancel)
-            done += 1
-            if width > channels:
-                continue  # a default width wider than this tensor (user widths were checked)
-            report(
-                0.2 + 0.8 * done / steps,
-                f"split {sp.index} ({sp.after}): training bottleneck {width}",
-            )
-            config = {
-                "kind": "bottleneck",
-                "layout": layout,
-                "channels": channels,
-                "width": int(width),
-                "epochs": options.bottleneck_epochs,
-                "seed": options.seed,
-            }
-            key = cache_key(**base, split_index=sp.index, configuration=config)
-            model = Bottleneck(layout, channels, int(width))
-            if not load_cached(key, model):
-                model = train_bottleneck(
-                    payload,
-                    layout,
-                    int(width),
-                    tail,
-                    teacher,
-                    options.bottleneck_epochs,
-                    options.seed,
-                )
-                store(key, model)
-            model.eval()
-            if options.save_dir is not None:
-                name = f"bottleneck-split{sp.index}-c{width}.pt"
-                save_state_dict(Path(options.save_dir) / name, model)
-            out += bottleneck_deployments(
-                inputs, sp, model, tail, whole_eval[sp.index], encodings, n_train
-            )
+    for sp, model, tail in train_bottlenecks(
+        plan, features, lambda f, s: report(0.4 + 0.6 * f, s), cancel
+    ):
+        out += bottleneck_deployments(
+            inputs, sp, model, tail, features.whole_eval[sp.index], encodings, n_train
+        )
     report(1.0, "trained")
     return out
-
-
-def _check_widths(options: AdapterOptions, points: Sequence[Any], layouts: dict) -> None:
-    if not options.widths_given:
-        return
-    for sp in points:
-        channels = channels_of(sp.tensors[0].shape[1:], layouts[sp.index])
-        for width in options.widths:
-            if width > channels:
-                raise SeiInputError(
-                    f"--bottleneck-channels: {width} is wider than split {sp.index} "
-                    f"({sp.after}), whose tensor has {channels} channels"
-                )
 
 
 def bottleneck_deployments(

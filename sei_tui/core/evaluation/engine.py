@@ -202,6 +202,7 @@ class Evaluation:
         candidates = self.candidate_splits()
         deployments: list[Deployment] = []
         adapted = {"early_exit", "bottleneck"} & set(self.strategies)
+        plan = self._plan_adapters(candidates) if adapted else None
         with batch_threads():
             report(0.35, "local and remote")
             if "local" in self.strategies:
@@ -222,43 +223,39 @@ class Evaluation:
                 deployments += self._prepare_splits(builder, group, cancel, step)
                 done += len(group)
         if adapted:
-            deployments += self._adapter_deployments(deployments, candidates, report, cancel)
+            deployments += self._adapter_deployments(plan, deployments, report, cancel)
         if "split" not in self.strategies:  # built only for the exits' offloaded path
             deployments = [d for d in deployments if d.strategy != "split"]
         self.deployments = deployments
         report(1.0, "prepared")
         self.prepared = True
 
-    def _adapter_deployments(
-        self, built: list[Deployment], candidates: list, report: Progress, cancel: Cancel | None
-    ) -> list[Deployment]:
-        """Train the exits and bottlenecks the strategies ask for; their deployments."""
+    def _plan_adapters(self, candidates: list) -> Any:
+        """The checked training plan of the exits and bottlenecks the strategies ask for
+        (an adapters.training.AdapterPlan): bad input fails here, before the slow work."""
         from dataclasses import replace
 
-        from sei_tui.core.adapters.deploy import AdapterOptions, adapter_deployments
+        from sei_tui.core.adapters.training import AdapterOptions, plan_adapters
 
-        options = self.adapter_options or AdapterOptions()
         options = replace(
-            options,
+            AdapterOptions() if self.adapter_options is None else self.adapter_options,
             exits="early_exit" in self.strategies,
             bottlenecks="bottleneck" in self.strategies,
         )
-        splits = [d for d in built if d.strategy == "split"]
+        data = None if self.data is None else str(self.data)
+        return plan_adapters(self.inputs, candidates, options, data, self.synthetic)
+
+    def _adapter_deployments(
+        self, plan: Any, built: list[Deployment], report: Progress, cancel: Cancel | None
+    ) -> list[Deployment]:
+        """Train the planned exits and bottlenecks; their deployments."""
+        from sei_tui.core.adapters.deploy import adapter_deployments
 
         def step(fraction: float, label: str) -> None:
             report(0.7 + 0.29 * fraction, f"training: {label}")
 
-        return adapter_deployments(
-            self.inputs,
-            splits,
-            candidates,
-            options,
-            self.encodings,
-            None if self.data is None else str(self.data),
-            self.synthetic,
-            step,
-            cancel,
-        )
+        splits = [d for d in built if d.strategy == "split"]
+        return adapter_deployments(self.inputs, plan, splits, self.encodings, step, cancel)
 
     def _model(self) -> tuple[Any, Any]:
         if self.given_loaded is not None:

@@ -1,0 +1,332 @@
+"""Planning and running the training of a run's exits and bottlenecks.
+
+`plan_adapters` checks everything the user gave before any slow work (the data's classes,
+enough images left to train on, bottleneck widths) and picks the points: exits at every
+single-tensor candidate split point, bottlenecks at the cumulative-saliency maxima among
+them (every candidate without saliency). `capture_features` runs the model once over the
+training images and once over the evaluation images, keeping each exit point's pooled
+features and each bottleneck point's whole tensor; `train_exits` and `train_bottlenecks`
+train (or read from the cache, `training_cache`) one part per point and width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sei_tui.core.adapters.bottleneck import (
+    DEFAULT_BOTTLENECK_CHANNELS,
+    DEFAULT_BOTTLENECK_EPOCHS,
+    Bottleneck,
+    channels_of,
+    train_bottleneck,
+)
+from sei_tui.core.adapters.exits import (
+    DEFAULT_EXIT_EPOCHS,
+    ExitBranch,
+    exit_layout,
+    pool_features,
+    train_exit,
+)
+from sei_tui.core.adapters.split_data import (
+    DEFAULT_TRAIN_IMAGES,
+    DEFAULT_TRAIN_SEED,
+    TrainingImages,
+    training_images,
+)
+from sei_tui.core.adapters.training_cache import (
+    cache_key,
+    load_cached,
+    save_state_dict,
+    store,
+    weights_digest,
+)
+from sei_tui.core.errors import SeiInputError
+from sei_tui.core.evaluation.inference import BATCH, Cancel, Progress, batch_threads, check_cancel
+from sei_tui.core.model.capture import run_capturing
+
+__all__ = [
+    "DEFAULT_EXIT_THRESHOLDS",
+    "AdapterOptions",
+    "AdapterPlan",
+    "ExitOutputs",
+    "Features",
+    "capture_features",
+    "check_labels",
+    "plan_adapters",
+    "train_bottlenecks",
+    "train_exits",
+]
+
+DEFAULT_EXIT_THRESHOLDS = (0.5, 0.9, 0.99)
+
+
+@dataclass(frozen=True)
+class AdapterOptions:
+    """What to train and deploy (see docs/cli.md for the flags and defaults)."""
+
+    exits: bool = False
+    bottlenecks: bool = False
+    thresholds: tuple[float, ...] = DEFAULT_EXIT_THRESHOLDS
+    widths: tuple[int, ...] = DEFAULT_BOTTLENECK_CHANNELS
+    widths_given: bool = False  # user-given widths must fit every bottleneck point
+    train_images: int = DEFAULT_TRAIN_IMAGES
+    exit_epochs: int = DEFAULT_EXIT_EPOCHS
+    bottleneck_epochs: int = DEFAULT_BOTTLENECK_EPOCHS
+    seed: int = DEFAULT_TRAIN_SEED
+    accuracy_bound: float | None = None  # from the QoS: accuracy >= bound
+    save_dir: Path | None = None  # write each trained part's state dict here
+    use_cache: bool = True  # False: always train (benchmarks)
+
+
+@dataclass
+class ExitOutputs:
+    """One exit's answers on the evaluation images."""
+
+    branch: ExitBranch
+    confidence: torch.Tensor  # (N,) top-1 softmax probability
+    top1: torch.Tensor  # (N,)
+    flops: int  # per image
+    params: int
+
+
+@dataclass
+class AdapterPlan:
+    """Checked inputs of the training: images, points and their layouts."""
+
+    options: AdapterOptions
+    training: TrainingImages
+    exit_points: list
+    bottleneck_points: list
+    layouts: dict[int, str]
+    cache_base: dict[str, str]
+    graph: Any
+
+
+@dataclass
+class Features:
+    """What the training and the deployments read from the model's forward passes."""
+
+    teacher: torch.Tensor  # whole-model logits on the training images
+    pooled_train: dict[int, torch.Tensor]
+    whole_train: dict[int, torch.Tensor]
+    pooled_eval: dict[int, torch.Tensor]
+    whole_eval: dict[int, torch.Tensor]
+
+
+def check_labels(dataset_classes: list[str], loaded: Any, data: str | None) -> list[int] | None:
+    """The data's labels as model classes; None (self-distillation) when the model names
+    no classes and the counts differ; a SeiInputError when the model names its classes and
+    the data's are not among them (the exits could not learn the model's classes)."""
+    from sei_tui.core.evaluation.prepare import label_mapping
+
+    names = getattr(loaded, "class_names", None)
+    mapping = label_mapping(dataset_classes, names, getattr(loaded, "num_classes", None))
+    if mapping is None and names and dataset_classes:
+        flag = f"--data {data}" if data is not None else "--synthetic (shape images)"
+        shown = ", ".join(dataset_classes[:4]) + (", ..." if len(dataset_classes) > 4 else "")
+        raise SeiInputError(
+            f"{flag}: classes ({shown}) are not the model's classes ({len(names)} named "
+            "classes): exits and bottlenecks cannot be trained on this data"
+        )
+    return mapping
+
+
+def plan_adapters(
+    inputs: Any,
+    candidates: Sequence[Any],
+    options: AdapterOptions,
+    data: str | None,
+    synthetic: int | None,
+) -> AdapterPlan:
+    """Check the run's training inputs and choose the points (see the module doc)."""
+    from sei_tui.core.evaluation.prepare import open_data
+
+    loaded, graph = inputs.loaded, inputs.graph
+    dataset = open_data(data, synthetic, loaded)
+    label_of = check_labels(list(getattr(dataset, "classes", None) or []), loaded, data)
+    points = [sp for sp in candidates if sp.single_tensor]
+    layouts = {sp.index: exit_layout(sp.tensors[0].shape, graph.input_shape) for sp in points}
+    bottleneck_points = []
+    if options.bottlenecks:
+        maxima = set(inputs.saliency.maxima) if inputs.saliency is not None else None
+        bottleneck_points = [
+            sp
+            for sp in points
+            if (maxima is None or sp.index in maxima) and len(sp.tensors[0].shape) >= 2
+        ]
+        _check_widths(options, bottleneck_points, layouts)
+    training = training_images(
+        data, synthetic, loaded, len(inputs.images), options.train_images, options.seed, label_of
+    )
+    base = {"model": inputs.model_name, "weights": weights_digest(loaded)}
+    base["data"] = training.fingerprint
+    return AdapterPlan(
+        options=options,
+        training=training,
+        exit_points=points if options.exits else [],
+        bottleneck_points=bottleneck_points,
+        layouts=layouts,
+        cache_base=base,
+        graph=graph,
+    )
+
+
+def _check_widths(options: AdapterOptions, points: Sequence[Any], layouts: dict) -> None:
+    if not options.widths_given:
+        return
+    for sp in points:
+        channels = channels_of(sp.tensors[0].shape[1:], layouts[sp.index])
+        for width in options.widths:
+            if width > channels:
+                raise SeiInputError(
+                    f"--bottleneck-channels: {width} is wider than split {sp.index} "
+                    f"({sp.after}), whose tensor has {channels} channels"
+                )
+
+
+def _capture(
+    graph: Any, images: torch.Tensor, pooled: dict, whole: dict, cancel: Cancel | None
+) -> tuple[torch.Tensor, dict, dict]:
+    """(the graph's output over `images`, pooled features of the points in `pooled` (index
+    -> (point, layout)), whole tensors of the points in `whole` (index -> point))."""
+    names = {sp.tensors[0].name for sp, _ in pooled.values()}
+    names |= {sp.tensors[0].name for sp in whole.values()}
+    outputs = []
+    got_pooled: dict[int, list] = {i: [] for i in pooled}
+    got_whole: dict[int, list] = {i: [] for i in whole}
+    with batch_threads(), torch.inference_mode():
+        for batch in images.split(BATCH):
+            check_cancel(cancel)
+            values, output = run_capturing(graph.graph_module, batch, sorted(names))
+            outputs.append(output.float())
+            for i, (sp, layout) in pooled.items():
+                got_pooled[i].append(pool_features(values[sp.tensors[0].name].float(), layout))
+            for i, sp in whole.items():
+                got_whole[i].append(values[sp.tensors[0].name].float().clone())
+            del values
+    return (
+        torch.cat(outputs),
+        {i: torch.cat(v) for i, v in got_pooled.items()},
+        {i: torch.cat(v) for i, v in got_whole.items()},
+    )
+
+
+def capture_features(inputs: Any, plan: AdapterPlan, cancel: Cancel | None = None) -> Features:
+    """One forward pass over the training images and one over the evaluation images."""
+    pooled = {sp.index: (sp, plan.layouts[sp.index]) for sp in plan.exit_points}
+    whole = {sp.index: sp for sp in plan.bottleneck_points}
+    teacher, pooled_train, whole_train = _capture(
+        plan.graph, plan.training.images, pooled, whole, cancel
+    )
+    _, pooled_eval, whole_eval = _capture(plan.graph, inputs.images, pooled, whole, cancel)
+    return Features(teacher, pooled_train, whole_train, pooled_eval, whole_eval)
+
+
+def _targets(plan: AdapterPlan, features: Features) -> torch.Tensor:
+    """Labels when the data has the model's classes, else the whole model's softmax."""
+    if plan.training.labels is not None:
+        return plan.training.labels
+    return torch.softmax(features.teacher.float(), dim=1)
+
+
+def train_exits(
+    plan: AdapterPlan,
+    features: Features,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+) -> dict[int, ExitOutputs]:
+    """Each exit point's trained branch and its answers on the evaluation images."""
+    report = progress or (lambda _f, _s: None)
+    options = plan.options
+    targets = _targets(plan, features)
+    classes = int(features.teacher.shape[1])
+    out: dict[int, ExitOutputs] = {}
+    for done, sp in enumerate(plan.exit_points):
+        check_cancel(cancel)
+        report(done / max(len(plan.exit_points), 1), f"split {sp.index}: training the exit")
+        layout = plan.layouts[sp.index]
+        pooled = features.pooled_train[sp.index]
+        config = {
+            "kind": "exit",
+            "layout": layout,
+            "features": int(pooled.shape[1]),
+            "classes": classes,
+            "epochs": options.exit_epochs,
+            "seed": options.seed,
+            "labels": plan.training.labels is not None,
+        }
+        key = cache_key(**plan.cache_base, split_index=sp.index, configuration=config)
+        branch = ExitBranch(layout, int(pooled.shape[1]), classes)
+        if not (options.use_cache and load_cached(key, branch)):
+            branch = train_exit(pooled, layout, targets, classes, options.exit_epochs, options.seed)
+            if options.use_cache:
+                store(key, branch)
+        branch.eval()
+        if options.save_dir is not None:
+            save_state_dict(Path(options.save_dir) / f"exit-split{sp.index}.pt", branch)
+        with torch.inference_mode():
+            probs = torch.softmax(branch.classify(features.pooled_eval[sp.index]), dim=1)
+        top = probs.max(dim=1)
+        shape = tuple(sp.tensors[0].shape[1:])
+        out[sp.index] = ExitOutputs(
+            branch, top.values, top.indices, branch.flops(shape), branch.params()
+        )
+    return out
+
+
+def train_bottlenecks(
+    plan: AdapterPlan,
+    features: Features,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+) -> Iterator[tuple[Any, Bottleneck, Any]]:
+    """(split point, trained bottleneck, the point's tail) per bottleneck point and width
+    (default widths wider than a point's tensor are skipped there)."""
+    report = progress or (lambda _f, _s: None)
+    options = plan.options
+    steps = max(len(plan.bottleneck_points) * len(options.widths), 1)
+    done = 0
+    for sp in plan.bottleneck_points:
+        layout = plan.layouts[sp.index]
+        payload = features.whole_train[sp.index]
+        channels = channels_of(payload.shape[1:], layout)
+        _, tail = plan.graph.split(sp.index)
+        tail.eval()
+        for width in options.widths:
+            check_cancel(cancel)
+            report(done / steps, f"split {sp.index}: training bottleneck {width}")
+            done += 1
+            if width > channels:
+                continue
+            config = {
+                "kind": "bottleneck",
+                "layout": layout,
+                "channels": channels,
+                "width": int(width),
+                "epochs": options.bottleneck_epochs,
+                "seed": options.seed,
+            }
+            key = cache_key(**plan.cache_base, split_index=sp.index, configuration=config)
+            model = Bottleneck(layout, channels, int(width))
+            if not (options.use_cache and load_cached(key, model)):
+                model = train_bottleneck(
+                    payload,
+                    layout,
+                    int(width),
+                    tail,
+                    features.teacher,
+                    options.bottleneck_epochs,
+                    options.seed,
+                )
+                if options.use_cache:
+                    store(key, model)
+            model.eval()
+            if options.save_dir is not None:
+                name = f"bottleneck-split{sp.index}-c{width}.pt"
+                save_state_dict(Path(options.save_dir) / name, model)
+            yield sp, model, tail
