@@ -22,7 +22,7 @@ from sei_tui.core.adapters.split_data import (
     training_images,
     training_indices,
 )
-from sei_tui.core.adapters.training import ExitOutputs, check_labels
+from sei_tui.core.adapters.training import ExitOutputs, check_classes_covered, check_labels
 from sei_tui.core.errors import SeiInputError
 from sei_tui.core.evaluation.accuracy import EVERYTHING, accuracy_under_loss
 from sei_tui.core.evaluation.deployments import Deployment
@@ -332,10 +332,21 @@ def test_too_few_images_left_to_train_on_is_refused(tmp_path):
     assert len(ok.indices) == 16 and ok.labels is None
 
 
-def test_data_without_the_models_classes_is_refused():
+def test_labels_train_when_the_data_has_the_models_classes_else_self_distillation():
     named = SimpleNamespace(class_names=["circle", "square"], num_classes=2)
-    with pytest.raises(SeiInputError, match=r"--data d: classes \(cat, dog\) are not the model"):
-        check_labels(["cat", "dog"], named, "d")
-    assert check_labels(["square", "circle"], named, "d") == [1, 0]
+    assert check_labels(["square", "circle"], named) == [1, 0]
+    assert check_labels(["cat", "dog"], named) is None  # not the model's: its predictions
     unnamed = SimpleNamespace(class_names=None, num_classes=1000)
-    assert check_labels(["cat", "dog"], unnamed, "d") is None  # self-distillation
+    assert check_labels(["cat", "dog"], unnamed) is None
+
+
+def test_a_class_without_training_images_is_refused():
+    from sei_tui.core.adapters.split_data import TrainingImages
+
+    training = TrainingImages(torch.zeros(3, 1), torch.tensor([0, 0, 2]), (5, 6, 7), "x")
+    names = {0: "circle", 1: "square", 2: "ring"}
+    with pytest.raises(SeiInputError, match="--data d: no training image of class 'square'"):
+        check_classes_covered(training, torch.tensor([0, 1, 2, 1]), names, "d")
+    check_classes_covered(training, torch.tensor([0, 2]), names, "d")  # covered: no error
+    distilled = TrainingImages(torch.zeros(3, 1), None, (5, 6, 7), "x")
+    check_classes_covered(distilled, torch.tensor([0, 1]), names, "d")

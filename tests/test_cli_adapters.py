@@ -72,10 +72,13 @@ def test_too_few_images_left_to_train_on_names_the_flags(tmp_path):
 
 
 @pytest.mark.slow
-def test_data_without_the_models_classes_is_refused(tmp_path):
-    _shape_folder(tmp_path, 16, names=["cat", "dog"])
-    out = sei("analyze", "--strategies", "early_exit", "--data", str(tmp_path))
-    _refused(out, "classes (cat, dog) are not the model's classes")
+def test_a_class_with_only_evaluation_images_is_refused(tmp_path):
+    _shape_folder(tmp_path, 40)
+    # 'bars' (the first folder) keeps one image, image 0, which the evaluation takes
+    for extra in sorted((tmp_path / "bars").iterdir())[1:]:
+        extra.unlink()
+    out = sei("analyze", "--strategies", "early_exit", "--data", str(tmp_path), "--images", "8")
+    _refused(out, "no training image of class 'bars'")
 
 
 @pytest.mark.slow

@@ -56,6 +56,7 @@ __all__ = [
     "ExitOutputs",
     "Features",
     "capture_features",
+    "check_classes_covered",
     "check_labels",
     "plan_adapters",
     "train_bottlenecks",
@@ -118,22 +119,30 @@ class Features:
     whole_eval: dict[int, torch.Tensor]
 
 
-def check_labels(dataset_classes: list[str], loaded: Any, data: str | None) -> list[int] | None:
-    """The data's labels as model classes; None (self-distillation) when the model names
-    no classes and the counts differ; a SeiInputError when the model names its classes and
-    the data's are not among them (the exits could not learn the model's classes)."""
+def check_labels(dataset_classes: list[str], loaded: Any) -> list[int] | None:
+    """The data's labels as model classes, or None: train towards the whole model's
+    predictions (self-distillation), as accuracy is then agreement with the whole model."""
     from sei_tui.core.evaluation.prepare import label_mapping
 
     names = getattr(loaded, "class_names", None)
-    mapping = label_mapping(dataset_classes, names, getattr(loaded, "num_classes", None))
-    if mapping is None and names and dataset_classes:
-        flag = f"--data {data}" if data is not None else "--synthetic (shape images)"
-        shown = ", ".join(dataset_classes[:4]) + (", ..." if len(dataset_classes) > 4 else "")
+    return label_mapping(dataset_classes, names, getattr(loaded, "num_classes", None))
+
+
+def check_classes_covered(
+    training: TrainingImages, evaluation_labels: Any, names: dict[int, str], data: str | None
+) -> None:
+    """With labels, every class of the evaluation images needs training images: an exit
+    never trained on a class cannot answer it. A SeiInputError naming the class otherwise."""
+    if training.labels is None:
+        return
+    missing = sorted(set(evaluation_labels.tolist()) - set(training.labels.tolist()))
+    if missing:
+        shown = ", ".join(repr(names.get(c, str(c))) for c in missing[:4])
+        where = f"--data {data}" if data is not None else "--synthetic"
         raise SeiInputError(
-            f"{flag}: classes ({shown}) are not the model's classes ({len(names)} named "
-            "classes): exits and bottlenecks cannot be trained on this data"
+            f"{where}: no training image of class {shown} (the evaluation images have "
+            f"{'it' if len(missing) == 1 else 'them'}): add images or raise --train-images"
         )
-    return mapping
 
 
 def plan_adapters(
@@ -148,7 +157,8 @@ def plan_adapters(
 
     loaded, graph = inputs.loaded, inputs.graph
     dataset = open_data(data, synthetic, loaded)
-    label_of = check_labels(list(getattr(dataset, "classes", None) or []), loaded, data)
+    classes = list(getattr(dataset, "classes", None) or [])
+    label_of = check_labels(classes, loaded)
     points = [sp for sp in candidates if sp.single_tensor]
     layouts = {sp.index: exit_layout(sp.tensors[0].shape, graph.input_shape) for sp in points}
     bottleneck_points = []
@@ -163,6 +173,8 @@ def plan_adapters(
     training = training_images(
         data, synthetic, loaded, len(inputs.images), options.train_images, options.seed, label_of
     )
+    names = {m: classes[d] for d, m in enumerate(label_of or [])}  # model class -> name
+    check_classes_covered(training, inputs.labels, names, data)
     base = {"model": inputs.model_name, "weights": weights_digest(loaded)}
     base["data"] = training.fingerprint
     return AdapterPlan(
