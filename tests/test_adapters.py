@@ -148,6 +148,9 @@ def test_each_frame_latency_follows_its_path():
     assert row.deadline_miss == 4 / 10  # the four sent frames over 30 ms
     assert row.accuracy == 7 / 8 and row.exit_rate == 0.5 and row.exit_threshold == 0.9
     assert row.strategy == "early_exit" and row.split_index == 4
+    # each path's own p95: exited frames 0, 1, 3, 6, 8, 9; sent frames 2, 4, 5, 7
+    assert row.exit_path_p95_latency == pytest.approx(0.0206)
+    assert row.offload_path_p95_latency == pytest.approx(0.0415)
 
 
 def test_per_frame_fixed_terms_leave_one_term_unchanged():

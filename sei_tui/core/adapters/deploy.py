@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -37,6 +37,7 @@ from sei_tui.core.adapters.training import (
     ExitOutputs,
     plan_adapters,
 )
+from sei_tui.core.errors import SeiInputError
 from sei_tui.core.evaluation.deployments import FLOAT_BYTES, TIMED_FRAMES, Deployment
 from sei_tui.core.evaluation.encoding import (
     RESULT_BYTES,
@@ -53,6 +54,7 @@ __all__ = [
     "AdapterOptions",
     "AdapterPlan",
     "ExitOutputs",
+    "ExitRetuner",
     "adapter_deployments",
     "adapter_seconds",
     "bottleneck_deployments",
@@ -142,6 +144,28 @@ def qos_threshold(
 # ------------------------------------------------------------------ building
 
 
+@dataclass
+class ExitRetuner:
+    """The trained exits of a run and the split deployments they offload to: an early
+    exit's deployment at any threshold, without training again."""
+
+    exits: dict[int, tuple[ExitOutputs, float]]  # split index -> (outputs, exit seconds)
+    splits: dict[tuple[int, str], Deployment]  # (split index, encoding) -> split
+    result_s: float
+    train_images: int
+
+    def deployment(self, split_index: int, encoding: str, threshold: float) -> Deployment:
+        if not 0.0 < threshold <= 1.0:
+            raise SeiInputError(f"exit threshold {threshold:g}: must be in (0, 1]")
+        if split_index not in self.exits or (split_index, encoding) not in self.splits:
+            raise SeiInputError(f"split {split_index} {encoding}: no trained exit there")
+        outputs, exit_s = self.exits[split_index]
+        split = self.splits[split_index, encoding]
+        return early_exit_deployment(
+            split, outputs, threshold, exit_s, self.result_s, self.train_images
+        )
+
+
 def adapter_deployments(
     inputs: Any,
     plan: AdapterPlan,
@@ -149,10 +173,11 @@ def adapter_deployments(
     encodings: Sequence[TensorEncoding],
     progress: Progress | None = None,
     cancel: Cancel | None = None,
-) -> list[Deployment]:
+) -> tuple[list[Deployment], ExitRetuner]:
     """Train (or read from the cache) the exits and bottlenecks of `plan` (an
-    `training.AdapterPlan`) and build their deployments. `splits` are the run's split
-    deployments (every candidate, every encoding)."""
+    `training.AdapterPlan`) and build their deployments, with an `ExitRetuner` that builds
+    an exit's deployment at other thresholds. `splits` are the run's split deployments
+    (every candidate, every encoding)."""
     from sei_tui.core.adapters.training import capture_features, train_bottlenecks, train_exits
 
     report = progress or (lambda _f, _s: None)
@@ -166,9 +191,12 @@ def adapter_deployments(
     out: list[Deployment] = []
     n_train = len(plan.training.indices)
     result_s = _result_encode_seconds()
+    retuner = ExitRetuner({}, {}, result_s, n_train)
     for index, outputs in exits.items():
         exit_s = adapter_seconds(inputs.edge_compute, inputs.graph, outputs.flops)
+        retuner.exits[index] = (outputs, exit_s)
         for split in by_point.get(index, []):
+            retuner.splits[index, split.encoding] = split
             thresholds = list(options.thresholds)
             if options.accuracy_bound is not None:
                 extra = qos_threshold(
@@ -187,7 +215,7 @@ def adapter_deployments(
             inputs, sp, model, tail, features.whole_eval[sp.index], encodings, n_train
         )
     report(1.0, "trained")
-    return out
+    return out, retuner
 
 
 def bottleneck_deployments(

@@ -163,6 +163,7 @@ class Evaluation:
         # and bottlenecks are trained (an adapters.deploy.AdapterOptions; None: defaults)
         self.strategies = tuple(strategies or DEFAULT_STRATEGIES)
         self.adapter_options = adapters
+        self.exit_retuner: Any = None  # adapters.deploy.ExitRetuner once exits are trained
         self.inputs: EvaluationInputs | None = None
         self.deployments: list[Deployment] = []
         self.prepared = False
@@ -255,7 +256,10 @@ class Evaluation:
             report(0.7 + 0.29 * fraction, f"training: {label}")
 
         splits = [d for d in built if d.strategy == "split"]
-        return adapter_deployments(self.inputs, plan, splits, self.encodings, step, cancel)
+        deployments, self.exit_retuner = adapter_deployments(
+            self.inputs, plan, splits, self.encodings, step, cancel
+        )
+        return deployments
 
     def _model(self) -> tuple[Any, Any]:
         if self.given_loaded is not None:
@@ -311,6 +315,35 @@ class Evaluation:
             yield row
             if progress is not None:
                 progress(done / len(self.deployments), row.strategy)
+
+    def retune_exit(
+        self,
+        split_index: int,
+        encoding: str,
+        old_threshold: float,
+        threshold: float,
+        qos: QoS | str | None = None,
+        deadline: float | None = None,
+        cancel: Cancel | None = None,
+    ) -> Row:
+        """The early_exit row at `split_index` and `encoding` with `threshold` in place of
+        `old_threshold` (the deployment is replaced, so later `rows()` keep it), simulated
+        on the current scenario."""
+        if self.exit_retuner is None:
+            raise ValueError("Evaluation.retune_exit: no early exits were trained")
+        qos = qos if isinstance(qos, QoS) else parse_qos(qos)
+        new = self.exit_retuner.deployment(split_index, encoding, threshold)
+        self.deployments = [
+            new
+            if d.strategy == "early_exit"
+            and d.split.index == split_index
+            and d.encoding == encoding
+            and d.exit_threshold == old_threshold
+            else d
+            for d in self.deployments
+        ]
+        results = simulate_rows([new], self.inputs, self.plan(), [{}], qos, deadline, None, cancel)
+        return next(row for _, _, _, row in results)
 
     def sweep(
         self,

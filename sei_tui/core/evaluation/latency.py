@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from libsim import percentile
 
-__all__ = ["LatencyParts", "latency_parts", "nearest_rank"]
+__all__ = ["LatencyParts", "latency_parts", "nearest_rank", "path_p95"]
 
 
 def nearest_rank(values: Sequence[float], percent: float) -> float:
@@ -74,3 +74,15 @@ def latency_parts(
         mean_latency=mean_total,
         deadline_miss=miss,
     )
+
+
+def path_p95(
+    network_s: Sequence[float | None], fixed_s: Sequence[float], exited: Sequence[bool]
+) -> tuple[float | None, float | None]:
+    """(p95 latency of the frames whose image exited on the device, p95 of the others)
+    for an early exit: frame f carries image f mod n; None for a path no frame took."""
+    paths: dict[bool, list[float]] = {True: [], False: []}
+    for f, v in enumerate(network_s):
+        j = f % len(exited)
+        paths[bool(exited[j])].append(fixed_s[j] + (math.inf if v is None else float(v)))
+    return tuple(nearest_rank(paths[k], 95) if paths[k] else None for k in (True, False))

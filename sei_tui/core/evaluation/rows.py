@@ -59,6 +59,8 @@ class Row:
     bottleneck_channels: int | None = None  # channels of the tensor that travels
     train_images: int | None = None  # images the exit or bottleneck was trained on
     eval_images: int | None = None  # images accuracy and exit rate are counted on
+    exit_path_p95_latency: float | None = None  # early_exit: p95 of the frames answered on
+    offload_path_p95_latency: float | None = None  # the edge, and of those sent on
 
     @property
     def label(self) -> str:

@@ -23,7 +23,7 @@ from sei_tui.core.errors import SeiCancelled, SeiInputError
 from sei_tui.core.evaluation.accuracy import accuracy_under_loss, frame_loss
 from sei_tui.core.evaluation.deployments import Deployment
 from sei_tui.core.evaluation.inference import Cancel, check_cancel
-from sei_tui.core.evaluation.latency import latency_parts
+from sei_tui.core.evaluation.latency import latency_parts, path_p95
 from sei_tui.core.evaluation.prepare import EvaluationInputs
 from sei_tui.core.evaluation.qos import QoS
 from sei_tui.core.evaluation.rows import Row
@@ -174,6 +174,10 @@ def row_from_result(
         eval_images=deployment.eval_images,
         **parts.__dict__,
     )
+    if deployment.exited is not None:
+        row.exit_path_p95_latency, row.offload_path_p95_latency = path_p95(
+            network_s, deployment.frame_fixed_s, deployment.exited
+        )
     row.violations = qos.check(row)
     row.feasible = not row.violations
     return row
