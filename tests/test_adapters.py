@@ -353,3 +353,36 @@ def test_a_class_without_training_images_is_refused():
     check_classes_covered(training, torch.tensor([0, 2]), names, "d")  # covered: no error
     distilled = TrainingImages(torch.zeros(3, 1), None, (5, 6, 7), "x")
     check_classes_covered(distilled, torch.tensor([0, 1]), names, "d")
+
+
+# ------------------------------------------------------------------ the real pipeline
+
+
+@pytest.mark.slow
+def test_retuning_an_exit_equals_evaluating_at_that_threshold():
+    from sei_tui.core.adapters.training import AdapterOptions
+    from sei_tui.core.evaluation.engine import Evaluation
+
+    def evaluation(threshold: float) -> Evaluation:
+        options = AdapterOptions(thresholds=(threshold,), train_images=64, exit_epochs=5)
+        return Evaluation(
+            "demo", synthetic=16, max_images=16, encodings=["int8"], frames=5,
+            strategies=("early_exit",), adapters=options, saliency=False,
+        )  # fmt: skip
+
+    low, high = evaluation(0.5), evaluation(0.9)
+    low_rows = {r.split_index: r for r in low.rows()}
+    high_rows = {r.split_index: r for r in high.rows()}
+    assert {r.strategy for r in low_rows.values()} == {"early_exit"}
+    for index in (18, 25):
+        retuned = low.retune_exit(index, "int8", 0.5, 0.9)
+        expected = high_rows[index]
+        assert retuned.exit_threshold == 0.9
+        assert retuned.exit_rate == expected.exit_rate <= low_rows[index].exit_rate
+        assert retuned.accuracy == expected.accuracy
+        assert retuned.payload_bytes == expected.payload_bytes
+        assert retuned.network_p95_s == expected.network_p95_s
+        assert retuned.train_images == 64 and retuned.eval_images == 16
+    # the retuned deployments replace the old ones in later runs
+    again = {r.split_index: r for r in low.rows()}
+    assert again[18].exit_threshold == 0.9 and again[0].exit_threshold == 0.5
