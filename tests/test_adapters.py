@@ -316,8 +316,11 @@ def test_synthetic_training_images_are_not_evaluation_images():
     training = training_images(None, 12, loaded, 12, 20, seed=0, label_of=list(range(8)))
     assert training.images.shape == (20, 3, 16, 16)
     assert training.labels.tolist() == [i % 8 for i in range(12, 32)]
+    longer = open_dataset(None, 32, None, (3, 16, 16))  # image i depends on (seed, i) only
     for j in range(len(evaluation)):
         image = evaluation[j][0]
+        assert torch.equal(image, longer[j][0])
+        assert torch.equal(training.images[j], longer[12 + j][0])
         assert not any(torch.equal(image, t) for t in training.images)
 
 

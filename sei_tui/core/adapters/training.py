@@ -30,6 +30,7 @@ from sei_tui.core.adapters.exits import (
     ExitBranch,
     exit_layout,
     pool_features,
+    single_thread,
     train_exit,
 )
 from sei_tui.core.adapters.split_data import (
@@ -202,16 +203,22 @@ def _check_widths(options: AdapterOptions, points: Sequence[Any], layouts: dict)
 
 
 def _capture(
-    graph: Any, images: torch.Tensor, pooled: dict, whole: dict, cancel: Cancel | None
+    graph: Any,
+    images: torch.Tensor,
+    pooled: dict,
+    whole: dict,
+    cancel: Cancel | None,
+    threads: Any = batch_threads,
 ) -> tuple[torch.Tensor, dict, dict]:
     """(the graph's output over `images`, pooled features of the points in `pooled` (index
-    -> (point, layout)), whole tensors of the points in `whole` (index -> point))."""
+    -> (point, layout)), whole tensors of the points in `whole` (index -> point)); the
+    forward passes run inside the `threads` context."""
     names = {sp.tensors[0].name for sp, _ in pooled.values()}
     names |= {sp.tensors[0].name for sp in whole.values()}
     outputs = []
     got_pooled: dict[int, list] = {i: [] for i in pooled}
     got_whole: dict[int, list] = {i: [] for i in whole}
-    with batch_threads(), torch.inference_mode():
+    with threads(), torch.inference_mode():
         for batch in images.split(BATCH):
             check_cancel(cancel)
             values, output = run_capturing(graph.graph_module, batch, sorted(names))
@@ -229,11 +236,13 @@ def _capture(
 
 
 def capture_features(inputs: Any, plan: AdapterPlan, cancel: Cancel | None = None) -> Features:
-    """One forward pass over the training images and one over the evaluation images."""
+    """One forward pass over the training images (on one thread, as the training: what the
+    parts learn from does not depend on the machine's load) and one over the evaluation
+    images (on the evaluation's threads)."""
     pooled = {sp.index: (sp, plan.layouts[sp.index]) for sp in plan.exit_points}
     whole = {sp.index: sp for sp in plan.bottleneck_points}
     teacher, pooled_train, whole_train = _capture(
-        plan.graph, plan.training.images, pooled, whole, cancel
+        plan.graph, plan.training.images, pooled, whole, cancel, single_thread
     )
     _, pooled_eval, whole_eval = _capture(plan.graph, inputs.images, pooled, whole, cancel)
     return Features(teacher, pooled_train, whole_train, pooled_eval, whole_eval)

@@ -21,7 +21,7 @@ from sei_tui.core.cache import atomic_write_bytes, cache_dir, digest_key
 
 __all__ = ["ADAPTER_VERSION", "cache_key", "load_cached", "save_state_dict", "weights_digest"]
 
-ADAPTER_VERSION = 1  # bump when training or the parts' structure changes
+ADAPTER_VERSION = 2  # bump when training or the parts' structure changes
 
 
 def weights_digest(loaded: Any) -> str:
