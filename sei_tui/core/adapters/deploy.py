@@ -128,15 +128,21 @@ def _result_encode_seconds() -> float:
 
 
 def qos_threshold(
-    outputs: ExitOutputs, offloaded_top1: torch.Tensor, labels: torch.Tensor, bound: float
+    outputs: ExitOutputs,
+    offloaded_top1: torch.Tensor,
+    labels: torch.Tensor,
+    bound: float,
+    strict: bool = False,
 ) -> float | None:
-    """The smallest threshold in (0, 1] whose accuracy (every frame whole) is ≥ `bound`:
-    only the exit's confidences change which images exit, so they are the candidates."""
+    """The smallest threshold in (0, 1] whose accuracy (every frame whole) is ≥ `bound`
+    (> when `strict`): only the exit's confidences change which images exit, so they are
+    the candidates."""
     candidates = sorted({float(c) for c in outputs.confidence.tolist() if c > 0} | {1.0})
     for threshold in candidates:
         exited = outputs.confidence >= threshold
         top1 = torch.where(exited, outputs.top1, offloaded_top1)
-        if float((top1 == labels).float().mean()) >= bound:
+        accuracy = float((top1 == labels).float().mean())
+        if accuracy > bound or (accuracy == bound and not strict):
             return threshold
     return None
 
@@ -200,7 +206,11 @@ def adapter_deployments(
             thresholds = list(options.thresholds)
             if options.accuracy_bound is not None:
                 extra = qos_threshold(
-                    outputs, split.lossless_top1, inputs.labels, options.accuracy_bound
+                    outputs,
+                    split.lossless_top1,
+                    inputs.labels,
+                    options.accuracy_bound,
+                    options.accuracy_strict,
                 )
                 if extra is not None and extra not in thresholds:
                     thresholds.append(extra)

@@ -81,6 +81,7 @@ class AdapterOptions:
     bottleneck_epochs: int = DEFAULT_BOTTLENECK_EPOCHS
     seed: int = DEFAULT_TRAIN_SEED
     accuracy_bound: float | None = None  # from the QoS: accuracy >= bound
+    accuracy_strict: bool = False  # the QoS says accuracy > bound
     save_dir: Path | None = None  # write each trained part's state dict here
     use_cache: bool = True  # False: always train (benchmarks)
 
