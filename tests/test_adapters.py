@@ -389,3 +389,30 @@ def test_retuning_an_exit_equals_evaluating_at_that_threshold():
     # the retuned deployments replace the old ones in later runs
     again = {r.split_index: r for r in low.rows()}
     assert again[18].exit_threshold == 0.9 and again[0].exit_threshold == 0.5
+
+
+def test_trained_parts_are_cached_as_state_dicts_by_their_key(tmp_path, monkeypatch):
+    from sei_tui.core.adapters.training_cache import cache_key, load_cached, store
+
+    monkeypatch.setenv("SEI_CACHE_DIR", str(tmp_path))
+    g = torch.Generator().manual_seed(0)
+    branch = train_exit(torch.randn(40, 4, generator=g), "vector", torch.arange(40) % 2, 2, 2)
+    key = cache_key("demo", "w1", "d1", 18, {"kind": "exit", "epochs": 2})
+    assert key != cache_key("demo", "w2", "d1", 18, {"kind": "exit", "epochs": 2})
+    assert key != cache_key("demo", "w1", "d2", 18, {"kind": "exit", "epochs": 2})
+    assert key != cache_key("demo", "w1", "d1", 19, {"kind": "exit", "epochs": 2})
+    assert key != cache_key("demo", "w1", "d1", 18, {"kind": "exit", "epochs": 3})
+    fresh = ExitBranch("vector", 4, 2)
+    assert not load_cached(key, fresh)
+    store(key, branch)
+    (path,) = (tmp_path / "adapters").iterdir()
+    assert set(torch.load(path, weights_only=True)) == {
+        "mean",
+        "std",
+        "linear.weight",
+        "linear.bias",
+    }
+    assert load_cached(key, fresh)
+    assert all(torch.equal(v, fresh.state_dict()[k]) for k, v in branch.state_dict().items())
+    path.write_bytes(b"not a state dict")
+    assert not load_cached(key, ExitBranch("vector", 4, 2))  # damaged: trained again
