@@ -8,8 +8,9 @@ The ranking (documented in docs/cli.md, "Ranking"):
 1. rows that meet every QoS constraint first;
 2. lower p95 latency (a NaN or missing latency counts as infinitely late);
 3. higher accuracy (missing counts as the worst);
-4. the canonical deployment order as the final tie-break: local, remote, split; then the
-   split index; then the encoding name. It depends only on the row, never on the order in
+4. the canonical deployment order as the final tie-break: local, remote, split,
+   early_exit, bottleneck; then the split index; then the encoding name; then the exit
+   threshold and the bottleneck width. It depends only on the row, never on the order in
    which rows arrived from parallel simulations, so equal rows always rank the same.
 
 The recommendation is the first row of the ranking when it is feasible; when no row is,
@@ -27,7 +28,9 @@ from sei_tui.core.evaluation.rows import STRATEGIES, Recommendation, Row
 
 __all__ = ["Ranking", "canonical_key", "pareto_front", "rank", "recommend"]
 
-_STRATEGY_ORDER = {strategy: i for i, strategy in enumerate(STRATEGIES)}  # local, remote, split
+_STRATEGY_ORDER = {
+    strategy: i for i, strategy in enumerate(STRATEGIES)
+}  # local, remote, split, ...
 
 
 def canonical_key(row: Row) -> tuple:
