@@ -69,6 +69,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="evaluate on at most this many --data images, spread evenly over it (default 64)",
     )
     parser.add_argument("--processes", type=int, help="simulation worker processes")
+    parser.add_argument(
+        "--strategies",
+        default="local,remote,split",
+        help="deployments: comma list of local, remote, split, early_exit, bottleneck, "
+        "or 'all' (default local,remote,split)",
+    )
+    parser.add_argument(
+        "--exit-thresholds",
+        metavar="LIST",
+        help="early_exit: exit when the top-1 probability is at least each of these, in (0, 1] "
+        "(default 0.5,0.9,0.99)",
+    )
+    parser.add_argument(
+        "--bottleneck-channels",
+        metavar="LIST",
+        help="bottleneck: channels of the transmitted tensor (default 4,8,16)",
+    )
+    parser.add_argument(
+        "--train-images",
+        type=int,
+        metavar="N",
+        help="images to train exits and bottlenecks on, never evaluated on (default 512)",
+    )
+    parser.add_argument(
+        "--train-epochs",
+        type=int,
+        metavar="E",
+        help="training epochs of exits and bottlenecks (default 30 for exits, 4 for bottlenecks)",
+    )
+    parser.add_argument(
+        "--train-seed", type=int, metavar="S", default=0, help="training split and order (0)"
+    )
+    parser.add_argument(
+        "--save-adapters",
+        metavar="DIR",
+        help="also write each trained exit and bottleneck as a state-dict file in DIR",
+    )
     parser.add_argument("--out", help="also write the report to this file (atomically)")
     from sei_tui.cli.simulate import add_trace_argument
 
@@ -126,6 +163,82 @@ def _encodings(text: str) -> list:
     return [_from_flag("--encoding", parse_tensor_encoding, n) for n in names]
 
 
+def _list(flag: str, text: str, parse: Callable[[str], T]) -> list[T]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise SeiInputError(f"{flag}: empty list")
+    out = []
+    for item in items:
+        try:
+            out.append(parse(item))
+        except ValueError:
+            raise SeiInputError(f"{flag}: {item!r} is not a number") from None
+    return out
+
+
+def _strategies(text: str) -> tuple[str, ...]:
+    from sei_tui.core.evaluation.rows import STRATEGIES
+
+    if text.strip().lower() == "all":
+        return STRATEGIES
+    names = _list("--strategies", text, str)
+    for name in names:
+        if name not in STRATEGIES:
+            raise SeiInputError(
+                f"--strategies: unknown strategy {name!r} (known: {', '.join(STRATEGIES)}, all)"
+            )
+    return tuple(dict.fromkeys(names))
+
+
+def _adapter_options(args: argparse.Namespace, strategies: tuple[str, ...], qos):
+    """AdapterOptions from the training flags, checked (None without exits or bottlenecks)."""
+    from sei_tui.core.adapters.split_data import MIN_TRAIN_IMAGES
+
+    if not {"early_exit", "bottleneck"} & set(strategies):
+        return None
+    from sei_tui.core.adapters.deploy import AdapterOptions
+
+    options = AdapterOptions(seed=args.train_seed)
+    changes: dict = {}
+    if args.exit_thresholds is not None:
+        thresholds = _list("--exit-thresholds", args.exit_thresholds, float)
+        for t in thresholds:
+            if not 0.0 < t <= 1.0:
+                raise SeiInputError(f"--exit-thresholds: {t:g} is outside (0, 1]")
+        changes["thresholds"] = tuple(dict.fromkeys(thresholds))
+    if args.bottleneck_channels is not None:
+        widths = _list("--bottleneck-channels", args.bottleneck_channels, int)
+        for w in widths:
+            if w < 1:
+                raise SeiInputError(f"--bottleneck-channels: {w} must be at least 1")
+        changes["widths"] = tuple(dict.fromkeys(widths))
+        changes["widths_given"] = True
+    if args.train_images is not None:
+        if args.train_images < MIN_TRAIN_IMAGES:
+            raise SeiInputError(
+                f"--train-images = {args.train_images}: too few images to train on "
+                f"(at least {MIN_TRAIN_IMAGES})"
+            )
+        changes["train_images"] = args.train_images
+    if args.train_epochs is not None:
+        if args.train_epochs < 1:
+            raise SeiInputError(f"--train-epochs = {args.train_epochs}: must be at least 1")
+        changes["exit_epochs"] = changes["bottleneck_epochs"] = args.train_epochs
+    bounds = [c.value for c in qos.constraints if c.column == "accuracy" and c.op in (">=", ">")]
+    if bounds:
+        changes["accuracy_bound"] = max(bounds)
+    if args.save_adapters:
+        from pathlib import Path
+
+        target = Path(args.save_adapters)
+        if target.exists() and not target.is_dir():
+            raise SeiInputError(f"--save-adapters {args.save_adapters}: not a folder")
+        changes["save_dir"] = target
+    from dataclasses import replace
+
+    return replace(options, **changes)
+
+
 def run(args: argparse.Namespace) -> int:
     from sei_tui.core.evaluation.encoding import parse_input_encoding
     from sei_tui.core.evaluation.qos import parse_qos
@@ -150,6 +263,8 @@ def run(args: argparse.Namespace) -> int:
         from sei_tui.core.model.loading import parse_input_shape
 
         input_shape = parse_input_shape(args.input_shape)  # main renames its error to the flag
+    strategies = _strategies(args.strategies)
+    adapters = _adapter_options(args, strategies, qos)
     for name in ("frames", "images", "processes", "synthetic"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -191,6 +306,8 @@ def run(args: argparse.Namespace) -> int:
         frames=args.frames,
         protocol=args.protocol,
         input_shape=input_shape,
+        strategies=strategies,
+        adapters=adapters,
     )
     interactive = fmt == "table" and sys.stderr.isatty()
     progress = _stderr_progress if interactive else None

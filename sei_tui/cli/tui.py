@@ -22,6 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", help="labelled image folder for saliency and accuracy")
     p.add_argument("--qos", default="", help='constraints, e.g. "p95_latency<=0.1,accuracy>=0.9"')
     p.add_argument("--theme", help="theme name, e.g. sei-dark or sei-light (or set SEI_THEME)")
+    p.add_argument(
+        "--strategies",
+        default="local,remote,split",
+        help="deployments, as `sei analyze --strategies` (default local,remote,split)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data,
         theme_name=args.theme,
         qos=args.qos,
+        strategies=_strategies(args.strategies),
     )
     app.run()
     if app.return_code:
@@ -54,8 +60,25 @@ def _exit_without_waiting_for_workers() -> None:
         os._exit(0)
 
 
+def _strategies(text: str) -> tuple[str, ...]:
+    from sei_tui.core.evaluation.rows import STRATEGIES
+
+    if text.strip().lower() == "all":
+        return STRATEGIES
+    names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    unknown = [n for n in names if n not in STRATEGIES]
+    if unknown or not names:
+        raise SeiInputError(
+            f"--strategies: unknown strategy {unknown[0]!r} (known: {', '.join(STRATEGIES)}, all)"
+            if unknown
+            else "--strategies: empty list"
+        )
+    return names
+
+
 def _check_arguments(args: argparse.Namespace) -> None:
     """Refuse bad input before the screen opens: one line, exit 2."""
+    _strategies(args.strategies)
     if args.scenario is not None and not Path(args.scenario).exists():
         from sei_tui.core.network.scenario import builtin_scenario_names
 

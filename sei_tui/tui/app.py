@@ -49,12 +49,12 @@ from sei_tui.tui.messages import (
 from sei_tui.tui.pipeline import DEBOUNCE_S, Pipeline, describe
 from sei_tui.tui.screens.help import HelpScreen
 from sei_tui.tui.selection import SplitSelection
-from sei_tui.tui.services import CoreServices, Services
+from sei_tui.tui.services import AnalysisSettings, CoreServices, Services
 from sei_tui.tui.themes import set_up_themes, view_colours
 from sei_tui.tui.widgets.model_tree import ModelTree, tree_header
 from sei_tui.tui.widgets.network import NetworkPane
 from sei_tui.tui.widgets.qos_bar import QosBar
-from sei_tui.tui.widgets.results import ResultsPane
+from sei_tui.tui.widgets.results import ResultsPane, ResultsTable
 
 __all__ = ["DEBOUNCE_S", "SeiApp", "describe"]
 
@@ -82,9 +82,12 @@ class SeiApp(App[None]):
         theme_name: str | None = None,
         qos: str = "",
         services: Services | None = None,
+        strategies: tuple[str, ...] | None = None,
     ) -> None:
         super().__init__()
-        self.services: Services = services if services is not None else CoreServices()
+        if services is None:
+            services = CoreServices(AnalysisSettings(strategies=strategies))
+        self.services: Services = services
         self.pipeline = Pipeline(self, self.services)
         self.files = FileActions(self)
         self.edits = ScenarioEdits(self)
@@ -337,6 +340,9 @@ class SeiApp(App[None]):
 
     def refresh_detail(self) -> None:
         self.selection.refresh_detail()
+
+    def on_results_table_exit_threshold_step(self, message: ResultsTable.ExitThresholdStep):
+        self.pipeline.retune_exit(message.step)
 
     # ------------------------------------------------------------------ scenario edits
     @property

@@ -49,6 +49,22 @@ NETWORK_BINDINGS: list[Binding] = [
 RESULTS_BINDINGS: list[Binding] = [
     Binding("s", "cycle_sort", "Sort", id="sei.results.sort"),
     Binding("v", "reverse_sort", "Reverse", id="sei.results.reverse", show=False),
+    Binding(
+        "greater_than_sign",
+        "exit_threshold(1)",
+        "Exit τ up",
+        id="sei.results.exit_threshold_up",
+        key_display=">",
+        show=False,
+    ),
+    Binding(
+        "less_than_sign",
+        "exit_threshold(-1)",
+        "Exit τ down",
+        id="sei.results.exit_threshold_down",
+        key_display="<",
+        show=False,
+    ),
 ]
 
 EDITOR_BINDINGS: list[Binding] = [

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 DEBOUNCE_S = 0.3  # a burst of scenario edits runs one evaluation, this long after the last
 ROW_BATCH_S = 0.2  # rows and progress arriving within this window are drawn in one frame
+# the thresholds < and > step through on an early-exit row
+EXIT_THRESHOLD_STEPS = (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
 INPUT_QUIET_S = 0.3  # a key pressed this recently defers the next batch (input first)
 MAX_DEFER_S = 2.0  # but a batch never waits longer than this
 
@@ -307,6 +309,60 @@ class Pipeline:
             results.remove_key(key)
         results.set_progress(1.0, f"{len(results.rows)} deployments evaluated")
         results.table.apply_sort()
+        self.start_ranking()
+
+    # ------------------------------------------------------------------ exit thresholds
+    def retune_exit(self, step: int) -> None:
+        """Move the early-exit row under the cursor to the next threshold of
+        EXIT_THRESHOLD_STEPS up (step 1) or down (-1); its row is replaced when simulated."""
+        app = self.app
+        results = app.view(ResultsPane)
+        key = results.cursor_key()
+        row = results.rows.get(key) if key else None
+        if row is None or getattr(row, "strategy", None) != "early_exit":
+            app.notify("select an early-exit row to change its threshold", timeout=3)
+            return
+        current = row.exit_threshold
+        if step > 0:
+            target = next((t for t in EXIT_THRESHOLD_STEPS if t > current + 1e-9), None)
+        else:
+            target = next((t for t in reversed(EXIT_THRESHOLD_STEPS) if t < current - 1e-9), None)
+        if target is None:
+            app.notify(f"exit threshold {current:g}: no step further that way", timeout=3)
+            return
+        generation, qos = self.generation, app.qos
+        results.set_progress(0.0, f"exit threshold {current:g} -> {target:g}")
+
+        def body() -> None:
+            worker = get_current_worker()
+            try:
+                new = self.services.retune_exit(row, target, qos, lambda: worker.is_cancelled)
+            except SeiCancelled:
+                return
+            except Exception as exc:  # noqa: BLE001
+                self._post(TaskFailed("evaluate", describe(exc)))
+                return
+            app.call_from_thread(self._exit_retuned, generation, key, new)
+
+        self._run("exit_threshold_worker", "exit_threshold", body)
+
+    def _exit_retuned(self, generation: int, old_key: str, row: Any) -> None:
+        app = self.app
+        if not self.is_current(generation) or not app.views_alive:
+            return
+        results = app.view(ResultsPane)
+        key = row_key(row)
+        with app.batch_update():
+            results.remove_key(old_key)
+            if app.qos is not None:
+                results.violations[key] = self.services.check_qos(app.qos, row)
+            results.put_row(row)
+        self._keys_this_run.discard(old_key)
+        self._keys_this_run.add(key)
+        results.set_progress(1.0, f"exit threshold {row.exit_threshold:g}")
+        results.table.apply_sort()
+        results.focus_key(key)
+        app.refresh_detail()
         self.start_ranking()
 
     def evaluation_failed(self) -> None:

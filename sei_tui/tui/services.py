@@ -59,6 +59,10 @@ class Services(Protocol):
     ) -> Iterator[Any]:
         """Rows as their simulations finish."""
 
+    def retune_exit(self, row: Any, threshold: float, qos: Any, cancel: Cancel) -> Any:
+        """The early-exit `row` again at `threshold` (its exit is not trained again): a
+        Row simulated on the last evaluated scenario."""
+
     def parse_qos(self, text: str) -> Any:
         """A QoS; raises SeiInputError naming the bad term."""
 
@@ -113,6 +117,7 @@ class AnalysisSettings:
     max_images: int | None = None  # None: engine.MAX_IMAGES (= `sei analyze --images`)
     frames: int | None = None  # None: the scenario flow's
     all_splits: bool = False  # False: single-tensor cuts and CS maxima
+    strategies: tuple[str, ...] | None = None  # None: local, remote, split (`--strategies`)
 
     def evaluation_options(self) -> dict[str, Any]:
         from sei_tui.core.evaluation.encoding import (
@@ -121,7 +126,7 @@ class AnalysisSettings:
         )
         from sei_tui.core.evaluation.engine import MAX_IMAGES
 
-        return {
+        options = {
             "synthetic": self.synthetic,
             "encodings": list(self.encodings or DEFAULT_TENSOR_ENCODINGS),
             "input_encodings": list(self.input_encodings or DEFAULT_INPUT_ENCODINGS),
@@ -129,6 +134,9 @@ class AnalysisSettings:
             "max_images": self.max_images or MAX_IMAGES,
             "frames": self.frames,
         }
+        if self.strategies is not None:  # else the core's default, as `sei analyze`
+            options["strategies"] = self.strategies
+        return options
 
 
 class CoreServices:
@@ -236,6 +244,19 @@ class CoreServices:
             evaluation.scenario = scenario
             yield from evaluation.rows(
                 qos, progress=lambda f, s: progress(0.5 + 0.5 * f, s), cancel=cancel
+            )
+        finally:
+            self._evaluation_lock.release()
+
+    def retune_exit(self, row: Any, threshold: float, qos: Any, cancel: Cancel) -> Any:
+        while not self._evaluation_lock.acquire(timeout=0.1):
+            if cancel():
+                raise SeiCancelled()
+        try:
+            if self._evaluation is None:
+                raise SeiInputError("no evaluation to change yet")
+            return self._evaluation.retune_exit(
+                row.split_index, row.encoding, row.exit_threshold, threshold, qos, cancel=cancel
             )
         finally:
             self._evaluation_lock.release()

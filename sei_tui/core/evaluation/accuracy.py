@@ -52,6 +52,21 @@ def accuracy_under_loss(
         hit = [j for j in range(len(top1)) if frame_losses[j % len(frame_losses)]]
         if hit and deployment.strategy == "local":
             top1[hit] = -1  # the result never arrived whole: no answer
+        elif hit and deployment.exited is not None:  # early exit: each image's own path
+            answered = [j for j in hit if deployment.exited[j]]
+            sent = [j for j in hit if not deployment.exited[j]]
+            if answered:
+                top1[answered] = -1  # the exit's result never arrived whole
+            if sent:
+                frames = deployment.encoded_frames()
+                decoded = [
+                    decode_payload(
+                        False, frames[j], deployment.shapes, frame_losses[j % len(frame_losses)]
+                    )
+                    for j in sent
+                ]
+                with batch_threads():
+                    top1[sent] = run_tail(deployment.tail, decoded, False)
         elif hit:
             remote = deployment.strategy == "remote"
             frames = deployment.encoded_frames()

@@ -100,6 +100,14 @@ class Deployment:
     # each image's encoded frame size, in image order (read off `frames` when given);
     # empty: every frame has `payload_bytes`
     frame_sizes: tuple[int, ...] = ()
+    # early_exit and bottleneck deployments (sei_tui.core.adapters.deploy); None elsewhere
+    exit_threshold: float | None = None
+    exit_rate: float | None = None
+    exited: tuple[bool, ...] | None = None  # per image: answered on the device
+    frame_fixed_s: tuple[float, ...] = ()  # per image fixed latency; empty: the sum of the parts
+    bottleneck_channels: int | None = None
+    train_images: int | None = None
+    eval_images: int | None = None
 
     def __post_init__(self) -> None:
         if not self.frame_sizes and self.frames is not None:

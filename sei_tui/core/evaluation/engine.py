@@ -5,7 +5,9 @@ The work runs in stages, each in its own module, each passing a typed result for
 1. `prepare`: model, graph, evaluation images, whole-model predictions, labels,
    saliency and compute models -> `EvaluationInputs`;
 2. `deployments`: local, remote and split deployments with their encoded frames,
-   timed encode/decode and lossless top-1 -> `Deployment` list;
+   timed encode/decode and lossless top-1 -> `Deployment` list; with `strategies` naming
+   them, `sei_tui.core.adapters.deploy` trains exits and bottlenecks and adds their
+   `early_exit` and `bottleneck` deployments;
 3. `simulation` (with `accuracy` and `latency`): one libsim run per payload size, each
    deployment's frames' latencies and losses -> `Row`s;
 4. `ranking.rank` orders rows, marks the Pareto front and recommends; `sweep` does so at
@@ -72,6 +74,8 @@ __all__ = [
 # Model analysis is the slow part and does not depend on the scenario: keep it per process.
 _MODEL_CACHE: dict[tuple, tuple[Any, Any]] = {}
 
+DEFAULT_STRATEGIES = ("local", "remote", "split")  # `sei analyze` without --strategies
+
 # What `prepare()` exposes of its EvaluationInputs as attributes of the Evaluation.
 _INPUT_ATTRIBUTES = frozenset(
     {
@@ -126,6 +130,8 @@ class Evaluation:
         loaded: Any | None = None,
         graph: Any | None = None,
         saliency_result: Any | None = None,
+        strategies: Sequence[str] | None = None,
+        adapters: Any | None = None,
     ):
         if loaded is None and not isinstance(model, str):
             loaded = model
@@ -153,6 +159,11 @@ class Evaluation:
         self.use_saliency = saliency
         self.frames = frames  # None: the scenario flow's
         self.protocol = protocol  # None: the scenario's
+        # which deployments (rows.STRATEGIES; default local, remote, split) and how exits
+        # and bottlenecks are trained (an adapters.deploy.AdapterOptions; None: defaults)
+        self.strategies = tuple(strategies or DEFAULT_STRATEGIES)
+        self.adapter_options = adapters
+        self.exit_retuner: Any = None  # adapters.deploy.ExitRetuner once exits are trained
         self.inputs: EvaluationInputs | None = None
         self.deployments: list[Deployment] = []
         self.prepared = False
@@ -191,23 +202,64 @@ class Evaluation:
         builder = DeploymentBuilder(self.inputs, self.encodings, self.input_encodings)
         candidates = self.candidate_splits()
         deployments: list[Deployment] = []
+        adapted = {"early_exit", "bottleneck"} & set(self.strategies)
+        plan = self._plan_adapters(candidates) if adapted else None
         with batch_threads():
             report(0.35, "local and remote")
-            deployments.append(builder.local())
-            deployments += builder.remote()
+            if "local" in self.strategies:
+                deployments.append(builder.local())
+            if "remote" in self.strategies:
+                deployments += builder.remote()
+            if "split" not in self.strategies and not adapted:
+                candidates = []
             done = 0
+            span = 0.3 if adapted else 0.6  # training takes the rest of the bar
             for group in builder.split_groups(candidates):
                 check_cancel(cancel)
 
                 def step(fraction: float, label: str, before: int = done, size: int = len(group)):
                     whole = (before + fraction * size) / max(len(candidates), 1)
-                    report(0.4 + 0.6 * whole, label)
+                    report(0.4 + span * whole, label)
 
                 deployments += self._prepare_splits(builder, group, cancel, step)
                 done += len(group)
+        if adapted:
+            deployments += self._adapter_deployments(plan, deployments, report, cancel)
+        if "split" not in self.strategies:  # built only for the exits' offloaded path
+            deployments = [d for d in deployments if d.strategy != "split"]
         self.deployments = deployments
         report(1.0, "prepared")
         self.prepared = True
+
+    def _plan_adapters(self, candidates: list) -> Any:
+        """The checked training plan of the exits and bottlenecks the strategies ask for
+        (an adapters.training.AdapterPlan): bad input fails here, before the slow work."""
+        from dataclasses import replace
+
+        from sei_tui.core.adapters.training import AdapterOptions, plan_adapters
+
+        options = replace(
+            AdapterOptions() if self.adapter_options is None else self.adapter_options,
+            exits="early_exit" in self.strategies,
+            bottlenecks="bottleneck" in self.strategies,
+        )
+        data = None if self.data is None else str(self.data)
+        return plan_adapters(self.inputs, candidates, options, data, self.synthetic)
+
+    def _adapter_deployments(
+        self, plan: Any, built: list[Deployment], report: Progress, cancel: Cancel | None
+    ) -> list[Deployment]:
+        """Train the planned exits and bottlenecks; their deployments."""
+        from sei_tui.core.adapters.deploy import adapter_deployments
+
+        def step(fraction: float, label: str) -> None:
+            report(0.7 + 0.29 * fraction, f"training: {label}")
+
+        splits = [d for d in built if d.strategy == "split"]
+        deployments, self.exit_retuner = adapter_deployments(
+            self.inputs, plan, splits, self.encodings, step, cancel
+        )
+        return deployments
 
     def _model(self) -> tuple[Any, Any]:
         if self.given_loaded is not None:
@@ -263,6 +315,35 @@ class Evaluation:
             yield row
             if progress is not None:
                 progress(done / len(self.deployments), row.strategy)
+
+    def retune_exit(
+        self,
+        split_index: int,
+        encoding: str,
+        old_threshold: float,
+        threshold: float,
+        qos: QoS | str | None = None,
+        deadline: float | None = None,
+        cancel: Cancel | None = None,
+    ) -> Row:
+        """The early_exit row at `split_index` and `encoding` with `threshold` in place of
+        `old_threshold` (the deployment is replaced, so later `rows()` keep it), simulated
+        on the current scenario."""
+        if self.exit_retuner is None:
+            raise ValueError("Evaluation.retune_exit: no early exits were trained")
+        qos = qos if isinstance(qos, QoS) else parse_qos(qos)
+        new = self.exit_retuner.deployment(split_index, encoding, threshold)
+        self.deployments = [
+            new
+            if d.strategy == "early_exit"
+            and d.split.index == split_index
+            and d.encoding == encoding
+            and d.exit_threshold == old_threshold
+            else d
+            for d in self.deployments
+        ]
+        results = simulate_rows([new], self.inputs, self.plan(), [{}], qos, deadline, None, cancel)
+        return next(row for _, _, _, row in results)
 
     def sweep(
         self,

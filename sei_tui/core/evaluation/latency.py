@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from libsim import percentile
 
-__all__ = ["LatencyParts", "latency_parts", "nearest_rank"]
+__all__ = ["LatencyParts", "latency_parts", "nearest_rank", "path_p95"]
 
 
 def nearest_rank(values: Sequence[float], percent: float) -> float:
@@ -40,16 +40,26 @@ class LatencyParts:
 
 
 def latency_parts(
-    network_s: Sequence[float | None], fixed_s: float, deadline: float | None = None
+    network_s: Sequence[float | None],
+    fixed_s: float | Sequence[float],
+    deadline: float | None = None,
 ) -> LatencyParts:
     """Per-frame totals = `fixed_s` (compute + encode + decode) + each frame's network time.
 
+    `fixed_s` is one term for every frame, or one per image: frame f then takes term
+    f mod len (frame f carries image f mod n, see `simulation`), as early exits do.
     A frame with no network time (None: never arrived) is infinitely late.
     """
     net = [math.inf if v is None else float(v) for v in network_s]
-    total = [fixed_s + v for v in net]
     finite = [v for v in net if math.isfinite(v)]
     mean_net = sum(net) / len(net) if net and len(finite) == len(net) else math.inf
+    if not isinstance(fixed_s, int | float):
+        terms = [float(t) for t in fixed_s]
+        total = [terms[f % len(terms)] + v for f, v in enumerate(net)]
+        mean_total = sum(total) / len(total) if total and math.isfinite(mean_net) else math.inf
+    else:
+        total = [fixed_s + v for v in net]
+        mean_total = fixed_s + mean_net
     miss = None
     if deadline is not None and total:
         miss = sum(1 for v in total if v > deadline) / len(total)
@@ -61,6 +71,18 @@ def latency_parts(
         p50_latency=nearest_rank(total, 50),
         p95_latency=nearest_rank(total, 95),
         p99_latency=nearest_rank(total, 99),
-        mean_latency=fixed_s + mean_net,
+        mean_latency=mean_total,
         deadline_miss=miss,
     )
+
+
+def path_p95(
+    network_s: Sequence[float | None], fixed_s: Sequence[float], exited: Sequence[bool]
+) -> tuple[float | None, float | None]:
+    """(p95 latency of the frames whose image exited on the device, p95 of the others)
+    for an early exit: frame f carries image f mod n; None for a path no frame took."""
+    paths: dict[bool, list[float]] = {True: [], False: []}
+    for f, v in enumerate(network_s):
+        j = f % len(exited)
+        paths[bool(exited[j])].append(fixed_s[j] + (math.inf if v is None else float(v)))
+    return tuple(nearest_rank(paths[k], 95) if paths[k] else None for k in (True, False))

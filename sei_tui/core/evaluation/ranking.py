@@ -12,8 +12,9 @@ The ranking (documented in docs/cli.md, "Ranking"):
    p95 is within `tie_tolerance(leader)` of the leader's joins it. Classes are ordered by
    their leader; within a class:
 3. higher accuracy (missing counts as the worst);
-4. the canonical deployment order as the final tie-break: local, remote, split; then the
-   split index; then the encoding name. It depends only on the row, never on the order in
+4. the canonical deployment order as the final tie-break: local, remote, split,
+   early_exit, bottleneck; then the split index; then the encoding name; then the exit
+   threshold and the bottleneck width. It depends only on the row, never on the order in
    which rows arrived from parallel simulations, so equal rows always rank the same.
 
 The classes are a function of the rows' values alone (not of their order), so the ranking
@@ -56,16 +57,22 @@ __all__ = [
 TIE_RELATIVE = 0.03
 TIE_ABSOLUTE_S = 0.0005
 
-_STRATEGY_ORDER = {strategy: i for i, strategy in enumerate(STRATEGIES)}  # local, remote, split
+_STRATEGY_ORDER = {
+    strategy: i for i, strategy in enumerate(STRATEGIES)
+}  # local, remote, split, ...
 
 
 def canonical_key(row: Row) -> tuple:
-    """local, remote, split; then split index; then encoding: a total order on deployments."""
+    """local, remote, split, early_exit, bottleneck; then split index; then encoding; then
+    exit threshold and bottleneck width: a total order on deployments."""
     return (
         _STRATEGY_ORDER.get(row.strategy, len(_STRATEGY_ORDER)),
         row.strategy,
         -1 if row.split_index is None else row.split_index,
         row.encoding,
+        # early_exit and bottleneck rows of one split and encoding differ in these only
+        -1.0 if getattr(row, "exit_threshold", None) is None else row.exit_threshold,
+        -1 if getattr(row, "bottleneck_channels", None) is None else row.bottleneck_channels,
     )
 
 

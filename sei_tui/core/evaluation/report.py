@@ -72,6 +72,11 @@ def render(report: AnalysisReport, fmt: str) -> str:
 def deployment(row: Row) -> str:
     if row.strategy == "split":
         return f"split {row.split_index} {row.after}"
+    if row.strategy == "early_exit":
+        rate = "-" if row.exit_rate is None else f"{row.exit_rate:.0%}"
+        return f"exit {row.split_index} {row.after} τ={row.exit_threshold:g} ({rate} exit)"
+    if row.strategy == "bottleneck":
+        return f"bottleneck {row.split_index} {row.after} c={row.bottleneck_channels}"
     return row.strategy
 
 

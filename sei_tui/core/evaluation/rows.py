@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-STRATEGIES = ("local", "remote", "split")
+STRATEGIES = ("local", "remote", "split", "early_exit", "bottleneck")
 
 
 @dataclass
@@ -58,11 +58,23 @@ class Row:
     encode_scale: float = 1.0
     decode_scale: float = 1.0
     codec_scale: str = ""  # where they came from, e.g. "edge host x1, server profile/host x3.2"
+    # early_exit and bottleneck rows (None on the others): see docs/cli.md
+    exit_threshold: float | None = None  # exit top-1 probability at or above: answer on the edge
+    exit_rate: float | None = None  # fraction of evaluation images answered by the exit
+    bottleneck_channels: int | None = None  # channels of the tensor that travels
+    train_images: int | None = None  # images the exit or bottleneck was trained on
+    eval_images: int | None = None  # images accuracy and exit rate are counted on
+    exit_path_p95_latency: float | None = None  # early_exit: p95 of the frames answered on
+    offload_path_p95_latency: float | None = None  # the edge, and of those sent on
 
     @property
     def label(self) -> str:
         if self.strategy == "split":
             return f"split@{self.split_index} {self.after} {self.encoding}"
+        if self.strategy == "early_exit":
+            return f"exit@{self.split_index} τ={self.exit_threshold:g} {self.encoding}"
+        if self.strategy == "bottleneck":
+            return f"bottleneck@{self.split_index} c={self.bottleneck_channels} {self.encoding}"
         return f"{self.strategy} {self.encoding}"
 
     def to_dict(self) -> dict:

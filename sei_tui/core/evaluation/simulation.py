@@ -23,7 +23,7 @@ from sei_tui.core.errors import SeiCancelled, SeiInputError
 from sei_tui.core.evaluation.accuracy import accuracy_under_loss, frame_loss
 from sei_tui.core.evaluation.deployments import Deployment
 from sei_tui.core.evaluation.inference import Cancel, check_cancel
-from sei_tui.core.evaluation.latency import latency_parts
+from sei_tui.core.evaluation.latency import latency_parts, path_p95
 from sei_tui.core.evaluation.prepare import EvaluationInputs
 from sei_tui.core.evaluation.qos import QoS
 from sei_tui.core.evaluation.rows import Row
@@ -146,6 +146,8 @@ def row_from_result(
     (a FlowResult), QoS checked."""
     network_s = [f.latency_s if f.delivered_s is not None else None for f in flow.frames]
     fixed = deployment.head_s + deployment.encode_s + deployment.decode_s + deployment.tail_s
+    if deployment.frame_fixed_s:  # early exits: each image's own path
+        fixed = deployment.frame_fixed_s
     parts = latency_parts(network_s, fixed, deadline)
     losses = [frame_loss(f) for f in flow.frames] if protocol == "udp" else None
     accuracy, agreement = accuracy_under_loss(deployment, losses, inputs.labels, inputs.whole_top1)
@@ -175,8 +177,17 @@ def row_from_result(
         encode_scale=deployment.encode_scale,
         decode_scale=deployment.decode_scale,
         codec_scale=deployment.codec_scale,
+        exit_threshold=deployment.exit_threshold,
+        exit_rate=deployment.exit_rate,
+        bottleneck_channels=deployment.bottleneck_channels,
+        train_images=deployment.train_images,
+        eval_images=deployment.eval_images,
         **parts.__dict__,
     )
+    if deployment.exited is not None:
+        row.exit_path_p95_latency, row.offload_path_p95_latency = path_p95(
+            network_s, deployment.frame_fixed_s, deployment.exited
+        )
     row.violations = qos.check(row)
     row.feasible = not row.violations
     return row

@@ -10,6 +10,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Label, ProgressBar, Static
 
 from sei_tui.tui.bindings import RESULTS_BINDINGS
@@ -23,7 +24,9 @@ from sei_tui.tui.format import (
 )
 
 RECOMMENDED_MARK = "◆"
-STRATEGY_ORDER = ("local", "split", "remote")
+STRATEGY_ORDER = ("local", "split", "remote", "early_exit", "bottleneck")
+# the strategy column is narrow: the trained strategies get short names
+STRATEGY_SHORT = {"early_exit": "exit", "bottleneck": "bneck"}
 
 
 class SortableText(Text):
@@ -69,7 +72,25 @@ SORTS: tuple[tuple[str, str, bool], ...] = (
 
 
 def row_key(row: Any) -> str:
-    return f"{attr(row, 'strategy')}:{attr(row, 'split_index')}:{attr(row, 'encoding')}"
+    key = f"{attr(row, 'strategy')}:{attr(row, 'split_index')}:{attr(row, 'encoding')}"
+    if attr(row, "exit_threshold") is not None:  # early exits: one row per threshold
+        key += f":t{attr(row, 'exit_threshold')!r}"
+    if attr(row, "bottleneck_channels") is not None:  # bottlenecks: one row per width
+        key += f":c{attr(row, 'bottleneck_channels')}"
+    return key
+
+
+def split_text(row: Any) -> str:
+    """The split column: the index (with τ or c for trained strategies) and the node."""
+    split_index = attr(row, "split_index")
+    if split_index is None:
+        return "–"
+    where = f"{split_index}"
+    if attr(row, "exit_threshold") is not None:
+        where += f" τ{attr(row, 'exit_threshold'):.2g}"
+    if attr(row, "bottleneck_channels") is not None:
+        where += f" c{attr(row, 'bottleneck_channels')}"
+    return f"{where} {attr(row, 'after') or ''}"
 
 
 def _seconds_cell(s: float | None) -> SortableText:
@@ -83,16 +104,17 @@ def row_cells(
 ) -> list[SortableText]:
     strategy = attr(row, "strategy")
     split_index = attr(row, "split_index")
-    split_text = "–" if split_index is None else f"{split_index} {attr(row, 'after') or ''}"
+    shown_split = split_text(row)
     accuracy = attr(row, "accuracy")
     cs = attr(row, "cs")
     qos_ok = not violations
     by_column = {
         "strategy": SortableText(
-            (RECOMMENDED_MARK + " " if recommended else "  ") + strategy,
+            (RECOMMENDED_MARK + " " if recommended else "  ")
+            + STRATEGY_SHORT.get(strategy, strategy),
             STRATEGY_ORDER.index(strategy) if strategy in STRATEGY_ORDER else len(STRATEGY_ORDER),
         ),
-        "split": SortableText(split_text[:16], -1 if split_index is None else split_index),
+        "split": SortableText(shown_split[:16], -1 if split_index is None else split_index),
         "encoding": SortableText(attr(row, "encoding") or MISSING, attr(row, "encoding") or ""),
         "total_p95": _seconds_cell(attr(row, "p95_latency")),
         "accuracy": SortableText(
@@ -123,6 +145,13 @@ def row_cells(
 
 class ResultsTable(DataTable):
     BINDINGS = RESULTS_BINDINGS
+
+    class ExitThresholdStep(Message):
+        """Raise (+1) or lower (-1) the threshold of the early-exit row under the cursor."""
+
+        def __init__(self, step: int) -> None:
+            super().__init__()
+            self.step = step
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
@@ -158,6 +187,9 @@ class ResultsTable(DataTable):
     def action_reverse_sort(self) -> None:
         self.sort_reverse = not self.sort_reverse
         self.apply_sort()
+
+    def action_exit_threshold(self, step: int) -> None:
+        self.post_message(self.ExitThresholdStep(step))
 
 
 class ResultsPane(Vertical):
@@ -350,6 +382,7 @@ def detail_text(
         f"▓ network p95 {format_seconds(attr(row, 'network_p95_s'))}  "
         f"░ {_part('tail', server_seconds(row), 'dec', attr(row, 'decode_s'))}\n"
     )
+    text.append_text(trained_text(row))
     if violations:
         text.append("violates: " + ", ".join(violations), style=Style(color=colours.get("error")))
     else:
@@ -368,6 +401,26 @@ def codec_scale_text(row: Any) -> str:
         return ""
     encode, decode = attr(row, "encode_scale"), attr(row, "decode_scale")
     return f"  ·  this host's enc ×{encode:.3g} on the edge, dec ×{decode:.3g} on the server"
+
+
+def trained_text(row: Any) -> Text:
+    """The trained strategies' own line: an early exit's threshold, exit rate and the p95
+    of each path; a bottleneck's width. Empty for the other strategies."""
+    if attr(row, "strategy") == "early_exit":
+        rate = attr(row, "exit_rate")
+        return Text(
+            f"exit at τ {attr(row, 'exit_threshold'):.3g} (< > change): "
+            f"{format_fraction(rate)} answered on the edge, p95 "
+            f"{format_seconds(attr(row, 'exit_path_p95_latency'))}; sent on, p95 "
+            f"{format_seconds(attr(row, 'offload_path_p95_latency'))} · trained on "
+            f"{attr(row, 'train_images')} images\n"
+        )
+    if attr(row, "strategy") == "bottleneck":
+        return Text(
+            f"bottleneck: {attr(row, 'bottleneck_channels')} channels travel · trained on "
+            f"{attr(row, 'train_images')} images\n"
+        )
+    return Text()
 
 
 def recommendation_text(recommendation: Any, row: Any) -> str:
