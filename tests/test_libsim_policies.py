@@ -261,3 +261,22 @@ def test_the_c_api_refuses_without_aborting():
             lib.libsim_result_free(result[0])
     finally:
         lib.libsim_network_free(net)
+
+
+def test_the_perfect_estimate_counts_mahimahi_opportunities_in_the_next_second():
+    # 1 opportunity per ms (12 Mbit/s) for 4 s, then 1 per 10 ms (1.2 Mbit/s) until 8 s.
+    times = tuple(range(1, 4001)) + tuple(range(4010, 8001, 10))
+    trace = libsim.OpportunityTrace(times)
+    link = LinkSpec("l", "full_duplex", ("a", "b"), 1e6, DELAY, 0.0, 0, 1000, trace=trace)
+    policy = _policy(margin=0.0, hold_frames=1)
+    flow = FlowSpec("a", "b", 16, FPS, 1000, policy=policy)
+    net = NetworkSpec(nodes=("a", "b"), links=(link,), flows=(flow,), protocol="udp")
+    choices = libsim.simulate(net).flows[0].choices
+
+    def by_hand(rate):  # predicted as the policy does: fixed + propagation + bits / rate
+        predicted = [fixed + DELAY + size * 8 / rate for fixed, size in CANDIDATES]
+        return min(range(3), key=predicted.__getitem__)
+
+    # Frames whose next second lies within one part of the trace (t <= 3 s, 4 s <= t <= 7 s).
+    assert list(choices[:7]) == [by_hand(12e6)] * 7 == [0] * 7
+    assert list(choices[8:15]) == [by_hand(1.2e6)] * 7 == [1] * 7
