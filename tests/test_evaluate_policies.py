@@ -105,3 +105,26 @@ def test_no_trace_no_policies(capsys):
     args = [a for a in ARGS if a not in ("--trace", "lte-radio=lte-driving-synthetic")]
     assert main([*args, "--json"]) == 0
     assert "policies" not in json.loads(capsys.readouterr().out)
+
+
+def test_regret_switches_and_misses_by_hand():
+    import math
+
+    from sei_tui.core.evaluation.policies import _summary
+
+    inf = math.inf
+    # Excess over the oracle: 0.5, 0, and nothing for the frame no static run got through.
+    p = _summary(
+        "adaptive", None, [1.0, 2.0, inf], [True, False, False], [0, 0, 1], [0.5, 2.0, inf], 1.5
+    )
+    assert p.regret == pytest.approx(0.5 / 3)
+    assert p.switches == 1 and p.accuracy == pytest.approx(1 / 3)
+    assert p.deadline_miss == pytest.approx(2 / 3)  # 2.0 and the lost frame
+    assert (p.p50_latency, p.p95_latency) == (2.0, inf)
+    assert p.to_dict()["p95_latency"] is None
+    # A frame the oracle got through but the policy lost: infinite regret (null in JSON).
+    lost = _summary("static", 3, [1.0, inf], [True, True], [3, 3], [1.0, 3.0], None)
+    assert lost.regret == inf and lost.to_dict()["regret"] is None
+    assert lost.deadline_miss is None and lost.switches == 0
+    flapping = _summary("adaptive", None, [1.0] * 5, [True] * 5, [0, 0, 1, 1, 0], [1.0] * 5, None)
+    assert flapping.switches == 2 and flapping.regret == 0.0

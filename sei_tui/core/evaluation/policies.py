@@ -153,8 +153,9 @@ def _summary(
     n = len(latencies)
     regret = 0.0
     if oracle is not None and n:
+        # A frame no static run got through has no oracle latency: it adds no excess.
         excess = [
-            a - b if math.isfinite(a) else math.inf for a, b in zip(latencies, oracle, strict=True)
+            0.0 if not math.isfinite(b) else a - b for a, b in zip(latencies, oracle, strict=True)
         ]
         regret = sum(excess) / n
     return PolicyResult(
