@@ -10,11 +10,14 @@ from libsim.binding import (
 )
 from libsim.errors import LibsimError, LibsimInputError, LibsimInternalError, LibsimInterrupted
 from libsim.spec import (
+    ESTIMATORS,
     LINK_KINDS,
     PROTOCOLS,
     RECOVERY_EXITS,
     RTO_SSTHRESHES,
     BurstLoss,
+    Candidate,
+    FlowPolicy,
     FlowResult,
     FlowSpec,
     FlowSummary,
@@ -28,11 +31,14 @@ from libsim.spec import (
 )
 
 __all__ = [
+    "ESTIMATORS",
     "LINK_KINDS",
     "PROTOCOLS",
     "RECOVERY_EXITS",
     "RTO_SSTHRESHES",
     "BurstLoss",
+    "Candidate",
+    "FlowPolicy",
     "FlowResult",
     "FlowSpec",
     "FlowSummary",

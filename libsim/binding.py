@@ -28,11 +28,13 @@ from libsim.errors import (
     error_for_status,
 )
 from libsim.spec import (
+    ESTIMATORS,
     LINK_KINDS,
     PROTOCOLS,
     RECOVERY_EXITS,
     RTO_SSTHRESHES,
     FlowResult,
+    FlowSpec,
     FlowSummary,
     FrameResult,
     NetworkSpec,
@@ -295,7 +297,59 @@ def _build(handle: _Native, net: NetworkSpec) -> dict[str, int]:
         handle.check(
             lib.libsim_add_flow_sizes(handle.net, config, array, len(sizes), err, len(err)), net
         )
+    for position, flow in enumerate(net.flows):
+        if flow.policy is not None:
+            _set_policy(handle, net, position, flow)
     return index
+
+
+def _set_policy(handle: _Native, net: NetworkSpec, position: int, flow: FlowSpec) -> None:
+    ffi, lib, err = handle.ffi, handle.lib, handle.err
+    policy = flow.policy
+    assert policy is not None
+    where = f"flow {flow.src + '->' + flow.dst!r}: policy: "
+    if policy.estimator not in ESTIMATORS:
+        raise handle.refuse(
+            f"{where}estimator = {policy.estimator!r}: must be one of {', '.join(ESTIMATORS)}"
+        )
+    config = ffi.new("libsim_policy_config *")
+    config.estimator = ESTIMATORS.index(policy.estimator)
+    _fill(handle, config, where, float, alpha=policy.alpha, margin=policy.margin)
+    _fill(handle, config, where, float, prior_bps=policy.prior_bps)
+    _fill(handle, config, where, float, base_delay_s=policy.base_delay_s)
+    _fill(handle, config, where, int, window=policy.window, hold_frames=policy.hold_frames)
+    candidates = ffi.new("libsim_candidate[]", max(len(policy.candidates), 1))
+    keep = []  # the per-frame arrays live until the call returns
+    for c, candidate in enumerate(policy.candidates):
+        here = f"{where}candidate {c}: "
+        _fill(handle, candidates[c], here, float, fixed_s=candidate.fixed_s)
+        sizes = candidate.payload_bytes
+        if not isinstance(sizes, tuple):
+            _fill(handle, candidates[c], here, int, payload_bytes=sizes)
+            continue
+        if len(sizes) != flow.frames:
+            raise handle.refuse(
+                f"{here}{len(sizes)} payload sizes: must be one per frame ({flow.frames})"
+            )
+        array = ffi.new("int64_t[]", max(len(sizes), 1))
+        for i, size in enumerate(sizes):
+            try:
+                if isinstance(size, bool):
+                    raise TypeError("a boolean")
+                array[i] = operator.index(size)
+            except (OverflowError, TypeError) as exc:
+                raise handle.refuse(
+                    f"{here}payload_bytes[{i}] = {size!r}: not representable ({exc})"
+                ) from None
+        keep.append(array)
+        candidates[c].payload_bytes = 0
+        candidates[c].payload_sizes = array
+    handle.check(
+        lib.libsim_set_flow_policy(
+            handle.net, position, config, candidates, len(policy.candidates), err, len(err)
+        ),
+        net,
+    )
 
 
 def _set_trace(handle: _Native, net: NetworkSpec, position: int, link: Any) -> None:
@@ -373,15 +427,28 @@ def _read(handle: _Native, net: NetworkSpec, wall_s: float) -> SimResult:
                     lost_ranges=lost,
                 )
             )
+        choices = None
+        payload: int | tuple[int, ...] = spec.payload_bytes  # an int, or one size per frame
+        if spec.policy is not None:
+            chosen = ffi.new("int32_t[]", max(n_frames, 1))
+            handle.check(
+                lib.libsim_result_choices(handle.result, i, chosen, n_frames, err, len(err))
+            )
+            choices = tuple(chosen[k] for k in range(n_frames))
+            payload = tuple(spec.policy.candidates[c].frame_bytes(k) for k, c in enumerate(choices))
         summary = summarize(
             frames,
-            spec.payload_bytes,  # an int, or one size per frame
+            payload,
             packets_sent=flow_stats.packets_sent,
             packets_lost=flow_stats.packets_lost,
             retransmissions=flow_stats.retransmissions,
             collisions=flow_stats.collisions,
         )
-        flows.append(FlowResult(src=spec.src, dst=spec.dst, frames=tuple(frames), summary=summary))
+        flows.append(
+            FlowResult(
+                src=spec.src, dst=spec.dst, frames=tuple(frames), summary=summary, choices=choices
+            )
+        )
     return SimResult(
         flows=tuple(flows), events=stats.events, wall_s=wall_s, link_packets=stats.link_packets
     )

@@ -18,6 +18,9 @@ RECOVERY_EXITS = ("ssthresh", "flightsize")
 # TcpConfig.rto_ssthresh: ssthresh after a timeout that interrupts fast recovery:
 # "flightsize" (RFC 5681 eq. 4: max(FlightSize / 2, 2 MSS)) or "keep" (Linux).
 RTO_SSTHRESHES = ("flightsize", "keep")
+# FlowPolicy.estimator: the throughput a policy predicts with (libsim.h, LIBSIM_ESTIMATOR_*):
+# "perfect" reads the path's bottleneck rate now: a test and upper-bound aid, not a device.
+ESTIMATORS = ("ewma", "harmonic", "perfect")
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,51 @@ class LinkSpec:
     trace: RateTrace | OpportunityTrace | None = None
 
 
+def _sizes_tuple(sizes: int | Sequence[int]) -> int | tuple[int, ...]:
+    if isinstance(sizes, Sequence) and not isinstance(sizes, str | bytes):
+        return tuple(sizes)
+    return sizes
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A deployment a flow policy may choose: its frames' payload (one size, or one per frame
+    of the flow) and its compute time outside the network (device before sending + server
+    after arrival), seconds."""
+
+    payload_bytes: int | tuple[int, ...]
+    fixed_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "payload_bytes", _sizes_tuple(self.payload_bytes))
+
+    def frame_bytes(self, frame: int) -> int:
+        sizes = self.payload_bytes
+        return sizes[frame] if isinstance(sizes, tuple) else sizes
+
+
+@dataclass(frozen=True)
+class FlowPolicy:
+    """A closed-loop choice among ``candidates`` before each frame (libsim.h,
+    libsim_set_flow_policy): the smallest predicted latency fixed_s + base_delay_s +
+    bits / estimate; a switch needs a predicted gain above ``margin`` (relative) for
+    ``hold_frames`` decisions in a row. ``estimator``: one of ESTIMATORS; ``alpha`` (EWMA
+    weight of the newest sample), ``window`` (harmonic: the last samples), ``prior_bps`` (the
+    estimate before the first delivery)."""
+
+    candidates: tuple[Candidate, ...]
+    estimator: str = "harmonic"
+    alpha: float = 0.3
+    window: int = 5
+    margin: float = 0.1
+    hold_frames: int = 2
+    prior_bps: float = 1e6
+    base_delay_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "candidates", tuple(self.candidates))
+
+
 @dataclass(frozen=True)
 class FlowSpec:
     """One flow of frames. `payload_bytes` is every frame's size, or one size per frame (a
@@ -116,6 +164,8 @@ class FlowSpec:
     frames: int  # None with per-frame sizes: their count
     fps: float  # 0 = back to back
     payload_bytes: int | tuple[int, ...]
+    # With a policy, each frame carries its chosen candidate's size instead of payload_bytes.
+    policy: FlowPolicy | None = None
 
     def __post_init__(self) -> None:
         sizes = self.payload_bytes
@@ -189,6 +239,8 @@ class FlowResult:
     dst: str
     frames: tuple[FrameResult, ...]
     summary: FlowSummary
+    # With a policy: the index into its candidates each frame used.
+    choices: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

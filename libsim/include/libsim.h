@@ -71,6 +71,18 @@ extern "C" {
 #define LIBSIM_TRACE_MS_MIN 0             /* ms: a Mahimahi opportunity's time */
 #define LIBSIM_TRACE_MS_MAX 1000000000
 #define LIBSIM_OPPORTUNITY_BYTES 1500     /* IP bytes one Mahimahi opportunity carries */
+#define LIBSIM_CANDIDATES_MIN 1        /* deployments a flow policy chooses among */
+#define LIBSIM_CANDIDATES_MAX 10000
+#define LIBSIM_EWMA_ALPHA_ABOVE 0.0    /* weight of the newest sample */
+#define LIBSIM_EWMA_ALPHA_MAX 1.0
+#define LIBSIM_HARMONIC_WINDOW_MIN 1   /* frames */
+#define LIBSIM_HARMONIC_WINDOW_MAX 100000
+#define LIBSIM_MARGIN_MIN 0.0          /* relative predicted gain a switch needs */
+#define LIBSIM_MARGIN_BELOW 1.0
+#define LIBSIM_HOLD_FRAMES_MIN 1       /* decisions in a row preferring the same deployment */
+#define LIBSIM_HOLD_FRAMES_MAX 1000000
+#define LIBSIM_FIXED_TIME_MIN 0.0      /* s: a candidate's compute time outside the network */
+#define LIBSIM_FIXED_TIME_MAX 1000000.0
 #define LIBSIM_EVENTS_MAX 1000000000  /* process activations in one run (LIBSIM_ERR_RUNTIME) */
 #define LIBSIM_HORIZON_S 1000000.0    /* s of simulated time in one run (LIBSIM_ERR_RUNTIME) */
 
@@ -80,6 +92,11 @@ extern "C" {
 
 #define LIBSIM_TCP 0
 #define LIBSIM_UDP 1
+
+/* libsim_policy_config.estimator: the throughput the sender predicts with. */
+#define LIBSIM_ESTIMATOR_EWMA 0     /* exponentially weighted mean of the samples (alpha) */
+#define LIBSIM_ESTIMATOR_HARMONIC 1 /* harmonic mean of the last `window` samples */
+#define LIBSIM_ESTIMATOR_PERFECT 2  /* the path's bottleneck rate now (a test/upper-bound aid) */
 
 /* libsim_tcp_config.recovery_exit: cwnd when a full ACK ends fast recovery (the second is
  * RFC 6582 3.2 step 3, option 1). */
@@ -127,6 +144,26 @@ typedef struct libsim_flow_config {
     double fps;            /* 0 = back to back */
     int64_t payload_bytes; /* every frame's size; 0 with libsim_add_flow_sizes */
 } libsim_flow_config;
+
+/* A flow policy (libsim_set_flow_policy): before writing each frame the sender predicts
+ * each candidate's latency as fixed_s + base_delay_s + bits / estimate and picks the
+ * smallest; it switches away from the deployment in use only when the best one is predicted
+ * at least `margin` (relative) faster for `hold_frames` decisions in a row. */
+typedef struct libsim_policy_config {
+    int32_t estimator;    /* LIBSIM_ESTIMATOR_* */
+    double alpha;         /* EWMA: weight of the newest sample */
+    int32_t window;       /* harmonic: the last `window` samples */
+    double margin;        /* hysteresis: relative predicted gain a switch needs */
+    int32_t hold_frames;  /* hysteresis: decisions in a row that must prefer it */
+    double prior_bps;     /* EWMA / harmonic estimate before the first delivery, bit/s */
+    double base_delay_s;  /* the path's propagation delay the device knows */
+} libsim_policy_config;
+
+typedef struct libsim_candidate {
+    int64_t payload_bytes;         /* every frame's size; 0 with payload_sizes */
+    const int64_t *payload_sizes;  /* NULL, or one size per frame of the flow */
+    double fixed_s;                /* compute time outside the network (device + server) */
+} libsim_candidate;
 
 typedef struct libsim_run_stats {
     uint64_t events;       /* simulation process activations */
@@ -211,6 +248,20 @@ int libsim_add_flow_sizes(libsim_network *net, const libsim_flow_config *flow,
                           const int64_t *payload_sizes, size_t count, char *err,
                           size_t err_size);
 
+/* A closed-loop choice among `count` candidate deployments for `flow` (see
+ * libsim_policy_config): frame i carries the chosen candidate's size for frame i (the flow's
+ * own payload_bytes / sizes are then not used). The sender decides when it writes the frame,
+ * from the deliveries it has seen by then: a frame counts as seen when its last byte
+ * arrives (the answer's way back is not modelled). Each delivered frame gives one sample,
+ * bits / (delivered - max(sent, previous delivery seen)), less base_delay_s when the path
+ * was idle at sent. The perfect estimator reads the smallest rate in force now on the
+ * flow's links (a fixed bitrate, a rate trace's row, 1500 * 8 bits times a Mahimahi trace's
+ * opportunities in the next second). A frame never written (a connection that gave up)
+ * counts under the deployment in use at the end. */
+int libsim_set_flow_policy(libsim_network *net, int32_t flow, const libsim_policy_config *policy,
+                           const libsim_candidate *candidates, size_t count, char *err,
+                           size_t err_size);
+
 /* Run a fresh simulation of `net` (which is left unchanged and may be run again). */
 int libsim_run(const libsim_network *net, libsim_result **out, char *err, size_t err_size);
 void libsim_result_free(libsim_result *result);
@@ -227,6 +278,10 @@ int libsim_result_flow(const libsim_result *result, int32_t flow, libsim_flow_st
 /* Copies min(capacity, frames) records of `flow`. */
 int libsim_result_frames(const libsim_result *result, int32_t flow, libsim_frame_record *out,
                          size_t capacity, char *err, size_t err_size);
+/* Copies min(capacity, frames) candidate indices, the one each frame of `flow` used (a flow
+ * with a policy only). */
+int libsim_result_choices(const libsim_result *result, int32_t flow, int32_t *out,
+                          size_t capacity, char *err, size_t err_size);
 /* Copies the lost ranges of all frames of `flow`, frame after frame (see lost_range_count). */
 int libsim_result_lost_ranges(const libsim_result *result, int32_t flow, libsim_byte_range *out,
                               size_t capacity, char *err, size_t err_size);

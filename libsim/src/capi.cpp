@@ -204,6 +204,98 @@ void add_flow(libsim_network* net, const libsim_flow_config* flow, const int64_t
   net->config.flows.push_back(std::move(config));
 }
 
+// libsim_set_flow_policy: every number checked against libsim.h before anything changes.
+void set_flow_policy(libsim_network* net, int32_t flow, const libsim_policy_config* policy,
+                     const libsim_candidate* candidates, size_t count) {
+  require(net != nullptr, "network is NULL");
+  require(flow >= 0 && flow < int32_t(net->config.flows.size()),
+          "flow index " + std::to_string(flow) + " out of range");
+  const std::string name = "flow " + std::to_string(flow) + ": policy";
+  libsim::FlowConfig& config = net->config.flows[size_t(flow)];
+  require(!config.has_policy(), name + ": the flow already has one");
+  require(policy != nullptr, name + ": config is NULL");
+  require(candidates != nullptr || count == 0, name + ": candidates is NULL");
+  require(count >= LIBSIM_CANDIDATES_MIN && count <= LIBSIM_CANDIDATES_MAX,
+          name + ": " + std::to_string(count) + " candidates: must be between " +
+              std::to_string(LIBSIM_CANDIDATES_MIN) + " and " +
+              std::to_string(LIBSIM_CANDIDATES_MAX));
+  require(policy->estimator == LIBSIM_ESTIMATOR_EWMA ||
+              policy->estimator == LIBSIM_ESTIMATOR_HARMONIC ||
+              policy->estimator == LIBSIM_ESTIMATOR_PERFECT,
+          name + ": estimator = " + std::to_string(policy->estimator) + ": must be " +
+              "LIBSIM_ESTIMATOR_EWMA, _HARMONIC or _PERFECT");
+  require(above_at_most(policy->alpha, LIBSIM_EWMA_ALPHA_ABOVE, LIBSIM_EWMA_ALPHA_MAX),
+          name + ": alpha = " + number(policy->alpha) + ": must be in (" +
+              number(LIBSIM_EWMA_ALPHA_ABOVE) + ", " + number(LIBSIM_EWMA_ALPHA_MAX) + "]");
+  require(policy->window >= LIBSIM_HARMONIC_WINDOW_MIN &&
+              policy->window <= LIBSIM_HARMONIC_WINDOW_MAX,
+          name + ": window = " + std::to_string(policy->window) + ": must be between " +
+              std::to_string(LIBSIM_HARMONIC_WINDOW_MIN) + " and " +
+              std::to_string(LIBSIM_HARMONIC_WINDOW_MAX));
+  require(at_least_below(policy->margin, LIBSIM_MARGIN_MIN, LIBSIM_MARGIN_BELOW),
+          name + ": margin = " + number(policy->margin) + ": must be in [" +
+              number(LIBSIM_MARGIN_MIN) + ", " + number(LIBSIM_MARGIN_BELOW) + ")");
+  require(policy->hold_frames >= LIBSIM_HOLD_FRAMES_MIN &&
+              policy->hold_frames <= LIBSIM_HOLD_FRAMES_MAX,
+          name + ": hold_frames = " + std::to_string(policy->hold_frames) +
+              ": must be between " + std::to_string(LIBSIM_HOLD_FRAMES_MIN) + " and " +
+              std::to_string(LIBSIM_HOLD_FRAMES_MAX));
+  require(above_at_most(policy->prior_bps, LIBSIM_BITRATE_ABOVE, LIBSIM_BITRATE_MAX),
+          name + ": prior_bps = " + number(policy->prior_bps) + ": must be in (" +
+              number(LIBSIM_BITRATE_ABOVE) + ", " + number(LIBSIM_BITRATE_MAX) + "]");
+  require(closed(policy->base_delay_s, LIBSIM_DELAY_MIN, LIBSIM_DELAY_MAX),
+          name + ": base_delay_s = " + number(policy->base_delay_s) + ": must be in [" +
+              number(LIBSIM_DELAY_MIN) + ", " + number(LIBSIM_DELAY_MAX) + "]");
+  std::vector<libsim::Candidate> chosen(count);
+  // UDP: the receiver's flags must fit whichever candidate each frame takes.
+  std::vector<int64_t> largest(size_t(config.frames), 0);
+  for (size_t c = 0; c < count; ++c) {
+    const libsim_candidate& candidate = candidates[c];
+    const std::string where = name + ": candidate " + std::to_string(c);
+    require(closed(candidate.fixed_s, LIBSIM_FIXED_TIME_MIN, LIBSIM_FIXED_TIME_MAX),
+            where + ": fixed_s = " + number(candidate.fixed_s) + ": must be in [" +
+                number(LIBSIM_FIXED_TIME_MIN) + ", " + number(LIBSIM_FIXED_TIME_MAX) + "]");
+    auto check_size = [&](int64_t size, const std::string& key) {
+      require(size >= LIBSIM_PAYLOAD_BYTES_MIN && size <= int64_t(LIBSIM_PAYLOAD_BYTES_MAX),
+              where + ": " + key + " = " + std::to_string(size) + ": must be between " +
+                  std::to_string(LIBSIM_PAYLOAD_BYTES_MIN) + " and " +
+                  std::to_string(LIBSIM_PAYLOAD_BYTES_MAX));
+    };
+    chosen[c].fixed_s = candidate.fixed_s;
+    if (candidate.payload_sizes == nullptr) {
+      check_size(candidate.payload_bytes, "payload_bytes");
+      chosen[c].payload_bytes = candidate.payload_bytes;
+    } else {
+      require(candidate.payload_bytes == 0,
+              where + ": payload_bytes = " + std::to_string(candidate.payload_bytes) +
+                  ": must be 0 when the frames' sizes are given");
+      chosen[c].payload_sizes.assign(candidate.payload_sizes,
+                                     candidate.payload_sizes + config.frames);
+      for (int64_t i = 0; i < config.frames; ++i) {
+        check_size(chosen[c].payload_sizes[size_t(i)], "payload_sizes[" + std::to_string(i) + "]");
+      }
+    }
+    for (int64_t i = 0; i < config.frames; ++i) {
+      largest[size_t(i)] = std::max(largest[size_t(i)], chosen[c].frame_bytes(i));
+    }
+  }
+  if (net->config.protocol == libsim::Protocol::Udp) {
+    const int64_t payload = net->config.mtu - LIBSIM_UDP_IP_HEADER_BYTES;
+    double datagrams = 0.0;
+    for (int64_t size : largest) datagrams += double((size + payload - 1) / payload);
+    require(datagrams <= double(LIBSIM_UDP_DATAGRAMS_MAX),
+            name + ": datagrams of the largest candidate per frame = " + number(datagrams) +
+                ": more than " + number(LIBSIM_UDP_DATAGRAMS_MAX) + " datagrams");
+  }
+  config.policy.estimator = libsim::Estimator(policy->estimator);
+  config.policy.alpha = policy->alpha;
+  config.policy.window = policy->window;
+  config.policy.margin = policy->margin;
+  config.policy.hold_frames = policy->hold_frames;
+  config.policy.prior_bps = policy->prior_bps;
+  config.policy.base_delay_s = policy->base_delay_s;
+  config.candidates = std::move(chosen);
+}
 
 libsim::LinkConfig& traced_link(libsim_network* net, int32_t link) {
   require(net != nullptr, "network is NULL");
@@ -529,6 +621,12 @@ int libsim_add_flow_sizes(libsim_network* net, const libsim_flow_config* flow,
   });
 }
 
+int libsim_set_flow_policy(libsim_network* net, int32_t flow, const libsim_policy_config* policy,
+                           const libsim_candidate* candidates, size_t count, char* err,
+                           size_t err_size) {
+  return guarded(err, err_size, [&] { set_flow_policy(net, flow, policy, candidates, count); });
+}
+
 int libsim_run(const libsim_network* net, libsim_result** out, char* err, size_t err_size) {
   return guarded(err, err_size, [&] {
     require(out != nullptr, "out is NULL");
@@ -605,6 +703,16 @@ int libsim_result_frames(const libsim_result* result, int32_t flow, libsim_frame
       out[i].lost_bytes = frame.lost_bytes;
       out[i].lost_range_count = frame.range_count;
     }
+  });
+}
+
+int libsim_result_choices(const libsim_result* result, int32_t flow, int32_t* out,
+                          size_t capacity, char* err, size_t err_size) {
+  return guarded(err, err_size, [&] {
+    const libsim::FlowOutcome& f = flow_of(result, flow);
+    require(!f.choices.empty(), "flow " + std::to_string(flow) + " has no policy");
+    require(out != nullptr || capacity == 0, "out is NULL");
+    std::copy_n(f.choices.begin(), std::min(capacity, f.choices.size()), out);
   });
 }
 

@@ -19,6 +19,7 @@ namespace libsim {
 
 class Interface;
 class Node;
+class FlowPolicy;
 
 // Set by libsim_interrupt() from any thread; cleared when a run starts.
 bool interrupted();
@@ -35,6 +36,7 @@ class Simulation {
   std::string failure;                   // set once; the run then drains and reports it
   bool interrupted_run = false;          // the failure is an interruption, not a limit
   std::vector<int32_t> route_slot;       // per node: its row in the routing tables, or -1
+  std::vector<FlowPolicy*> policies;     // per flow: its policy, or nullptr
 
   // The current simulated time, read once per process activation (Wakeup::fired).
   Time now() const { return now_; }
@@ -389,6 +391,41 @@ class WirelessMedium : public sc_core::sc_module {
   bool transmission_ok_ = false;
 };
 
+// A flow's closed-loop choice of deployment (libsim_set_flow_policy): decides each frame's
+// candidate when the sender writes it, from the deliveries seen so far, and keeps the sizes
+// for the receiver.
+class FlowPolicy {
+ public:
+  FlowPolicy(Simulation& sim, int32_t flow, std::vector<int32_t> path_links);
+  // Choose frame `frame`'s candidate now (frames in order); its payload size.
+  int64_t decide(int64_t frame);
+  bool decided(int64_t frame) const { return frame < int64_t(sizes_.size()); }
+  int64_t size(int64_t frame) const { return sizes_[size_t(frame)]; }
+  // Frame `frame`'s last byte arrived now.
+  void observe(int64_t frame, Time delivered);
+  // The run ended: frames never written take the deployment in use.
+  void finish();
+  double estimate_bps() const;
+
+ private:
+  double bottleneck_bps() const;
+  Simulation& sim_;
+  int32_t flow_;
+  const FlowConfig& config_;
+  const PolicyConfig& policy_;
+  std::vector<int32_t> path_links_;
+  std::vector<int64_t> sizes_;
+  int32_t current_ = -1;
+  int32_t preferred_ = -1;  // the candidate the hysteresis is counting for
+  int32_t preferred_count_ = 0;
+  // Estimator state.
+  bool have_sample_ = false;
+  double ewma_bps_ = 0.0;
+  std::deque<double> recent_;  // harmonic: the last `window` samples
+  Time last_delivery_ = 0;
+  bool any_delivery_ = false;
+};
+
 // The application at a flow's source: when frame i is written and its `sent` time.
 // Frames are handed to the transport one at a time: frame i+1 is written once frame i has
 // been handed over, and not before i / fps (fps > 0). With fps = 0 it is written at once.
@@ -417,6 +454,7 @@ class UdpSource : public sc_core::sc_module, public Endpoint {
   Wakeup frame_timer_;  // the next frame is due (its own timer keeps wake-ups in order)
   Node* node_;
   Interface* interface_;
+  FlowPolicy* policy_;
   int64_t frame_ = 0;
   uint32_t datagram_ = 0;
   bool frame_started_ = false;
@@ -430,9 +468,13 @@ class UdpSink : public sc_core::sc_module, public Endpoint {
 
  private:
   size_t first_datagram(int64_t frame) const;  // index of frame's first flag in received_
+  int64_t frame_bytes(int64_t frame) const;
+  void extend_to(int64_t frame);  // a policy's flow: flags up to frame's, sizes now decided
   Simulation& sim_;
   int32_t flow_;
   const FlowConfig& config_;
+  FlowPolicy* policy_;
+  std::vector<uint32_t> missing_;  // a policy's flow: datagrams not yet arrived, per frame
   uint32_t datagrams_per_frame_;  // when every frame has payload_bytes
   uint32_t datagram_payload_;
   std::vector<size_t> first_datagram_;  // per frame and one past the end (per-frame sizes)
@@ -472,6 +514,7 @@ class TcpSender : public sc_core::sc_module, public Endpoint {
   Wakeup timer_;        // retransmission timer
   Node* node_;
   Interface* interface_;
+  FlowPolicy* policy_;
   uint32_t mss_;
   State state_ = State::Closed;
   int64_t frames_written_ = 0;
@@ -521,8 +564,10 @@ class TcpReceiver : public sc_core::sc_module, public Endpoint {
   std::vector<ByteRange> out_of_order_;  // sorted, disjoint, all beyond rcv_nxt_
   uint64_t unacked_bytes_ = 0;
   Time ack_deadline_ = kNever;
+  FlowPolicy* policy_;
   int64_t next_frame_ = 0;
   uint64_t next_frame_end_;  // stream offset one past frame next_frame_'s last byte
+  bool end_known_;           // false: a policy has not yet decided frame next_frame_'s size
 };
 
 // Build the modules of `config` in the current SystemC context and run to completion.

@@ -13,6 +13,7 @@ Simulation::Simulation(const NetworkConfig& cfg)
   outcome.flows.resize(cfg.flows.size());
   sources.assign(cfg.flows.size(), nullptr);
   sinks.assign(cfg.flows.size(), nullptr);
+  policies.assign(cfg.flows.size(), nullptr);
 }
 
 void Simulation::deliver(const Packet& packet) {

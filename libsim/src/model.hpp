@@ -114,6 +114,33 @@ struct LinkConfig {
   OpportunityTrace opportunities;
 };
 
+enum class Estimator : int32_t {
+  Ewma = LIBSIM_ESTIMATOR_EWMA,
+  Harmonic = LIBSIM_ESTIMATOR_HARMONIC,
+  Perfect = LIBSIM_ESTIMATOR_PERFECT
+};
+
+// libsim_policy_config (libsim.h).
+struct PolicyConfig {
+  Estimator estimator = Estimator::Harmonic;
+  double alpha = 0.3;
+  int32_t window = 5;
+  double margin = 0.1;
+  int32_t hold_frames = 2;
+  double prior_bps = 1e6;
+  double base_delay_s = 0.0;
+};
+
+// One deployment a policy may choose: its frames' sizes and its time outside the network.
+struct Candidate {
+  int64_t payload_bytes = 1;
+  std::vector<int64_t> payload_sizes;  // empty: every frame is payload_bytes
+  double fixed_s = 0.0;
+  int64_t frame_bytes(int64_t frame) const {
+    return payload_sizes.empty() ? payload_bytes : payload_sizes[size_t(frame)];
+  }
+};
+
 struct FlowConfig {
   int32_t src = 0;
   int32_t dst = 0;
@@ -125,6 +152,10 @@ struct FlowConfig {
   int64_t frame_bytes(int64_t frame) const {
     return payload_sizes.empty() ? payload_bytes : payload_sizes[size_t(frame)];
   }
+  // With candidates, a policy chooses each frame's size at run time (FlowPolicy).
+  PolicyConfig policy;
+  std::vector<Candidate> candidates;
+  bool has_policy() const { return !candidates.empty(); }
 };
 
 struct NetworkConfig {
@@ -159,6 +190,7 @@ struct FlowOutcome {
   int64_t packets_lost = 0;
   int64_t retransmissions = 0;
   int64_t collisions = 0;
+  std::vector<int32_t> choices;  // a policy's candidate per frame
 };
 
 struct RunOutcome {

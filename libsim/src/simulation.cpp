@@ -160,6 +160,19 @@ void run_network(const NetworkConfig& config, RunOutcome& outcome) {
       }
     }
   }
+  // Policies before the transports, which look theirs up; each knows its flow's links.
+  std::vector<std::unique_ptr<FlowPolicy>> policies;
+  for (int32_t f = 0; f < int32_t(config.flows.size()); ++f) {
+    const FlowConfig& flow = config.flows[size_t(f)];
+    if (!flow.has_policy()) continue;
+    const auto next = routes_towards(config, links_of, flow.dst);
+    std::vector<int32_t> path;
+    for (int32_t u = flow.src; u != flow.dst; u = next[size_t(u)].node) {
+      path.push_back(next[size_t(u)].link);
+    }
+    policies.push_back(std::make_unique<FlowPolicy>(sim, f, std::move(path)));
+    sim.policies[size_t(f)] = policies.back().get();
+  }
   std::vector<UdpSink*> udp_sinks;
   std::vector<TcpReceiver*> tcp_receivers;
   for (int32_t f = 0; f < int32_t(config.flows.size()); ++f) {
@@ -180,6 +193,7 @@ void run_network(const NetworkConfig& config, RunOutcome& outcome) {
   sc_core::sc_start();
   if (sim.interrupted_run) throw Interrupted(sim.failure);
   if (sim.failed()) throw RunLimitError(sim.failure);
+  for (const auto& policy : policies) policy->finish();
   for (UdpSink* sink : udp_sinks) sink->finish();
   for (TcpReceiver* receiver : tcp_receivers) receiver->finish();
   sim.outcome.end = sc_core::sc_time_stamp().value();

@@ -23,7 +23,8 @@ UdpSource::UdpSource(sc_core::sc_module_name name, Simulation& sim, int32_t flow
       wake_(sim),
       frame_timer_(sim),
       node_(sim.nodes[config_.src]),
-      interface_(node_->route(config_.dst)) {
+      interface_(node_->route(config_.dst)),
+      policy_(sim.policies[size_t(flow)]) {
   SC_METHOD(step);
   sensitive << wake_.event() << frame_timer_.event();
 }
@@ -37,8 +38,6 @@ void UdpSource::step() {
   const uint32_t payload = uint32_t(sim_.config.mtu - kIpUdpHeaderBytes);
   auto& outcome = sim_.outcome.flows[flow_];
   while (frame_ < config_.frames) {
-    const int64_t frame_bytes = config_.frame_bytes(frame_);
-    const uint32_t datagrams = uint32_t((frame_bytes + payload - 1) / payload);
     if (!frame_started_) {
       const Time due = schedule_.due(frame_);
       if (due > now) {
@@ -48,7 +47,11 @@ void UdpSource::step() {
       outcome.frames[frame_].sent = config_.fps > 0.0 ? due : now;
       frame_started_ = true;
       datagram_ = 0;
+      if (policy_ != nullptr) policy_->decide(frame_);
     }
+    const int64_t frame_bytes =
+        policy_ != nullptr ? policy_->size(frame_) : config_.frame_bytes(frame_);
+    const uint32_t datagrams = uint32_t((frame_bytes + payload - 1) / payload);
     while (datagram_ < datagrams) {
       if (sim_.failed()) return;
       if (!interface_->has_room()) {
@@ -74,8 +77,18 @@ void UdpSource::step() {
 }
 
 UdpSink::UdpSink(sc_core::sc_module_name name, Simulation& sim, int32_t flow)
-    : sc_module(name), sim_(sim), flow_(flow), config_(sim.config.flows[flow]) {
+    : sc_module(name),
+      sim_(sim),
+      flow_(flow),
+      config_(sim.config.flows[flow]),
+      policy_(sim.policies[size_t(flow)]) {
   datagram_payload_ = uint32_t(sim.config.mtu - kIpUdpHeaderBytes);
+  if (policy_ != nullptr) {
+    // Sizes are chosen as the frames are written: flags grow with them (extend_to).
+    first_datagram_.push_back(0);
+    last_arrival_.assign(size_t(config_.frames), 0);
+    return;
+  }
   datagrams_per_frame_ =
       uint32_t((config_.payload_bytes + datagram_payload_ - 1) / datagram_payload_);
   size_t datagrams = size_t(config_.frames) * datagrams_per_frame_;
@@ -93,23 +106,43 @@ UdpSink::UdpSink(sc_core::sc_module_name name, Simulation& sim, int32_t flow)
   last_arrival_.assign(size_t(config_.frames), 0);
 }
 
+int64_t UdpSink::frame_bytes(int64_t frame) const {
+  return policy_ != nullptr ? policy_->size(frame) : config_.frame_bytes(frame);
+}
+
+void UdpSink::extend_to(int64_t frame) {
+  while (int64_t(first_datagram_.size()) <= frame + 1) {
+    const int64_t next = int64_t(first_datagram_.size()) - 1;
+    const uint32_t datagrams =
+        uint32_t((frame_bytes(next) + datagram_payload_ - 1) / datagram_payload_);
+    first_datagram_.push_back(first_datagram_.back() + datagrams);
+    missing_.push_back(datagrams);
+  }
+  received_.resize(first_datagram_.back(), 0);
+}
+
 size_t UdpSink::first_datagram(int64_t frame) const {
   return first_datagram_.empty() ? size_t(frame) * datagrams_per_frame_
                                  : first_datagram_[size_t(frame)];
 }
 
 void UdpSink::on_packet(const Packet& packet) {
+  if (policy_ != nullptr) extend_to(packet.frame);
   uint8_t& seen = received_[first_datagram(packet.frame) + packet.datagram];
   if (seen) return;
   seen = 1;
   last_arrival_[packet.frame] = std::max(last_arrival_[packet.frame], sim_.now());
+  if (policy_ != nullptr && --missing_[size_t(packet.frame)] == 0) {
+    policy_->observe(packet.frame, sim_.now());
+  }
 }
 
 void UdpSink::finish() {
   auto& outcome = sim_.outcome.flows[flow_];
+  if (policy_ != nullptr) extend_to(config_.frames - 1);
   for (int64_t f = 0; f < config_.frames; ++f) {
     FrameOutcome& frame = outcome.frames[f];
-    const int64_t frame_bytes = config_.frame_bytes(f);
+    const int64_t frame_bytes = this->frame_bytes(f);
     const size_t datagrams = first_datagram(f + 1) - first_datagram(f);
     const uint8_t* seen = received_.data() + first_datagram(f);
     frame.first_range = int64_t(outcome.lost_ranges.size());
@@ -155,6 +188,7 @@ TcpSender::TcpSender(sc_core::sc_module_name name, Simulation& sim, int32_t flow
       timer_(sim),
       node_(sim.nodes[config_.src]),
       interface_(node_->route(config_.dst)),
+      policy_(sim.policies[size_t(flow)]),
       mss_(uint32_t(sim.config.mtu - kIpTcpHeaderBytes)),
       rto_(kInitialRto) {
   cwnd_ = uint64_t(tcp_.initial_window) * mss_;
@@ -202,7 +236,8 @@ void TcpSender::write_frames() {
       cwnd_ = std::min<uint64_t>(cwnd_, uint64_t(tcp_.initial_window) * mss_);
     }
     outcome.frames[frames_written_].sent = config_.fps > 0.0 ? due : now;
-    written_ += uint64_t(config_.frame_bytes(frames_written_));
+    written_ += uint64_t(policy_ != nullptr ? policy_->decide(frames_written_)
+                                            : config_.frame_bytes(frames_written_));
     frames_written_++;
     if (state_ == State::Closed) send_syn();
   }
@@ -448,7 +483,10 @@ TcpReceiver::TcpReceiver(sc_core::sc_module_name name, Simulation& sim, int32_t 
       wake_(sim),
       node_(sim.nodes[config_.dst]),
       mss_(uint32_t(sim.config.mtu - kIpTcpHeaderBytes)),
-      next_frame_end_(config_.frames > 0 ? uint64_t(config_.frame_bytes(0)) : 0) {
+      policy_(sim.policies[size_t(flow)]),
+      next_frame_end_(config_.frames > 0 && policy_ == nullptr ? uint64_t(config_.frame_bytes(0))
+                                                                : 0),
+      end_known_(policy_ == nullptr) {
   SC_METHOD(step);
   sensitive << wake_.event();
   dont_initialize();
@@ -536,14 +574,26 @@ void TcpReceiver::on_data(const Packet& packet) {
   // Frames whose last byte is now in order are delivered.
   auto& outcome = sim_.outcome.flows[flow_];
   const Time now = sim_.now();
-  while (next_frame_ < config_.frames && next_frame_end_ <= rcv_nxt_) {
+  while (next_frame_ < config_.frames) {
+    if (!end_known_) {
+      // A policy's flow: the sender decided this frame's size before sending its bytes.
+      if (!policy_->decided(next_frame_)) break;
+      next_frame_end_ += uint64_t(policy_->size(next_frame_));
+      end_known_ = true;
+    }
+    if (next_frame_end_ > rcv_nxt_) break;
     FrameOutcome& frame = outcome.frames[next_frame_];
     frame.delivered = now;
     frame.has_delivery = true;
     frame.complete = true;
+    if (policy_ != nullptr) policy_->observe(next_frame_, now);
     next_frame_++;
     if (next_frame_ < config_.frames) {
-      next_frame_end_ += uint64_t(config_.frame_bytes(next_frame_));
+      if (policy_ != nullptr) {
+        end_known_ = false;
+      } else {
+        next_frame_end_ += uint64_t(config_.frame_bytes(next_frame_));
+      }
     }
   }
   unacked_bytes_ += end - start;
@@ -561,10 +611,16 @@ void TcpReceiver::on_data(const Packet& packet) {
 
 void TcpReceiver::finish() {
   auto& outcome = sim_.outcome.flows[flow_];
+  // A policy's flow: FlowPolicy::finish has decided every frame by now.
+  if (!end_known_ && next_frame_ < config_.frames) {
+    next_frame_end_ += uint64_t(policy_->size(next_frame_));
+    end_known_ = true;
+  }
   uint64_t end = next_frame_end_;  // of frame next_frame_
   for (int64_t f = next_frame_; f < config_.frames; ++f) {
     FrameOutcome& frame = outcome.frames[f];
-    const uint64_t payload = uint64_t(config_.frame_bytes(f));
+    const uint64_t payload =
+        uint64_t(policy_ != nullptr ? policy_->size(f) : config_.frame_bytes(f));
     if (f > next_frame_) end += payload;
     const uint64_t start = end - payload;
     const uint64_t missing_from = std::max(start, std::min(rcv_nxt_, start + payload));

@@ -316,6 +316,8 @@ def run(args: argparse.Namespace) -> int:
     sweep = []
     if axes:
         sweep = evaluation.sweep(axes, qos, deadline, processes=args.processes)
+    # With a trace link: which row each frame uses, under static, adaptive and oracle policies.
+    policies = evaluation.policies(ranking.rows, deadline, processes=args.processes)
     if interactive:
         print("\r\033[K", end="", file=sys.stderr)
     report = AnalysisReport(
@@ -331,6 +333,7 @@ def run(args: argparse.Namespace) -> int:
         sweep=sweep,
         wall_s=time.perf_counter() - start,
         notes=[f"no CS: {evaluation.saliency_error}"] if evaluation.saliency_error else [],
+        policies=policies,
     )
     text = render(report, fmt)
     if args.figures:

@@ -345,6 +345,33 @@ class Evaluation:
         results = simulate_rows([new], self.inputs, self.plan(), [{}], qos, deadline, None, cancel)
         return next(row for _, _, _, row in results)
 
+    def policies(
+        self,
+        rows: Sequence[Row],
+        deadline: float | None = None,
+        settings: Any = None,
+        processes: int | None = None,
+        cancel: Cancel | None = None,
+    ) -> list:
+        """Static, adaptive and oracle policies over the stream, choosing among `rows`
+        (see `policies`); empty unless a link of the scenario follows a trace."""
+        from sei_tui.core.evaluation.policies import PolicySettings, evaluate_policies, has_trace
+
+        self.prepare(cancel=cancel)
+        plan = self.plan()
+        if not rows or not has_trace(plan.network(1)):
+            return []
+        return evaluate_policies(
+            self.deployments,
+            rows,
+            self.inputs,
+            plan,
+            deadline,
+            settings or PolicySettings(),
+            processes,
+            cancel,
+        )
+
     def sweep(
         self,
         axes: Sequence[SweepAxis],

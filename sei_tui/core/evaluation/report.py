@@ -34,6 +34,7 @@ class AnalysisReport:
     sweep: list = field(default_factory=list)  # SweepPoint
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)  # e.g. why CS is missing
+    policies: list = field(default_factory=list)  # PolicyResult: with a trace link only
 
     def to_dict(self) -> dict:
         out = {
@@ -51,6 +52,8 @@ class AnalysisReport:
         }
         if self.sweep:
             out["sweep"] = [p.to_dict() for p in self.sweep]
+        if self.policies:
+            out["policies"] = [p.to_dict() for p in self.policies]
         return out
 
 
@@ -58,7 +61,8 @@ def render(report: AnalysisReport, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=1)
     if fmt == "csv":
-        return to_csv(report.rows)
+        text = to_csv(report.rows)
+        return text + "\n" + policies_csv(report.policies) if report.policies else text
     if fmt == "md":
         return to_markdown(report)
     if fmt == "table":
@@ -202,7 +206,29 @@ def to_text_table(report: AnalysisReport, width: int | None = None) -> str:
         console.print("Sweep (recommended deployment per point):", markup=False)
         for line in sweep_lines(report):
             console.print("  " + line, highlight=False, markup=False)
+    if report.policies:
+        console.print("Policies over the stream (static: the best row by p95):", markup=False)
+        for line in policy_lines(report):
+            console.print("  " + line, highlight=False, markup=False)
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+def policy_lines(report: AnalysisReport) -> list[str]:
+    """adaptive, oracle and the static row with the smallest p95, one line each."""
+    statics = [p for p in report.policies if p.policy == "static"]
+    shown = [min(statics, key=lambda p: p.p95_latency)] if statics else []
+    shown += [p for p in report.policies if p.policy != "static"]
+    out = []
+    for p in shown:
+        name = "oracle (lower bound)" if p.policy == "oracle" else p.policy
+        if p.row is not None:
+            name += f" #{p.row} {deployment(report.rows[p.row])}"
+        out.append(
+            f"{name}: p95 {display_seconds(p.p95_latency)}, miss "
+            f"{display_fraction(p.deadline_miss)}, accuracy {display_fraction(p.accuracy)}, "
+            f"{p.switches} switches, regret {display_seconds(p.regret)}"
+        )
+    return out
 
 
 def to_csv(rows: Sequence[Row]) -> str:
@@ -232,7 +258,56 @@ def to_markdown(report: AnalysisReport) -> str:
     if report.sweep:
         lines += ["", "### Sweep", ""]
         lines.extend(f"- {line}" for line in sweep_lines(report))
+    if report.policies:
+        lines += ["", "### Policies over the stream", ""]
+        lines.extend(policies_markdown(report))
     return "\n".join(lines) + "\n"
+
+
+POLICY_COLUMNS = (
+    "policy",
+    "row",
+    "p50_latency",
+    "p95_latency",
+    "p99_latency",
+    "deadline_miss",
+    "accuracy",
+    "switches",
+    "regret",
+)
+
+
+def policies_csv(policies: Sequence) -> str:
+    """The policies as a second CSV table (after the rows and one empty line)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(POLICY_COLUMNS)
+    for policy in policies:
+        d = policy.to_dict()
+        writer.writerow(["" if d[c] is None else d[c] for c in POLICY_COLUMNS])
+    return buffer.getvalue()
+
+
+def policies_markdown(report: AnalysisReport) -> list[str]:
+    """The policies table; the oracle is labelled a lower bound."""
+    header = ("policy", "row", "p50", "p95", "p99", "miss", "accuracy", "switches", "regret")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for p in report.policies:
+        name = "oracle (lower bound)" if p.policy == "oracle" else p.policy
+        row = "" if p.row is None else f"#{p.row} {deployment(report.rows[p.row])}"
+        cells = (
+            name,
+            row,
+            display_seconds(p.p50_latency),
+            display_seconds(p.p95_latency),
+            display_seconds(p.p99_latency),
+            display_fraction(p.deadline_miss),
+            display_fraction(p.accuracy),
+            str(p.switches),
+            display_seconds(p.regret),
+        )
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return lines
 
 
 def check_output_path(path: str, what: str = "report", create_folders: bool = False) -> None:
