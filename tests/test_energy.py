@@ -119,6 +119,8 @@ def test_every_row_has_the_energy_worked_out_by_hand(rows):
         edge_compute = (ACTIVE - IDLE) * (row.edge_flops / (GFLOPS * 1e9) + row.encode_s)
         edge = edge_compute + radio_by_hand(row.payload_bytes, sending=True)
         assert row.edge_energy_j == pytest.approx(edge, rel=1e-9), row.label
+        radio = radio_by_hand(row.payload_bytes, sending=True)
+        assert row.edge_radio_energy_j == pytest.approx(radio, rel=1e-9), row.label
         if row.strategy == "local":
             assert row.total_energy_j == pytest.approx(row.edge_energy_j, rel=0.01)
             continue

@@ -88,11 +88,12 @@ class EnergyModel:
         )
 
     def fill(self, row: Any, flow: Any) -> None:
-        """Set `row.edge_energy_j` and `row.total_energy_j` from the row's compute figures
-        and `flow` (its FlowResult)."""
+        """Set `row.edge_energy_j` (with its radio part, `edge_radio_energy_j`) and
+        `row.total_energy_j` from the row's compute figures and `flow` (its FlowResult)."""
         edge = compute_joules(self.edge, row.edge_flops, row.head_s, row.encode_s)
         if edge is not None:
-            edge += radio_joules(self.edge_link, "src", flow)
+            row.edge_radio_energy_j = radio_joules(self.edge_link, "src", flow)
+            edge += row.edge_radio_energy_j
         row.edge_energy_j = edge
         if edge is None or row.strategy == "local":
             row.total_energy_j = edge

@@ -69,6 +69,7 @@ class Row:
     # joules per frame (core.evaluation.energy); None: a node's profile gives no power
     edge_energy_j: float | None = None  # the edge: compute + encode + radio
     total_energy_j: float | None = None  # every node that computes on the frame, + radio
+    edge_radio_energy_j: float | None = None  # the radio's part of edge_energy_j
 
     @property
     def label(self) -> str:
