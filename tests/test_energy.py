@@ -200,3 +200,29 @@ def test_cli_objective_energy_json():
     assert all("total_energy_j" in r for r in report["rows"])
     best = report["rows"][report["recommendation"]["row"]]["edge_energy_j"]
     assert best <= min(energies) * 1.03  # within the energy tie tolerance of the least
+
+
+def test_the_tui_ranks_by_the_same_function_with_the_objective():
+    from sei_tui.tui.services import CoreServices
+
+    rows = [
+        _row("local", None, 0.30, 0.010),
+        _row("remote", None, 0.05, 0.400),
+        _row("split", 1, 0.10, 0.020),
+    ]
+    tui = CoreServices().rank(rows, parse_qos("p95_latency<=0.25"), "energy")
+    cli = rank([_row(r.strategy, r.split_index, r.p95_latency, r.edge_energy_j) for r in rows])
+    assert tui.objective == "energy" and tui.recommended.split_index == 1
+    assert cli.recommended.strategy == "remote"  # latency, the default, on both sides
+    assert CoreServices().rank(rows, parse_qos("")).recommended.strategy == "remote"
+
+
+def test_the_tui_detail_breaks_the_edge_energy_down():
+    from sei_tui.tui.widgets.results import energy_text
+
+    row = _row("split", 1, 0.1, 0.012)
+    row.edge_radio_energy_j, row.total_energy_j = 0.004, 0.5
+    assert energy_text(row).plain == (
+        "energy per frame: edge 12 mJ (compute+enc 8 mJ, radio 4 mJ) · all nodes 500 mJ\n"
+    )
+    assert energy_text(_row("split", 1, 0.1, None)).plain == ""

@@ -185,6 +185,7 @@ class Ranking:
     recommendation: Recommendation
     front: list[int] = field(default_factory=list)
     qos: QoS = field(default_factory=QoS)
+    objective: str = "latency"  # what the order and the recommendation minimise
 
     @property
     def recommended(self) -> Row | None:
@@ -212,7 +213,7 @@ def rank(
     keys = _rank_keys(rows, tie_relative, tie_absolute, objective)
     ordered = [rows[i] for i in sorted(range(len(rows)), key=keys.__getitem__)]
     front = pareto_front(ordered, tie_relative, tie_absolute, objective)
-    return Ranking(ordered, _recommend_ranked(ordered, qos, objective), front, qos)
+    return Ranking(ordered, _recommend_ranked(ordered, qos, objective), front, qos, objective)
 
 
 def recommend(
