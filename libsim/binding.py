@@ -29,10 +29,12 @@ from libsim.errors import (
 )
 from libsim.spec import (
     ESTIMATORS,
+    FLOW_IO_FIELDS,
     LINK_KINDS,
     PROTOCOLS,
     RECOVERY_EXITS,
     RTO_SSTHRESHES,
+    FlowIO,
     FlowResult,
     FlowSpec,
     FlowSummary,
@@ -444,9 +446,17 @@ def _read(handle: _Native, net: NetworkSpec, wall_s: float) -> SimResult:
             retransmissions=flow_stats.retransmissions,
             collisions=flow_stats.collisions,
         )
+        flow_io = ffi.new("libsim_flow_io *")
+        handle.check(lib.libsim_result_flow_io(handle.result, i, flow_io, err, len(err)))
+        io = FlowIO(**{name: getattr(flow_io, name) for name in FLOW_IO_FIELDS})
         flows.append(
             FlowResult(
-                src=spec.src, dst=spec.dst, frames=tuple(frames), summary=summary, choices=choices
+                src=spec.src,
+                dst=spec.dst,
+                frames=tuple(frames),
+                summary=summary,
+                choices=choices,
+                io=io,
             )
         )
     return SimResult(

@@ -8,7 +8,7 @@ bytes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 LINK_KINDS = ("full_duplex", "half_duplex", "wireless")
 PROTOCOLS = ("tcp", "udp")
@@ -234,6 +234,24 @@ class FlowSummary:
 
 
 @dataclass(frozen=True)
+class FlowIO:
+    """IP bytes and packets of every kind (data, SYN, ACK) each end of a flow originated
+    (`tx`) and received (`rx`), retransmissions included, over the whole run."""
+
+    src_tx_bytes: int = 0
+    src_tx_packets: int = 0
+    src_rx_bytes: int = 0
+    src_rx_packets: int = 0
+    dst_tx_bytes: int = 0
+    dst_tx_packets: int = 0
+    dst_rx_bytes: int = 0
+    dst_rx_packets: int = 0
+
+
+FLOW_IO_FIELDS = tuple(f.name for f in fields(FlowIO))
+
+
+@dataclass(frozen=True)
 class FlowResult:
     src: str
     dst: str
@@ -241,6 +259,7 @@ class FlowResult:
     summary: FlowSummary
     # With a policy: the index into its candidates each frame used.
     choices: tuple[int, ...] | None = None
+    io: FlowIO | None = None  # what each end sent and received (radio energy)
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,9 @@ def test_demo_is_camera_wifi_ap_ethernet_server():
     assert demo.route("camera", "server") == ["camera", "ap", "server"]
     assert demo.edge_node().name == "camera"
     assert demo.server_node().name == "server"
-    assert demo.compute_of("camera") == ComputeProfile("pi4", "gflops", gflops=8.0)
+    assert demo.compute_of("camera") == ComputeProfile(
+        "pi4", "gflops", gflops=8.0, active_w=6.4, idle_w=2.7
+    )
     assert demo.compute_of("server").gflops == 8100.0
     assert demo.compute_of("ap") is None
 

@@ -16,7 +16,10 @@ def demo():
 
 def test_with_link_returns_a_new_scenario(demo):
     slower = demo.with_link("wifi", bitrate="11Mbps", delay="3us", loss=0.02, queue_packets=5)
-    assert slower.links[0] == Link("wifi", "wireless", ("camera", "ap"), 11e6, 3e-6, 0.02, 36, 5)
+    radio = {"tx_j_per_byte": 1.9e-6, "rx_j_per_byte": 0.5e-6, "per_packet_j": 356e-6}
+    assert slower.links[0] == Link(
+        "wifi", "wireless", ("camera", "ap"), 11e6, 3e-6, 0.02, 36, 5, **radio
+    )
     assert demo.links[0].bitrate_bps == 54e6  # the original is untouched
     by_index = demo.with_link(1, kind="half_duplex", bitrate_bps=1e8, delay_s=0.001)
     assert (by_index.links[1].kind, by_index.links[1].bitrate_bps) == ("half_duplex", 1e8)

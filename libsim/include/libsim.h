@@ -181,6 +181,19 @@ typedef struct libsim_flow_stats {
     int64_t lost_ranges;     /* total number of lost byte ranges over all frames */
 } libsim_flow_stats;
 
+/* IP bytes and packets of every kind (data, SYN, ACK) each end of a flow originated (tx)
+ * and received (rx), retransmissions included. */
+typedef struct libsim_flow_io {
+    int64_t src_tx_bytes;
+    int64_t src_tx_packets;
+    int64_t src_rx_bytes;
+    int64_t src_rx_packets;
+    int64_t dst_tx_bytes;
+    int64_t dst_tx_packets;
+    int64_t dst_rx_bytes;
+    int64_t dst_rx_packets;
+} libsim_flow_io;
+
 typedef struct libsim_frame_record {
     double sent_s;
     double delivered_s;     /* meaningful only when delivered != 0 */
@@ -275,6 +288,8 @@ int libsim_result_stats(const libsim_result *result, libsim_run_stats *out, char
                         size_t err_size);
 int libsim_result_flow(const libsim_result *result, int32_t flow, libsim_flow_stats *out,
                        char *err, size_t err_size);
+int libsim_result_flow_io(const libsim_result *result, int32_t flow, libsim_flow_io *out,
+                          char *err, size_t err_size);
 /* Copies min(capacity, frames) records of `flow`. */
 int libsim_result_frames(const libsim_result *result, int32_t flow, libsim_frame_record *out,
                          size_t capacity, char *err, size_t err_size);

@@ -686,6 +686,22 @@ int libsim_result_flow(const libsim_result* result, int32_t flow, libsim_flow_st
   });
 }
 
+int libsim_result_flow_io(const libsim_result* result, int32_t flow, libsim_flow_io* out,
+                          char* err, size_t err_size) {
+  return guarded(err, err_size, [&] {
+    const libsim::FlowOutcome& f = flow_of(result, flow);
+    require(out != nullptr, "out is NULL");
+    out->src_tx_bytes = f.src_tx_bytes;
+    out->src_tx_packets = f.src_tx_packets;
+    out->src_rx_bytes = f.src_rx_bytes;
+    out->src_rx_packets = f.src_rx_packets;
+    out->dst_tx_bytes = f.dst_tx_bytes;
+    out->dst_tx_packets = f.dst_tx_packets;
+    out->dst_rx_bytes = f.dst_rx_bytes;
+    out->dst_rx_packets = f.dst_rx_packets;
+  });
+}
+
 int libsim_result_frames(const libsim_result* result, int32_t flow, libsim_frame_record* out,
                          size_t capacity, char* err, size_t err_size) {
   return guarded(err, err_size, [&] {

@@ -17,6 +17,9 @@ Simulation::Simulation(const NetworkConfig& cfg)
 }
 
 void Simulation::deliver(const Packet& packet) {
+  FlowOutcome& f = outcome.flows[packet.flow];
+  (packet.to_source ? f.src_rx_bytes : f.dst_rx_bytes) += packet.ip_bytes;
+  (packet.to_source ? f.src_rx_packets : f.dst_rx_packets)++;
   Endpoint* endpoint = packet.to_source ? sources[packet.flow] : sinks[packet.flow];
   endpoint->on_packet(packet);
 }
@@ -44,6 +47,9 @@ void Node::set_route(size_t slot, Interface* via, int32_t next_hop) {
 }
 
 void Node::send(const Packet& packet) {
+  FlowOutcome& f = sim_.outcome.flows[packet.flow];
+  (packet.to_source ? f.dst_tx_bytes : f.src_tx_bytes) += packet.ip_bytes;
+  (packet.to_source ? f.dst_tx_packets : f.src_tx_packets)++;
   const Route& r = routes_[size_t(sim_.route_slot[packet.dst_node])];
   r.via->transmit(packet, r.next_hop, true);
 }

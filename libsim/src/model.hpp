@@ -190,6 +190,10 @@ struct FlowOutcome {
   int64_t packets_lost = 0;
   int64_t retransmissions = 0;
   int64_t collisions = 0;
+  // IP bytes and packets (every kind: data, SYN, ACK) each end of the flow originated and
+  // received: the radio energy of `sei analyze` (libsim_result_flow_io)
+  int64_t src_tx_bytes = 0, src_tx_packets = 0, src_rx_bytes = 0, src_rx_packets = 0;
+  int64_t dst_tx_bytes = 0, dst_tx_packets = 0, dst_rx_bytes = 0, dst_rx_packets = 0;
   std::vector<int32_t> choices;  // a policy's candidate per frame
 };
 

@@ -43,6 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="same as --format json")
     parser.add_argument("--deadline", help="per-frame deadline (seconds, or e.g. 100ms)")
     parser.add_argument(
+        "--objective",
+        choices=("latency", "energy"),
+        default="latency",
+        help="what the ranking minimises: p95 latency (default) or the edge's energy per frame",
+    )
+    parser.add_argument(
         "--encoding",
         default=",".join(DEFAULT_TENSOR_ENCODINGS),
         help="payload encodings, comma list of fp32|fp16|int8 [+zlib|+lz4], or 'all'",
@@ -312,7 +318,8 @@ def run(args: argparse.Namespace) -> int:
     interactive = fmt == "table" and sys.stderr.isatty()
     progress = _stderr_progress if interactive else None
     evaluation.prepare(progress=progress)
-    ranking = rank(evaluation.rows(qos, deadline, processes=args.processes), qos)
+    rows = evaluation.rows(qos, deadline, processes=args.processes)
+    ranking = rank(rows, qos, objective=args.objective)
     sweep = []
     if axes:
         sweep = evaluation.sweep(axes, qos, deadline, processes=args.processes)
@@ -334,6 +341,7 @@ def run(args: argparse.Namespace) -> int:
         wall_s=time.perf_counter() - start,
         notes=[f"no CS: {evaluation.saliency_error}"] if evaluation.saliency_error else [],
         policies=policies,
+        objective=args.objective,
     )
     text = render(report, fmt)
     if args.figures:

@@ -98,6 +98,7 @@ class SeiApp(App[None]):
         self.data_dir = data
         self.qos_text = qos
         self.qos: Any = None
+        self.objective = "latency"  # what the ranking minimises (palette: "Rank by ...")
         self.scenario: Any = None
         self.graph: Any = None
         self.saliency: Any = None
@@ -397,6 +398,13 @@ class SeiApp(App[None]):
 
     def action_switch_theme(self, name: str) -> None:
         self.theme = name
+
+    def action_set_objective(self, objective: str) -> None:
+        """Rank by p95 latency or by the edge's energy per frame (as `sei analyze
+        --objective`), and rank the rows again."""
+        self.objective = objective
+        self.notify(f"ranking by {'edge energy' if objective == 'energy' else 'p95 latency'}")
+        self.pipeline.start_ranking()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -23,6 +23,20 @@ def sei_commands(app: SeiApp) -> list[tuple[str, Callable[[], object], str]]:
         ("Load data folder…", app.action_load_data, "labelled images for CS and accuracy"),
         ("Export report…", app.action_export_report, "markdown, JSON or CSV by extension"),
     ]
+    commands.append(
+        (
+            "Rank by edge energy",
+            partial(app.action_set_objective, "energy"),
+            "recommend the feasible row with the least device energy per frame",
+        )
+    )
+    commands.append(
+        (
+            "Rank by p95 latency",
+            partial(app.action_set_objective, "latency"),
+            "the default: recommend the fastest feasible row",
+        )
+    )
     for name in app.sei_theme_names:
         commands.append((f"Switch theme: {name}", partial(app.action_switch_theme, name), "theme"))
     return commands

@@ -112,6 +112,7 @@ class FileActions:
                 model=str(attr(app.graph, "name", app.model_spec)),
                 scenario=str(attr(app.scenario, "name", "")),
                 qos=ranking.qos.text,  # the QoS the ranking was made under
+                objective=ranking.objective,
             )
             app.pipeline.export(path, report_format(path), context, ranking)
 

@@ -163,9 +163,9 @@ class Pipeline:
         if not worker.is_cancelled:
             self._post(SweepFinished(generation, time.perf_counter() - start))
 
-    def _rank(self, generation: int, rows: list[Any], qos: Any) -> None:
+    def _rank(self, generation: int, rows: list[Any], qos: Any, objective: str = "latency") -> None:
         try:
-            ranking = self.services.rank(rows, qos)
+            ranking = self.services.rank(rows, qos, objective)
         except Exception as exc:  # noqa: BLE001
             self._post(TaskFailed("recommend", describe(exc)))
             return
@@ -228,7 +228,8 @@ class Pipeline:
         results = app.view(ResultsPane)
         rows = results.rows_in_order()
         qos = app.qos if app.qos is not None else self.services.parse_qos("")
-        body = partial(self._rank, self.generation, rows, qos)
+        objective = getattr(app, "objective", "latency")
+        body = partial(self._rank, self.generation, rows, qos, objective)
         self._run("recommend_worker", "qos", body)
 
     def forget_results(self) -> None:

@@ -30,6 +30,7 @@ class ReportContext:
     model: str
     scenario: str
     qos: str
+    objective: str = "latency"  # what the ranking minimised (core ranking.OBJECTIVES)
 
 
 class Services(Protocol):
@@ -69,10 +70,11 @@ class Services(Protocol):
     def check_qos(self, qos: Any, row: Any) -> list[str]:
         """The constraints `row` violates."""
 
-    def rank(self, rows: list[Any], qos: Any) -> Any:
+    def rank(self, rows: list[Any], qos: Any, objective: str = "latency") -> Any:
         """The core's Ranking of `rows` under `qos` (`sei_tui.core.evaluation.ranking.rank`):
         rows in rank order with violations and the Pareto mark, the front, the
-        recommendation. The same rows and QoS give the same answer as `sei analyze`."""
+        recommendation. The same rows, QoS and objective give the same answer as
+        `sei analyze --objective`."""
 
     def export_report(
         self,
@@ -269,12 +271,12 @@ class CoreServices:
     def check_qos(self, qos: Any, row: Any) -> list[str]:
         return qos.check(row)
 
-    def rank(self, rows: list[Any], qos: Any) -> Any:
+    def rank(self, rows: list[Any], qos: Any, objective: str = "latency") -> Any:
         from sei_tui.core.evaluation.ranking import rank
 
         # `rank` marks the rows it ranks: rank copies, so that the rows the table shows
         # are never written from this worker thread.
-        return rank([dataclasses.replace(row) for row in rows], qos)
+        return rank([dataclasses.replace(row) for row in rows], qos, objective=objective)
 
     def export_report(
         self,
@@ -292,6 +294,7 @@ class CoreServices:
             qos=context.qos,
             rows=rows,
             recommendation=recommendation,
+            objective=context.objective,
             **self._evaluation_facts(),
         )
         write_atomic(Path(path), render(report, fmt))

@@ -25,6 +25,11 @@ from its leader's may fall on either side between runs (a rule that turns contin
 values into an order always has such edges), and noise larger than the tolerance can
 still reorder rows. Rows farther apart than tolerance + noise keep their order.
 
+`rank(rows, qos, objective="energy")` does the same with the edge's energy per frame
+(`edge_energy_j`, a missing one counting as infinite) in place of p95 latency: tie classes
+of energies within TIE_RELATIVE of their leader's, then accuracy, then the canonical order;
+the recommendation is then the feasible row with the least device energy.
+
 The Pareto front uses the same classes (over all rows): a row is dominated by one in an
 earlier class with no lower accuracy, or in its own class with higher accuracy. The
 recommendation is the first row of the ranking when it is feasible; when no row is,
@@ -41,6 +46,7 @@ from sei_tui.core.evaluation.qos import QoS, parse_qos
 from sei_tui.core.evaluation.rows import STRATEGIES, Recommendation, Row
 
 __all__ = [
+    "OBJECTIVES",
     "TIE_ABSOLUTE_S",
     "TIE_RELATIVE",
     "Ranking",
@@ -56,6 +62,8 @@ __all__ = [
 # are ties: run-to-run noise of the demo's p95 on a busy 2-core host (docs/cli.md, "Ranking")
 TIE_RELATIVE = 0.03
 TIE_ABSOLUTE_S = 0.0005
+# what the ranking minimises: p95 latency (the default), or the edge's energy per frame
+OBJECTIVES = ("latency", "energy")
 
 _STRATEGY_ORDER = {
     strategy: i for i, strategy in enumerate(STRATEGIES)
@@ -81,6 +89,18 @@ def _p95(row: Row) -> float:
     return math.inf if v is None or math.isnan(v) else v
 
 
+def _edge_energy(row: Row) -> float:
+    v = getattr(row, "edge_energy_j", None)
+    return math.inf if v is None or math.isnan(v) else v
+
+
+def _objective(objective: str):
+    """The value `objective` minimises, per row."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective {objective!r}: must be one of {', '.join(OBJECTIVES)}")
+    return _p95 if objective == "latency" else _edge_energy
+
+
 def _accuracy(row: Row) -> float:
     v = row.accuracy
     return -math.inf if v is None or math.isnan(v) else v
@@ -94,16 +114,22 @@ def tie_tolerance(
 
 
 def tie_classes(
-    rows: Sequence[Row], relative: float = TIE_RELATIVE, absolute: float = TIE_ABSOLUTE_S
+    rows: Sequence[Row],
+    relative: float = TIE_RELATIVE,
+    absolute: float = TIE_ABSOLUTE_S,
+    objective: str = "latency",
 ) -> list[int]:
     """The tie class of each row (0 = fastest), a function of the rows' p95 values only:
     in order of p95, the fastest row not yet in a class leads the next class, and every row
     within `tie_tolerance` of the leader's p95 joins it. Infinite latencies tie together."""
-    order = sorted(range(len(rows)), key=lambda i: _p95(rows[i]))
+    value = _objective(objective)
+    if objective == "energy":
+        absolute = 0.0  # seconds do not apply to joules: energies tie by `relative` only
+    order = sorted(range(len(rows)), key=lambda i: value(rows[i]))
     classes = [0] * len(rows)
     current, limit = -1, -math.inf
     for i in order:
-        p95 = _p95(rows[i])
+        p95 = value(rows[i])
         if not p95 <= limit:  # beyond the current leader's tolerance: a new class
             current += 1
             limit = math.inf if math.isinf(p95) else p95 + tie_tolerance(p95, relative, absolute)
@@ -111,25 +137,30 @@ def tie_classes(
     return classes
 
 
-def _rank_keys(rows: Sequence[Row], relative: float, absolute: float) -> list[tuple]:
+def _rank_keys(
+    rows: Sequence[Row], relative: float, absolute: float, objective: str = "latency"
+) -> list[tuple]:
     """Each row's sort key: feasible first, tie class among rows of its feasibility,
     accuracy, canonical order."""
     keys: list[tuple] = [()] * len(rows)
     for infeasible in (False, True):
         group = [i for i, row in enumerate(rows) if bool(row.violations) == infeasible]
-        classes = tie_classes([rows[i] for i in group], relative, absolute)
+        classes = tie_classes([rows[i] for i in group], relative, absolute, objective)
         for i, cls in zip(group, classes, strict=True):
             keys[i] = (infeasible, cls, -_accuracy(rows[i]), canonical_key(rows[i]))
     return keys
 
 
 def pareto_front(
-    rows: Sequence[Row], relative: float = TIE_RELATIVE, absolute: float = TIE_ABSOLUTE_S
+    rows: Sequence[Row],
+    relative: float = TIE_RELATIVE,
+    absolute: float = TIE_ABSOLUTE_S,
+    objective: str = "latency",
 ) -> list[int]:
     """Indices of rows no other row beats on both p95 latency (an earlier tie class) and
     accuracy (higher); sets `row.pareto` on every row. Rows in one tie class count as
     equally fast, so the front agrees with `rank`'s order."""
-    classes = tie_classes(rows, relative, absolute)
+    classes = tie_classes(rows, relative, absolute, objective)
     front = []
     for i, a in enumerate(rows):
         dominated = any(
@@ -154,6 +185,7 @@ class Ranking:
     recommendation: Recommendation
     front: list[int] = field(default_factory=list)
     qos: QoS = field(default_factory=QoS)
+    objective: str = "latency"  # what the order and the recommendation minimise
 
     @property
     def recommended(self) -> Row | None:
@@ -167,25 +199,29 @@ def rank(
     *,
     tie_relative: float = TIE_RELATIVE,
     tie_absolute: float = TIE_ABSOLUTE_S,
+    objective: str = "latency",
 ) -> Ranking:
     """Check `qos` on every row, order them (see the module's doc), mark the Pareto front and
     recommend. The rows are updated in place and returned in a new list. `tie_relative` and
-    `tie_absolute` set the tie tolerance (0 and 0: exact p95 order)."""
+    `tie_absolute` set the tie tolerance (0 and 0: exact p95 order). `objective` is one of
+    OBJECTIVES: what the order and the recommendation minimise."""
     qos = qos if isinstance(qos, QoS) else parse_qos(qos)
     rows = list(rows)
     for row in rows:
         row.violations = qos.check(row)
         row.feasible = not row.violations
-    keys = _rank_keys(rows, tie_relative, tie_absolute)
+    keys = _rank_keys(rows, tie_relative, tie_absolute, objective)
     ordered = [rows[i] for i in sorted(range(len(rows)), key=keys.__getitem__)]
-    front = pareto_front(ordered, tie_relative, tie_absolute)
-    return Ranking(ordered, _recommend_ranked(ordered, qos), front, qos)
+    front = pareto_front(ordered, tie_relative, tie_absolute, objective)
+    return Ranking(ordered, _recommend_ranked(ordered, qos, objective), front, qos, objective)
 
 
-def recommend(rows: Sequence[Row], qos: QoS | str | None = None) -> Recommendation:
+def recommend(
+    rows: Sequence[Row], qos: QoS | str | None = None, objective: str = "latency"
+) -> Recommendation:
     """The recommendation for `rows` in their given order (indices into `rows`): the same
     choice `rank` makes. Prefer `rank`, which also orders the rows and marks the front."""
-    ranking = rank(rows, qos)
+    ranking = rank(rows, qos, objective=objective)
     position = {id(row): i for i, row in enumerate(rows)}
     rec = ranking.recommendation
 
@@ -203,8 +239,11 @@ def recommend(rows: Sequence[Row], qos: QoS | str | None = None) -> Recommendati
     )
 
 
-def _recommend_ranked(ranked: Sequence[Row], qos: QoS) -> Recommendation:
+def _recommend_ranked(
+    ranked: Sequence[Row], qos: QoS, objective: str = "latency"
+) -> Recommendation:
     """The recommendation over rows already in rank order (violations set)."""
+    least = "lowest p95 latency" if objective == "latency" else "least edge energy per frame"
     if not ranked:
         return Recommendation(row=None, why="no deployments to compare")
     feasible = [i for i, row in enumerate(ranked) if not row.violations]
@@ -213,13 +252,13 @@ def _recommend_ranked(ranked: Sequence[Row], qos: QoS) -> Recommendation:
         runner_up = feasible[1] if len(feasible) > 1 else None
         if not qos:
             return Recommendation(
-                row=best, why="lowest p95 latency (no QoS constraints given)", runner_up=runner_up
+                row=best, why=f"{least} (no QoS constraints given)", runner_up=runner_up
             )
         row = ranked[best]
         binding = min(qos.constraints, key=lambda c: c.relative_slack(getattr(row, c.column)))
         return Recommendation(
             row=best,
-            why="lowest p95 latency that meets every constraint",
+            why=f"{least} that meets every constraint",
             binding=binding.column,
             margin=binding.slack(getattr(row, binding.column)),
             runner_up=runner_up,

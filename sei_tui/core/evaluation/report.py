@@ -35,6 +35,7 @@ class AnalysisReport:
     wall_s: float = 0.0
     notes: list[str] = field(default_factory=list)  # e.g. why CS is missing
     policies: list = field(default_factory=list)  # PolicyResult: with a trace link only
+    objective: str = "latency"  # what the ranking minimised (ranking.OBJECTIVES)
 
     def to_dict(self) -> dict:
         out = {
@@ -49,6 +50,7 @@ class AnalysisReport:
             "recommendation": self.recommendation.to_dict(),
             "wall_s": self.wall_s,
             "notes": self.notes,
+            "objective": self.objective,
         }
         if self.sweep:
             out["sweep"] = [p.to_dict() for p in self.sweep]
@@ -102,7 +104,43 @@ TABLE_HEADER = (
 )
 
 
-def table_cells(index: int, row: Row) -> tuple[str, ...]:
+# shown after "edge memory" when some row has an energy figure
+ENERGY_HEADER = ("edge energy", "total energy")
+
+
+def table_header(rows: Sequence[Row]) -> tuple[str, ...]:
+    """TABLE_HEADER, with the energy columns when some row has an energy figure."""
+    if not _has_energy(rows):
+        return TABLE_HEADER
+    at = TABLE_HEADER.index("edge memory") + 1
+    return TABLE_HEADER[:at] + ENERGY_HEADER + TABLE_HEADER[at:]
+
+
+def _has_energy(rows: Sequence[Row]) -> bool:
+    return any(r.edge_energy_j is not None or r.total_energy_j is not None for r in rows)
+
+
+def display_joules(value: float | None) -> str:
+    """Joules with an SI prefix (mJ, µJ), "-" when unknown."""
+    if value is None:
+        return "-"
+    for scale, unit in ((1.0, "J"), (1e-3, "mJ"), (1e-6, "µJ")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return "0 J" if value == 0 else f"{value / 1e-9:.3g} nJ"
+
+
+def table_cells(index: int, row: Row, energy: bool = False) -> tuple[str, ...]:
+    """A row's cells under TABLE_HEADER, or under `table_header` with the energy columns."""
+    cells = _table_cells(index, row)
+    if not energy:
+        return cells
+    at = TABLE_HEADER.index("edge memory") + 1
+    joules = (display_joules(row.edge_energy_j), display_joules(row.total_energy_j))
+    return cells[:at] + joules + cells[at:]
+
+
+def _table_cells(index: int, row: Row) -> tuple[str, ...]:
     return (
         str(index),
         deployment(row),
@@ -140,7 +178,8 @@ def recommendation_lines(report: AnalysisReport) -> list[str]:
     best = rows[rec.row]
     line = (
         f"Recommended: #{rec.row} {deployment(best)} {best.encoding}: p95 "
-        f"{display_seconds(best.p95_latency)}, accuracy {display_fraction(best.accuracy)} ({rec.why})"
+        f"{display_seconds(best.p95_latency)}, accuracy {display_fraction(best.accuracy)}"
+        f"{_energy_part(best)} ({rec.why})"
     )
     lines = [line]
     if rec.binding is not None:
@@ -150,8 +189,16 @@ def recommendation_lines(report: AnalysisReport) -> list[str]:
         lines.append(
             f"Runner-up: #{rec.runner_up} {deployment(r)} {r.encoding}: p95 "
             f"{display_seconds(r.p95_latency)}, accuracy {display_fraction(r.accuracy)}"
+            f"{_energy_part(r)}"
         )
     return lines
+
+
+def _energy_part(row: Row) -> str:
+    """ ", edge energy X per frame" when the row has one."""
+    if row.edge_energy_j is None:
+        return ""
+    return f", edge energy {display_joules(row.edge_energy_j)} per frame"
 
 
 def codec_scale_lines(report: AnalysisReport) -> list[str]:
@@ -188,13 +235,14 @@ def to_text_table(report: AnalysisReport, width: int | None = None) -> str:
     from rich.table import Table
 
     table = Table(title=_heading(report), title_justify="left", expand=False)
-    for name in TABLE_HEADER:
+    energy = _has_energy(report.rows)
+    for name in table_header(report.rows):
         left = name in ("deployment", "QoS")
         table.add_column(name, justify="left" if left else "right", no_wrap=True)
     recommended = report.recommendation.row
     for i, row in enumerate(report.rows):
         style = "bold" if i == recommended else None
-        table.add_row(*table_cells(i, row), style=style)
+        table.add_row(*table_cells(i, row, energy), style=style)
     buffer = io.StringIO()
     # As wide as the table needs: a report is read in a pager or a file, not cut to fit.
     console = Console(file=buffer, width=width or 400, color_system=None, force_terminal=False)
@@ -244,10 +292,12 @@ def to_csv(rows: Sequence[Row]) -> str:
 
 def to_markdown(report: AnalysisReport) -> str:
     lines = [f"## {_heading(report)}", ""]
-    lines.append("| " + " | ".join(TABLE_HEADER) + " |")
-    lines.append("|" + "|".join("---" for _ in TABLE_HEADER) + "|")
+    header = table_header(report.rows)
+    energy = header != TABLE_HEADER
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join("---" for _ in header) + "|")
     for i, row in enumerate(report.rows):
-        cells = [c.replace("|", "\\|") for c in table_cells(i, row)]
+        cells = [c.replace("|", "\\|") for c in table_cells(i, row, energy)]
         if i == report.recommendation.row:
             cells = [f"**{c}**" if c else c for c in cells]
         lines.append("| " + " | ".join(cells) + " |")

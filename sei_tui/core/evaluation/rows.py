@@ -66,6 +66,10 @@ class Row:
     eval_images: int | None = None  # images accuracy and exit rate are counted on
     exit_path_p95_latency: float | None = None  # early_exit: p95 of the frames answered on
     offload_path_p95_latency: float | None = None  # the edge, and of those sent on
+    # joules per frame (core.evaluation.energy); None: a node's profile gives no power
+    edge_energy_j: float | None = None  # the edge: compute + encode + radio
+    total_energy_j: float | None = None  # every node that computes on the frame, + radio
+    edge_radio_energy_j: float | None = None  # the radio's part of edge_energy_j
 
     @property
     def label(self) -> str:

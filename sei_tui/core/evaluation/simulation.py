@@ -22,6 +22,7 @@ from typing import Any
 from sei_tui.core.errors import SeiCancelled, SeiInputError
 from sei_tui.core.evaluation.accuracy import accuracy_under_loss, frame_loss
 from sei_tui.core.evaluation.deployments import Deployment
+from sei_tui.core.evaluation.energy import EnergyModel
 from sei_tui.core.evaluation.inference import Cancel, check_cancel
 from sei_tui.core.evaluation.latency import latency_parts, path_p95
 from sei_tui.core.evaluation.prepare import EvaluationInputs
@@ -141,9 +142,10 @@ def row_from_result(
     inputs: EvaluationInputs,
     deadline: float | None,
     qos: QoS,
+    energy: EnergyModel | None = None,
 ) -> Row:
     """The row of `deployment` whose frames crossed the network as libsim's `flow`
-    (a FlowResult), QoS checked."""
+    (a FlowResult), its energy from `energy` (None: unknown), QoS checked."""
     network_s = [f.latency_s if f.delivered_s is not None else None for f in flow.frames]
     fixed = deployment.head_s + deployment.encode_s + deployment.decode_s + deployment.tail_s
     if deployment.frame_fixed_s:  # early exits: each image's own path
@@ -188,6 +190,8 @@ def row_from_result(
         row.exit_path_p95_latency, row.offload_path_p95_latency = path_p95(
             network_s, deployment.frame_fixed_s, deployment.exited
         )
+    if energy is not None:
+        energy.fill(row, flow)
     row.violations = qos.check(row)
     row.feasible = not row.violations
     return row
@@ -213,11 +217,12 @@ def simulate_rows(
     jobs = [(p, size) for p in range(len(points)) for size in sizes]
     nets = [plan.network(size, points[p]) for p, size in jobs]
     name = plan.scenario.name
+    energy = EnergyModel.of(plan.scenario)
     for finished, (i, sim) in enumerate(simulate(nets, processes, cancel, name), 1):
         check_cancel(cancel)
         p, size = jobs[i]
         net = nets[i]
         flow = sim.flows[plan.flow_index(net)]
         for deployment in by_size[size]:
-            row = row_from_result(deployment, flow, net.protocol, inputs, deadline, qos)
+            row = row_from_result(deployment, flow, net.protocol, inputs, deadline, qos, energy)
             yield p, finished, len(jobs), row

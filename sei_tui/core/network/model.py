@@ -35,6 +35,10 @@ class ComputeProfile:
     gflops: float | None = None
     profile_path: Path | None = None  # absolute: resolved against the scenario file
     slowdown: float = 1.0  # measured times are multiplied by it (profile / host)
+    # energy (docs/scenario-format.md, "Energy"); None: the node's energy is unknown
+    active_w: float | None = None  # draw while computing, watts
+    idle_w: float = 0.0  # draw while idle: not charged to frames (active_w - idle_w is)
+    joules_per_flop: float | None = None  # compute energy per FLOP, instead of active_w
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,12 @@ class Link:
     burst: BurstLoss | None = None
     # [link.trace]: the link follows it; bitrate_bps is then the trace's mean rate (shown)
     trace: LinkTrace | None = None
+    # radio energy of an end node on this link (docs/scenario-format.md, "Energy"); 0: none
+    tx_j_per_byte: float = 0.0  # per IP byte sent
+    rx_j_per_byte: float = 0.0  # per IP byte received
+    per_packet_j: float = 0.0  # per packet sent or received
+    tail_s: float = 0.0  # cellular tail: the radio stays in its high-power state this long
+    tail_w: float = 0.0  # ... drawing this, after each frame
 
 
 @dataclass(frozen=True)

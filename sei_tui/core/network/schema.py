@@ -39,11 +39,18 @@ _LINK_KEYS = (
     "queue_packets",
     "burst",
     "trace",
+    "tx_j_per_byte",
+    "rx_j_per_byte",
+    "per_packet_j",
+    "tail_s",
+    "tail_w",
 )
+_LINK_ENERGY_KEYS = ("tx_j_per_byte", "rx_j_per_byte", "per_packet_j", "tail_s", "tail_w")
 _TRACE_KEYS = ("file", "format", "loop", "start")
 _BURST_KEYS = ("p_good_to_bad", "p_bad_to_good", "loss_bad", "loss_good")
 _FLOW_KEYS = ("from", "to", "frames", "fps", "payload_bytes")
-_COMPUTE_KEYS = ("gflops", "profile", "host", "slowdown")
+_COMPUTE_KEYS = ("gflops", "profile", "host", "slowdown", "active_w", "idle_w", "joules_per_flop")
+_COMPUTE_ENERGY_KEYS = ("active_w", "idle_w", "joules_per_flop")
 
 KeyPath = tuple[str | int, ...]  # a key path inside the TOML document: ("link", 1, "bitrate")
 

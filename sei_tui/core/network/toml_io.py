@@ -35,8 +35,10 @@ from sei_tui.core.network.model import (
 )
 from sei_tui.core.network.schema import (
     _BURST_KEYS,
+    _COMPUTE_ENERGY_KEYS,
     _COMPUTE_KEYS,
     _FLOW_KEYS,
+    _LINK_ENERGY_KEYS,
     _LINK_KEYS,
     _NODE_KEYS,
     _TCP_KEYS,
@@ -366,6 +368,7 @@ def _read_link(read: _Reader, table: Any, path: KeyPath, base: Path) -> Link:
         ),
         burst=burst,
         trace=trace,
+        **{key: read.number(table[key], (*path, key)) for key in _LINK_ENERGY_KEYS if key in table},
     )
 
 
@@ -417,6 +420,9 @@ def _read_compute(read: _Reader, name: str, table: Any, base: Path) -> ComputePr
             shown,
             'needs exactly one of gflops = N, profile = "file.json", host = true',
         )
+    energy = {
+        key: read.number(table[key], (*path, key)) for key in _COMPUTE_ENERGY_KEYS if key in table
+    }
     slowdown_value = table.get("slowdown")
     slowdown = 1.0 if slowdown_value is None else read.number(slowdown_value, (*path, "slowdown"))
     if forms == ["gflops"]:
@@ -427,16 +433,18 @@ def _read_compute(read: _Reader, name: str, table: Any, base: Path) -> ComputePr
                 "only for measured profiles (profile / host); scale gflops instead",
             )
         gflops = read.number(table["gflops"], (*path, "gflops"))
-        return ComputeProfile(name=name, kind="gflops", gflops=gflops)
+        return ComputeProfile(name=name, kind="gflops", gflops=gflops, **energy)
     if forms == ["profile"]:
         text = read.string(table["profile"], (*path, "profile"))
         if not text.strip():
             raise read.fail((*path, "profile"), text, "empty path")
         resolved = Path(os.path.normpath(base / Path(text).expanduser()))
-        return ComputeProfile(name=name, kind="profile", profile_path=resolved, slowdown=slowdown)
+        return ComputeProfile(
+            name=name, kind="profile", profile_path=resolved, slowdown=slowdown, **energy
+        )
     if read.boolean(table["host"], (*path, "host")) is not True:
         raise read.fail((*path, "host"), False, "write host = true to measure on this machine")
-    return ComputeProfile(name=name, kind="host", slowdown=slowdown)
+    return ComputeProfile(name=name, kind="host", slowdown=slowdown, **energy)
 
 
 def to_document(scenario: Scenario, base_dir: Path | None) -> dict[str, Any]:
@@ -488,6 +496,9 @@ def to_document(scenario: Scenario, base_dir: Path | None) -> dict[str, Any]:
             trace_table["loop"] = link.trace.loop
             trace_table["start"] = format_duration(link.trace.start_s)
             table["trace"] = trace_table
+        for key in _LINK_ENERGY_KEYS:
+            if getattr(link, key) != 0.0:
+                table[key] = getattr(link, key)
         links.append(table)
     flows = []
     for flow in scenario.flows:
@@ -514,6 +525,10 @@ def to_document(scenario: Scenario, base_dir: Path | None) -> dict[str, Any]:
             table["host"] = True
         if profile.kind != "gflops" and profile.slowdown != 1.0:
             table["slowdown"] = profile.slowdown
+        for key in _COMPUTE_ENERGY_KEYS:
+            value = getattr(profile, key)
+            if value is not None and not (key == "idle_w" and value == 0.0):
+                table[key] = value
         compute[name] = table
     return {
         "name": scenario.name,

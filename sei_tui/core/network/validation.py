@@ -21,6 +21,8 @@ from libsim.spec import (
 )
 from sei_tui.core.errors import SeiInputError
 from sei_tui.core.network.schema import (
+    _COMPUTE_ENERGY_KEYS,
+    _LINK_ENERGY_KEYS,
     COMPUTE_KINDS,
     ROLES,
     KeyPath,
@@ -181,6 +183,12 @@ def _validate(scenario: Scenario, label: str, document: Mapping[str, Any] | None
         check(limits.LOSS, (*path, "loss"), link.loss)
         check(limits.OVERHEAD_BYTES, (*path, "overhead_bytes"), link.overhead_bytes)
         check(limits.QUEUE_PACKETS, (*path, "queue_packets"), link.queue_packets)
+        for key in _LINK_ENERGY_KEYS:
+            if not 0 <= getattr(link, key) < math.inf:
+                raise fail((*path, key), getattr(link, key), "must be a finite number >= 0")
+        if (link.tail_s > 0) != (link.tail_w > 0):
+            key = "tail_w" if link.tail_s > 0 else "tail_s"
+            raise fail((*path, key), getattr(link, key), "set tail_s and tail_w together (> 0)")
         if link.burst is not None:
             burst_path: KeyPath = (*path, "burst")
             if link.loss != 0:
@@ -251,6 +259,12 @@ def _validate(scenario: Scenario, label: str, document: Mapping[str, Any] | None
             raise fail((*path, "profile"), None, "a profile file is required")
         if not 0 < profile.slowdown < math.inf:
             raise fail((*path, "slowdown"), profile.slowdown, "must be > 0")
+        for key in _COMPUTE_ENERGY_KEYS:
+            value = getattr(profile, key)
+            if value is not None and not 0 <= value < math.inf:
+                raise fail((*path, key), value, "must be a finite number >= 0")
+        if profile.idle_w and (profile.active_w is None or profile.idle_w > profile.active_w):
+            raise fail((*path, "idle_w"), profile.idle_w, "needs active_w >= idle_w")
 
 
 def traffic_problem(

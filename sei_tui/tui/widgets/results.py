@@ -57,6 +57,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("net_p95", "Net p95", 8),
     Column("tail", "Tail", 8),
     Column("cs", "CS", 8),
+    Column("energy", "Edge J", 8),
 )
 # (column, label, best first = descending)
 SORTS: tuple[tuple[str, str, bool], ...] = (
@@ -68,6 +69,7 @@ SORTS: tuple[tuple[str, str, bool], ...] = (
     ("net_p95", "network p95", False),
     ("cs", "CS", True),
     ("qos", "QoS", False),
+    ("energy", "edge energy", False),
 )
 
 
@@ -133,6 +135,11 @@ def row_cells(
         "net_p95": _seconds_cell(attr(row, "network_p95_s")),
         "tail": _seconds_cell(attr(row, "tail_s")),
         "cs": SortableText(format_cs(cs), -1.0 if cs is None else cs, justify="right"),
+        "energy": SortableText(
+            format_joules(attr(row, "edge_energy_j")),
+            math.inf if attr(row, "edge_energy_j") is None else attr(row, "edge_energy_j"),
+            justify="right",
+        ),
     }
     cells = [by_column[column.key] for column in COLUMNS]
     if recommended:
@@ -383,6 +390,7 @@ def detail_text(
         f"░ {_part('tail', server_seconds(row), 'dec', attr(row, 'decode_s'))}\n"
     )
     text.append_text(trained_text(row))
+    text.append_text(energy_text(row))
     if violations:
         text.append("violates: " + ", ".join(violations), style=Style(color=colours.get("error")))
     else:
@@ -392,6 +400,29 @@ def detail_text(
     # last: on a narrow screen it is what the detail box cuts
     text.append(codec_scale_text(row), style="dim")
     return text
+
+
+def format_joules(value: float | None) -> str:
+    if value is None:
+        return MISSING
+    for scale, unit in ((1.0, "J"), (1e-3, "mJ"), (1e-6, "µJ")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.3g} J"
+
+
+def energy_text(row: Any) -> Text:
+    """Energy per frame: the edge's (compute + encode, radio) and every node's; empty when
+    the scenario gives the edge no power."""
+    edge = attr(row, "edge_energy_j")
+    if edge is None:
+        return Text()
+    radio = attr(row, "edge_radio_energy_j") or 0.0
+    return Text(
+        f"energy per frame: edge {format_joules(edge)} (compute+enc "
+        f"{format_joules(edge - radio)}, radio {format_joules(radio)}) · all nodes "
+        f"{format_joules(attr(row, 'total_energy_j'))}\n"
+    )
 
 
 def codec_scale_text(row: Any) -> str:
