@@ -122,3 +122,17 @@ def test_out_that_is_a_file_is_refused(tmp_path, capsys):
     target.write_text("x")
     assert main(["export", "demo", "--split", "3", "--out", str(target)]) == 2
     assert "--out" in capsys.readouterr().err
+
+
+def test_torchscript_fallback_is_said_in_the_manifest_and_loads_in_plain_torch(
+    tmp_path, monkeypatch
+):
+    def refuse(*_args, **_kwargs):
+        raise RuntimeError("export refused for this test")
+
+    monkeypatch.setattr(torch.export, "export", refuse)
+    manifest = _export_and_compare(tmp_path, "demo", 12)
+    for side in ("head", "tail"):
+        assert manifest[side]["format"] == "torchscript"
+        assert manifest[side]["file"].endswith(".ts")
+        assert "export refused" in manifest[side]["fallback_reason"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -63,10 +64,16 @@ def _save_program(
         save: Callable[[str], None] = lambda path: torch.export.save(program, path)  # noqa: E731
     except Exception as exc:  # noqa: BLE001 - any export failure falls back to TorchScript
         why = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # trace warnings: the manifest says it is a trace
             traced = torch.jit.trace(module, example, check_trace=False)
         name, fmt = f"{stem}.ts", "torchscript"
-        save = lambda path: torch.jit.save(traced, path)  # noqa: E731
+
+        def save(path: str) -> None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                torch.jit.save(traced, path)
+
     # the temporary name keeps the extension: torch.export.save warns about any other
     handle, temp = tempfile.mkstemp(dir=folder, prefix=f".{stem}.tmp.", suffix=Path(name).suffix)
     os.close(handle)
