@@ -104,6 +104,7 @@ def test_int8_answers_equal_the_evaluations_predictions(exports, demo):
 def _hello_then(port, manifest, payload: bytes, close: bool = True) -> bytes:
     """Say hello, send `payload` raw, and return whatever the server sends back."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    wire.recv_message(sock, {wire.OFFER: wire.MAX_HELLO_BYTES})
     wire.send_message(sock, wire.HELLO, wire.hello_body(manifest))
     wire.recv_message(sock, {wire.WELCOME: wire.MAX_HELLO_BYTES})
     received = b""
@@ -252,3 +253,28 @@ def test_sei_serve_prints_its_port_and_stops_cleanly(exports, sig, code):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_sei_analyze_measure_puts_the_measured_run_next_to_its_row(
+    exports, fp32_server, capsys, tmp_path
+):
+    argv = ["analyze", "--strategies", "split", "--encoding", "fp32", "--synthetic", "16"]
+    argv += ["--protocol", "tcp", "--measure", f"127.0.0.1:{fp32_server.port}"]
+    assert main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    measured = report["measured"]
+    (row,) = [r for r in report["rows"] if r["split_index"] == SPLIT]
+    assert measured["predicted"] == row
+    assert measured["frames"] == 16 == report["images"]
+    assert measured["accuracy"] == row["accuracy"] and measured["agreement"] == 1.0
+    out = tmp_path / "r.md"
+    assert main([*argv, "--format", "md", "--out", str(out)]) == 0
+    assert "### Measured against sei serve" in out.read_text()
+
+
+def test_sei_analyze_measure_of_another_model_exits_2(tmp_path, fp32_server, capsys):
+    argv = ["analyze", "--model", "resnet18", "--input-shape", "3,32,32", "--synthetic", "8"]
+    argv += ["--strategies", "local", "--measure", f"127.0.0.1:{fp32_server.port}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--measure" in err[-1] and "weights_digest" in err[-1]

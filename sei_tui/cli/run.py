@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     doc = manifest.document
     from sei_tui.core.deploy import wire
     from sei_tui.core.deploy.client import connect, run_frames
+    from sei_tui.core.deploy.measure import run_report
     from sei_tui.core.deploy.predicted import deployment_of, split_evaluation
     from sei_tui.core.evaluation.prepare import load_scenario
     from sei_tui.core.model.graph import analyze_model
@@ -106,7 +107,15 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, wire.WireError) as exc:
             raise SeiInputError(f"--server {args.server}: connection lost: {exc}") from None
     predicted = next(iter(evaluation.rows()))
-    report = run_report(result, evaluation, deployment_of(evaluation), predicted, manifest)
+    report = run_report(
+        result,
+        evaluation,
+        deployment_of(evaluation),
+        predicted,
+        doc["split_index"],
+        manifest.encoding.name,
+    )
+    report["server"] = args.server
     if args.json:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")
@@ -117,38 +126,6 @@ def run(args: argparse.Namespace) -> int:
 
 def log(line: str) -> None:
     print(f"sei run: {line}", file=sys.stderr, flush=True)
-
-
-def run_report(result, evaluation, deployment, predicted, manifest) -> dict[str, Any]:
-    """The `sei run --json` document (docs/cli.md)."""
-    answered = result.top1_by_image()
-    images = sorted(answered)
-    labels = evaluation.labels
-    whole = evaluation.whole_top1
-    expected = deployment.lossless_top1
-
-    def fraction(reference) -> float | None:
-        if not images:
-            return None
-        return sum(answered[i] == int(reference[i]) for i in images) / len(images)
-
-    return {
-        "frames": len(result.records),
-        "images": len(images),
-        "accuracy": fraction(labels),
-        "accuracy_kind": "labels" if evaluation.has_labels else "agreement with the whole model",
-        "agreement": fraction(whole),
-        "evaluation_agreement": fraction(expected),
-        "p50_latency": result.percentile(50),
-        "p95_latency": result.percentile(95),
-        "p99_latency": result.percentile(99),
-        "parts": result.parts(),
-        "payload_bytes": sum(r.payload_bytes for r in result.records) / len(result.records),
-        "split_index": manifest.document["split_index"],
-        "encoding": manifest.encoding.name,
-        "top1": [answered[i] for i in images],
-        "predicted": predicted.to_dict(),
-    }
 
 
 _PREDICTED_PART = {

@@ -70,20 +70,37 @@ def parse_server(text: str) -> tuple[str, int]:
 def connect(host: str, port: int, manifest: Manifest) -> socket.socket:
     """A connection after a successful hello; Mismatch with the server's reason when the
     server refuses it, OSError when it cannot be reached."""
-    sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S)
+    sock, _offer = open_offer(host, port)
     try:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        wire.send_message(sock, wire.HELLO, wire.hello_body(manifest))
-        kind, body = wire.recv_message(
-            sock, {wire.WELCOME: wire.MAX_HELLO_BYTES, wire.REFUSE: wire.MAX_HELLO_BYTES}
-        )
-        if kind == wire.REFUSE:
-            raise wire.Mismatch(body.decode("utf-8", errors="replace"))
-        wire.check_hello(body, manifest)  # the server's identity, checked on this side too
+        greet(sock, manifest)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def open_offer(host: str, port: int) -> tuple[socket.socket, dict[str, Any]]:
+    """A connection and the server's offer (the identity of what it serves)."""
+    sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        _, body = wire.recv_message(sock, {wire.OFFER: wire.MAX_HELLO_BYTES})
+        offer = wire.parse_hello(body)
+    except BaseException:
+        sock.close()
+        raise
+    return sock, offer
+
+
+def greet(sock: socket.socket, manifest: Manifest) -> None:
+    """Send this side's hello; Mismatch with the server's reason if it refuses."""
+    wire.send_message(sock, wire.HELLO, wire.hello_body(manifest))
+    kind, body = wire.recv_message(
+        sock, {wire.WELCOME: wire.MAX_HELLO_BYTES, wire.REFUSE: wire.MAX_HELLO_BYTES}
+    )
+    if kind == wire.REFUSE:
+        raise wire.Mismatch(body.decode("utf-8", errors="replace"))
+    wire.check_hello(body, manifest)  # the server's identity, checked on this side too
 
 
 def run_frames(

@@ -121,6 +121,7 @@ class TailServer:
             self._threads.discard(threading.current_thread())
 
     def _handshake(self, conn: socket.socket) -> None:
+        wire.send_message(conn, wire.OFFER, wire.hello_body(self.manifest))
         _, body = wire.recv_message(conn, {wire.HELLO: wire.MAX_HELLO_BYTES})
         wire.check_hello(body, self.manifest)
         wire.send_message(conn, wire.WELCOME, wire.hello_body(self.manifest))

@@ -23,8 +23,9 @@ from sei_tui.core.evaluation import encoding as payload_codec
 
 PROTOCOL_VERSION = 1
 MAGIC = "sei-deploy"
-HELLO, WELCOME, REFUSE, FRAME, ANSWER = 1, 2, 3, 4, 5
+HELLO, WELCOME, REFUSE, FRAME, ANSWER, OFFER = 1, 2, 3, 4, 5, 6
 MESSAGE_NAMES = {
+    OFFER: "offer",
     HELLO: "hello",
     WELCOME: "welcome",
     REFUSE: "refuse",
@@ -99,8 +100,8 @@ def hello_body(manifest: Manifest) -> bytes:
     ).encode()
 
 
-def check_hello(body: bytes, manifest: Manifest) -> None:
-    """Mismatch naming every field that differs from this side's manifest."""
+def parse_hello(body: bytes) -> dict[str, Any]:
+    """A peer's hello or offer: a JSON object of the sei protocol with typed identity fields."""
     try:
         peer = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -109,6 +110,16 @@ def check_hello(body: bytes, manifest: Manifest) -> None:
         raise WireError("hello does not start a sei deployment connection")
     if peer.get("protocol") != PROTOCOL_VERSION:
         raise Mismatch(f"protocol {peer.get('protocol')!r} here {PROTOCOL_VERSION}")
+    types = {"format_version": int, "weights_digest": str, "split_index": int, "encoding": str}
+    for key, kind in types.items():
+        if not isinstance(peer.get(key), kind) or isinstance(peer.get(key), bool):
+            raise WireError(f"hello: {key} is missing or not a {kind.__name__}")
+    return peer
+
+
+def check_hello(body: bytes, manifest: Manifest) -> None:
+    """Mismatch naming every field that differs from this side's manifest."""
+    peer = parse_hello(body)
     mine = manifest.identity
     differs = [
         f"{key} {_short(peer.get(key))} vs {_short(mine[key])}"
