@@ -278,3 +278,20 @@ def test_sei_analyze_measure_of_another_model_exits_2(tmp_path, fp32_server, cap
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "--measure" in err[-1] and "weights_digest" in err[-1]
+
+
+def test_frames_cycle_over_the_images_and_fps_paces_them(exports, fp32_server):
+    import torch
+
+    manifest = read_manifest(exports / "fp32")
+    images = torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with connect("127.0.0.1", fp32_server.port, manifest) as sock:
+        start = time.perf_counter()
+        result = run_frames(sock, manifest, images, 7, fps=40.0)
+        wall = time.perf_counter() - start
+    assert [r.image for r in result.records] == [0, 1, 2, 0, 1, 2, 0]
+    assert wall >= 6 / 40.0  # frame i leaves no earlier than i / fps after the first
+    by_image = {}
+    for r in result.records:
+        by_image.setdefault(r.image, set()).add(r.top1)
+    assert all(len(v) == 1 for v in by_image.values())  # the same image, the same answer
