@@ -367,7 +367,12 @@ def _part(name: str, seconds: float, codec_name: str, codec_s: float | None) -> 
 
 
 def detail_text(
-    row: Any, violations: list[str], recommendation: Any, is_recommended: bool, colours
+    row: Any,
+    violations: list[str],
+    recommendation: Any,
+    is_recommended: bool,
+    colours,
+    measured: dict | None = None,
 ) -> Text:
     text = Text()
     title = f"{attr(row, 'strategy')}"
@@ -383,6 +388,7 @@ def detail_text(
         f"░ {_part('tail', server_seconds(row), 'dec', attr(row, 'decode_s'))}\n"
     )
     text.append_text(trained_text(row))
+    text.append(measured_text(row, measured))
     if violations:
         text.append("violates: " + ", ".join(violations), style=Style(color=colours.get("error")))
     else:
@@ -392,6 +398,28 @@ def detail_text(
     # last: on a narrow screen it is what the detail box cuts
     text.append(codec_scale_text(row), style="dim")
     return text
+
+
+def measured_text(row: Any, measured: dict | None) -> str:
+    """The attached `sei run` figures (`sei tui --run FILE`) when they measured this row's
+    deployment (split index and encoding), one line; "" otherwise."""
+    if (
+        not measured
+        or attr(row, "strategy") != "split"
+        or attr(row, "split_index") != measured.get("split_index")
+        or attr(row, "encoding") != measured.get("encoding")
+    ):
+        return ""
+    parts = measured.get("parts") or {}
+    return (
+        f"measured ({measured.get('frames')} frames): p50 "
+        f"{format_seconds(measured.get('p50_latency'))}, p95 "
+        f"{format_seconds(measured.get('p95_latency'))}, p99 "
+        f"{format_seconds(measured.get('p99_latency'))}, accuracy "
+        f"{format_fraction(measured.get('accuracy'))} · head "
+        f"{format_seconds(parts.get('head'))}, enc {format_seconds(parts.get('encode'))}, "
+        f"network+server {format_seconds(parts.get('network_server'))}\n"
+    )
 
 
 def codec_scale_text(row: Any) -> str:
