@@ -115,6 +115,8 @@ class TailServer:
             self.log(f"{_peer(peer)}: closed: silent for {IDLE_TIMEOUT_S:g} s")
         except OSError as exc:
             self.log(f"{_peer(peer)}: closed: {exc.strerror or exc}")
+        except Exception as exc:  # noqa: BLE001 - one connection's failure never stops the server
+            self.log(f"{_peer(peer)}: closed: internal error: {type(exc).__name__}: {exc}")
         finally:
             conn.close()
             self._slots.release()
