@@ -113,6 +113,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also write each trained exit and bottleneck as a state-dict file in DIR",
     )
     parser.add_argument("--out", help="also write the report to this file (atomically)")
+    parser.add_argument(
+        "--measure",
+        metavar="HOST:PORT",
+        help="also run the deployment `sei serve` serves there on the evaluation images and "
+        "put the measured figures next to its predicted row",
+    )
     from sei_tui.cli.simulate import add_trace_argument
 
     add_trace_argument(parser)
@@ -293,6 +299,7 @@ def run(args: argparse.Namespace) -> int:
 
         check_output_path(args.out, create_folders=True)  # the writer makes missing folders
     _check_figure_flags(args)
+    server = _measure_address(args.measure)
 
     from sei_tui.core.evaluation.engine import Evaluation
     from sei_tui.core.evaluation.ranking import rank
@@ -325,6 +332,7 @@ def run(args: argparse.Namespace) -> int:
         sweep = evaluation.sweep(axes, qos, deadline, processes=args.processes)
     # With a trace link: which row each frame uses, under static, adaptive and oracle policies.
     policies = evaluation.policies(ranking.rows, deadline, processes=args.processes)
+    measured = _measure(args.measure, server, evaluation, ranking.rows) if server else None
     if interactive:
         print("\r\033[K", end="", file=sys.stderr)
     report = AnalysisReport(
@@ -342,6 +350,7 @@ def run(args: argparse.Namespace) -> int:
         notes=[f"no CS: {evaluation.saliency_error}"] if evaluation.saliency_error else [],
         policies=policies,
         objective=args.objective,
+        measured=measured,
     )
     text = render(report, fmt)
     if args.figures:
@@ -358,6 +367,56 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
     return 0
+
+
+def _measure_address(text: str | None) -> tuple[str, int] | None:
+    if text is None:
+        return None
+    from sei_tui.core.deploy.client import parse_server
+
+    try:
+        return parse_server(text)
+    except ValueError as exc:
+        raise SeiInputError(f"--measure {exc}") from None
+
+
+def _measure(text: str, server: tuple[str, int], evaluation, rows) -> dict:
+    """The `measured` entry of the report: every evaluation image once through the server
+    at `server`, scored like `sei run`, next to the matching row (if analyzed)."""
+    from sei_tui.core.deploy import wire
+    from sei_tui.core.deploy.measure import measure_server, run_report
+
+    try:
+        offer, result = measure_server(
+            *server, evaluation.loaded, evaluation.graph, evaluation.images
+        )
+    except wire.Mismatch as exc:
+        raise SeiInputError(f"--measure {text}: refused: {exc}") from None
+    except (OSError, wire.WireError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise SeiInputError(f"--measure {text}: {reason}") from None
+
+    def same(d) -> bool:
+        return (
+            d.strategy == "split"
+            and d.split_index == offer["split_index"]
+            and d.encoding == offer["encoding"]
+        )
+
+    row = next((r for r in rows if same(r)), None)
+    deployment = next(
+        (
+            d
+            for d in evaluation.deployments
+            if d.strategy == "split"
+            and d.split.index == offer["split_index"]
+            and d.encoding == offer["encoding"]
+        ),
+        None,
+    )
+    out = run_report(result, evaluation, deployment, row, offer["split_index"], offer["encoding"])
+    out["server"] = text
+    return out
 
 
 def _stderr_progress(fraction: float, label: str) -> None:

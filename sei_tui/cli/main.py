@@ -20,6 +20,9 @@ SUBCOMMANDS: dict[str, str] = {
     "saliency": "cumulative-saliency curve and its maxima (candidate splits)",
     "analyze": "latency x accuracy of every deployment, QoS, recommendation",
     "profile": "measure per-layer latency on this machine",
+    "export": "write a split's head and tail as PyTorch programs, with a manifest",
+    "serve": "serve an exported split's tail over TCP (the server side)",
+    "run": "run an exported split's head against `sei serve`, measured vs predicted",
 }
 
 # A core setting (SeiInputError.key) -> the flag that sets it in every subcommand.

@@ -27,10 +27,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="local,remote,split",
         help="deployments, as `sei analyze --strategies` (default local,remote,split)",
     )
+    p.add_argument(
+        "--run",
+        metavar="FILE",
+        help="a `sei run --json` file: its measured figures in the detail of the row it measured",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     _check_arguments(args)
+    measured = read_run_file(args.run) if args.run else None
     # Imported here so `sei --help` never pays for Textual; torch loads inside the app's
     # workers, after the first screen has painted.
     from sei_tui.tui.app import SeiApp
@@ -43,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         theme_name=args.theme,
         qos=args.qos,
         strategies=_strategies(args.strategies),
+        measured_run=measured,
     )
     app.run()
     if app.return_code:
@@ -58,6 +65,26 @@ def _exit_without_waiting_for_workers() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
+
+
+def read_run_file(path: str) -> dict:
+    """A `sei run --json` document (or a report with its `measured` entry), checked."""
+    import json
+
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SeiInputError(
+            f"--run {path}: unreadable: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
+    if isinstance(document, dict) and isinstance(document.get("measured"), dict):
+        document = document["measured"]
+    needed = ("split_index", "encoding", "frames", "p50_latency", "p95_latency", "parts")
+    if not isinstance(document, dict) or any(k not in document for k in needed):
+        raise SeiInputError(
+            f"--run {path}: not a `sei run --json` file (needs {', '.join(needed)})"
+        )
+    return document
 
 
 def _strategies(text: str) -> tuple[str, ...]:

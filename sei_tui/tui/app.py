@@ -83,8 +83,10 @@ class SeiApp(App[None]):
         qos: str = "",
         services: Services | None = None,
         strategies: tuple[str, ...] | None = None,
+        measured_run: dict | None = None,
     ) -> None:
         super().__init__()
+        self.measured_run = measured_run  # a `sei run --json` document (`sei tui --run`)
         if services is None:
             services = CoreServices(AnalysisSettings(strategies=strategies))
         self.services: Services = services

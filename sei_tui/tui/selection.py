@@ -82,5 +82,6 @@ class SplitSelection:
                 app.recommendation,
                 key == results.recommended_key,
                 app.colours,
+                getattr(app, "measured_run", None),
             ),
         )

@@ -184,7 +184,14 @@ def _compress(raw: bytes | memoryview, compression: str) -> bytes:
 
 def _decompress(block: bytes, compression: str, raw_size: int) -> bytes:
     if compression == "zlib":
-        return zlib.decompress(block)
+        # bounded: a block never inflates past its raw size (a peer's frame may lie)
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(block, raw_size)
+        if len(raw) == raw_size and not inflater.eof:  # only the checksum may remain
+            raw += inflater.decompress(inflater.unconsumed_tail, 1)
+        if not inflater.eof or len(raw) != raw_size:
+            raise ValueError(f"a zlib block does not hold the {raw_size} bytes it should")
+        return raw
     import lz4.block
 
     return lz4.block.decompress(block, uncompressed_size=raw_size)

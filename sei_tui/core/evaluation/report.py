@@ -36,6 +36,7 @@ class AnalysisReport:
     notes: list[str] = field(default_factory=list)  # e.g. why CS is missing
     policies: list = field(default_factory=list)  # PolicyResult: with a trace link only
     objective: str = "latency"  # what the ranking minimised (ranking.OBJECTIVES)
+    measured: dict | None = None  # `--measure`: a run against `sei serve` (docs/cli.md)
 
     def to_dict(self) -> dict:
         out = {
@@ -56,6 +57,8 @@ class AnalysisReport:
             out["sweep"] = [p.to_dict() for p in self.sweep]
         if self.policies:
             out["policies"] = [p.to_dict() for p in self.policies]
+        if self.measured is not None:
+            out["measured"] = self.measured
         return out
 
 
@@ -258,6 +261,10 @@ def to_text_table(report: AnalysisReport, width: int | None = None) -> str:
         console.print("Policies over the stream (static: the best row by p95):", markup=False)
         for line in policy_lines(report):
             console.print("  " + line, highlight=False, markup=False)
+    if report.measured is not None:
+        console.print("Measured against sei serve (measured / predicted):", markup=False)
+        for line in measured_lines(report.measured):
+            console.print("  " + line, highlight=False, markup=False)
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
 
@@ -311,7 +318,28 @@ def to_markdown(report: AnalysisReport) -> str:
     if report.policies:
         lines += ["", "### Policies over the stream", ""]
         lines.extend(policies_markdown(report))
+    if report.measured is not None:
+        lines += ["", "### Measured against sei serve (measured / predicted)", ""]
+        lines.extend(f"- {line}" for line in measured_lines(report.measured))
     return "\n".join(lines) + "\n"
+
+
+def measured_lines(measured: dict) -> list[str]:
+    """A measured run next to its predicted row, one line per figure."""
+    predicted = measured.get("predicted") or {}
+    out = [
+        f"split {measured['split_index']} {measured['encoding']} at {measured['server']}: "
+        f"{measured['frames']} frames"
+    ]
+    for key in ("p50_latency", "p95_latency", "p99_latency"):
+        out.append(
+            f"{key}: {display_seconds(measured[key])} / {display_seconds(predicted.get(key))}"
+        )
+    for key in ("accuracy", "agreement"):
+        out.append(
+            f"{key}: {display_fraction(measured[key])} / {display_fraction(predicted.get(key))}"
+        )
+    return out
 
 
 POLICY_COLUMNS = (

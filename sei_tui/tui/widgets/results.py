@@ -374,7 +374,12 @@ def _part(name: str, seconds: float, codec_name: str, codec_s: float | None) -> 
 
 
 def detail_text(
-    row: Any, violations: list[str], recommendation: Any, is_recommended: bool, colours
+    row: Any,
+    violations: list[str],
+    recommendation: Any,
+    is_recommended: bool,
+    colours,
+    measured: dict | None = None,
 ) -> Text:
     text = Text()
     title = f"{attr(row, 'strategy')}"
@@ -391,6 +396,7 @@ def detail_text(
     )
     text.append_text(trained_text(row))
     text.append_text(energy_text(row))
+    text.append(measured_text(row, measured))
     if violations:
         text.append("violates: " + ", ".join(violations), style=Style(color=colours.get("error")))
     else:
@@ -422,6 +428,28 @@ def energy_text(row: Any) -> Text:
         f"energy per frame: edge {format_joules(edge)} (compute+enc "
         f"{format_joules(edge - radio)}, radio {format_joules(radio)}) · all nodes "
         f"{format_joules(attr(row, 'total_energy_j'))}\n"
+    )
+
+
+def measured_text(row: Any, measured: dict | None) -> str:
+    """The attached `sei run` figures (`sei tui --run FILE`) when they measured this row's
+    deployment (split index and encoding), one line; "" otherwise."""
+    if (
+        not measured
+        or attr(row, "strategy") != "split"
+        or attr(row, "split_index") != measured.get("split_index")
+        or attr(row, "encoding") != measured.get("encoding")
+    ):
+        return ""
+    parts = measured.get("parts") or {}
+    return (
+        f"measured ({measured.get('frames')} frames): p50 "
+        f"{format_seconds(measured.get('p50_latency'))}, p95 "
+        f"{format_seconds(measured.get('p95_latency'))}, p99 "
+        f"{format_seconds(measured.get('p99_latency'))}, accuracy "
+        f"{format_fraction(measured.get('accuracy'))} · head "
+        f"{format_seconds(parts.get('head'))}, enc {format_seconds(parts.get('encode'))}, "
+        f"network+server {format_seconds(parts.get('network_server'))}\n"
     )
 
 
