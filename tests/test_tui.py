@@ -248,6 +248,19 @@ async def test_add_and_remove_a_node_and_a_link():
         assert all("relay2" not in link.nodes for link in app.scenario.links)
 
 
+async def test_an_evaluation_timer_firing_during_shutdown_is_ignored():
+    # The debounce timer of an edit may fire while the app shuts down (seen under CI load:
+    # NoMatches for ResultsPane after the last key press of a test): nothing may run then.
+    app = SeiApp(services=FakeServices())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        assert app.scenario is not None and app.graph is not None and app.saliency_done
+        before = app.pipeline.generation
+    assert not app.views_alive
+    app.pipeline.start_evaluation()  # what the timer would call
+    assert app.pipeline.generation == before
+
+
 async def test_removing_the_only_route_is_refused():
     app = SeiApp(services=FakeServices())
     async with app.run_test(size=WIDE) as pilot:

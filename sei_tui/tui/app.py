@@ -160,7 +160,9 @@ class SeiApp(App[None]):
     @property
     def views_alive(self) -> bool:
         screen = self._main_screen
-        return screen is not None and not (screen._closing or screen._closed)
+        if screen is None or self._exit or self._closing:  # the app is shutting down
+            return False
+        return not (screen._closing or screen._closed or getattr(screen, "_pruning", False))
 
     def on_mount(self) -> None:
         self._main_screen = self.screen

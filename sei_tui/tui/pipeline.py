@@ -208,6 +208,8 @@ class Pipeline:
             self._evaluation_timer = None
         if app.scenario is None or app.graph is None or not app.saliency_done:
             return
+        if not app.views_alive:  # a debounce timer firing while the app shuts down
+            return
         self.generation += 1
         self._keys_this_run = set()
         self._pending_rows.clear()
