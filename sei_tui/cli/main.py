@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "saliency": "cumulative-saliency curve and its maxima (candidate splits)",
     "analyze": "latency x accuracy of every deployment, QoS, recommendation",
     "profile": "measure per-layer latency on this machine",
+    "study": "a grid of models x scenarios x link parameters on a pool or Dask, resumable",
 }
 
 # A core setting (SeiInputError.key) -> the flag that sets it in every subcommand.

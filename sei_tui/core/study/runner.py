@@ -70,7 +70,8 @@ def _manifest(study: Study, total: int) -> dict:
         "study": study.path,
         "models": [m.label for m in study.models],
         "scenarios": [s.name for s in study.loaded_scenarios],
-        "axes": {a.key: list(a.values) for a in study.axes},
+        # a list: JSON objects are written with sorted keys, the axes keep the study's order
+        "axes": [[a.key, list(a.values)] for a in study.axes],
         "qos": study.qos,
         "settings": study.settings(),
         "total": total,

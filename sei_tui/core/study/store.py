@@ -153,7 +153,7 @@ class StudyStore:
             {
                 "study": self.manifest.get("study"),
                 "qos": self.manifest.get("qos"),
-                "axes": self.manifest.get("axes"),
+                "axes": dict(self.manifest.get("axes") or []),
                 "done": len(self.summary_points),
                 "total": self.manifest.get("total"),
                 "points": list(self.summary_points.values()),
