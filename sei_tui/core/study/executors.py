@@ -9,19 +9,19 @@ libsim is deterministic per seed, and everything else happens in the calling pro
 from __future__ import annotations
 
 import multiprocessing
-import signal
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sei_tui.core.errors import SeiInputError
-from sei_tui.core.study.tasks import NetworkTask, TaskResult, run_task
+from sei_tui.core.study.tasks import (
+    NetworkTask,
+    RowContext,
+    TaskResult,
+    install_contexts,
+    run_task,
+)
 
 __all__ = ["DaskExecutor", "LocalPool", "make_executor"]
-
-
-def _ignore_sigint() -> None:
-    # the driver alone decides on Ctrl-C; it then terminates the pool
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class LocalPool:
@@ -33,9 +33,12 @@ class LocalPool:
         self.workers = workers
         self._pool: Any = None
 
-    def run(self, tasks: Sequence[NetworkTask]) -> Iterator[TaskResult]:
+    def run(
+        self, tasks: Sequence[NetworkTask], contexts: dict[int, RowContext]
+    ) -> Iterator[TaskResult]:
         context = multiprocessing.get_context("forkserver")
-        self._pool = context.Pool(self.workers, initializer=_ignore_sigint)
+        # every worker receives the contexts once, at start; tasks carry sizes and overrides
+        self._pool = context.Pool(self.workers, initializer=install_contexts, initargs=(contexts,))
         yield from self._pool.imap_unordered(run_task, tasks, chunksize=1)
 
     def close(self) -> None:
@@ -73,10 +76,14 @@ class DaskExecutor:
             self._client = Client(self._cluster)
         self._futures: list = []
 
-    def run(self, tasks: Sequence[NetworkTask]) -> Iterator[TaskResult]:
+    def run(
+        self, tasks: Sequence[NetworkTask], contexts: dict[int, RowContext]
+    ) -> Iterator[TaskResult]:
         from dask.distributed import as_completed
 
-        self._futures = self._client.map(run_task, list(tasks), pure=False)
+        # the contexts travel once to every worker; each task names them by future
+        shared = self._client.scatter(contexts, broadcast=True, hash=False)
+        self._futures = self._client.map(run_task, list(tasks), contexts=shared, pure=False)
         for future in as_completed(self._futures):
             yield future.result()
             future.release()

@@ -6,16 +6,17 @@ Work split (so that expensive steps run once):
   cache, the saliency disk cache); deployments (payload encodings of real activations,
   lossless predictions): once per model x scenario, in this process, before the grid;
 - codec times: one cached measurement per key (`codec_times`), before the grid;
-- simulations: per network point, on the executor's workers (`tasks`), which receive
-  frame sizes and return per-frame network times and lost byte ranges;
-- accuracy under loss: here, once per (deployment, loss pattern), cached for the study.
+- simulations and rows: per network point, on the executor's workers (`tasks`): each
+  worker receives every deployment's encoded frames and tail once (`RowContext`), then
+  tasks carry only link overrides and return rows; accuracy under loss runs there, once
+  per (deployment, loss pattern) per worker;
+- ranking and storing: here, as results arrive.
 The numbers of a point therefore depend only on its inputs, not on the executor, the
 chunking or the order in which tasks finish.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,11 +26,12 @@ from typing import Any
 from sei_tui.core.errors import SeiCancelled, SeiInputError
 from sei_tui.core.study.spec import Study
 from sei_tui.core.study.store import StudyStore, point_key
-from sei_tui.core.study.tasks import NetworkTask, TaskResult
+from sei_tui.core.study.tasks import NetworkTask, RowContext, TaskResult
 
 __all__ = ["StudyOutcome", "run_study"]
 
 FLUSH_SECONDS = 2.0  # finished points are written at least this often
+MAX_CHUNK = 32  # points per task at most
 
 
 @dataclass
@@ -41,7 +43,7 @@ class StudyOutcome:
     prepare_s: float = 0.0  # model, data, saliency, encodings (torch), before the grid
     grid_s: float = 0.0  # wall time of the grid
     simulate_s: float = 0.0  # worker seconds building networks and simulating
-    accuracy_s: float = 0.0  # seconds in accuracy under loss and rows here (torch)
+    accuracy_s: float = 0.0  # worker seconds in accuracy under loss (torch) and rows
     accuracy_runs: int = 0  # distinct (deployment, loss pattern) evaluated
     executor: str = ""
     notes: list[str] = field(default_factory=list)
@@ -56,7 +58,6 @@ class _Group:
     evaluation: Any
     sizes: tuple[tuple[int, ...], ...]
     by_size: dict
-    cache: dict = field(default_factory=dict)  # (deployment index, losses) -> accuracy
 
 
 def _scenario_key(scenario: Any) -> str:
@@ -108,20 +109,20 @@ def _prepare(study: Study, m: int, s: int, progress: Callable | None) -> _Group:
     return _Group(entry.label, scenario.name, evaluation, tuple(sorted(by_size)), by_size)
 
 
-def _accuracy(group: _Group, outcome: StudyOutcome) -> Callable:
-    """accuracy_under_loss, once per (deployment, loss pattern) for the whole study."""
-    from sei_tui.core.evaluation.accuracy import accuracy_under_loss
-
-    index = {id(d): i for i, d in enumerate(group.evaluation.deployments)}
-
-    def measure(deployment, losses, labels, whole_top1):
-        key = (index[id(deployment)], None if not losses else tuple(map(tuple, losses)))
-        if key not in group.cache:
-            outcome.accuracy_runs += 1
-            group.cache[key] = accuracy_under_loss(deployment, losses, labels, whole_top1)
-        return group.cache[key]
-
-    return measure
+def _chunks(points: list, chunk: int | None) -> list[tuple]:
+    """Tasks of points that share every axis but the bitrates (up to MAX_CHUNK, or `chunk`
+    points each): libsim draws packet losses in packet order, so such points lose the
+    same packets, and a worker measures accuracy under each loss pattern once."""
+    if chunk is not None:
+        return [tuple(points[i : i + chunk]) for i in range(0, len(points), chunk)]
+    groups: dict[tuple, list] = {}
+    for key, values in points:
+        rest = tuple((k, v) for k, v in values.items() if k.rpartition(".")[2] != "bitrate")
+        groups.setdefault(rest, []).append((key, values))
+    out = []
+    for members in groups.values():
+        out += [tuple(members[i : i + MAX_CHUNK]) for i in range(0, len(members), MAX_CHUNK)]
+    return out
 
 
 def run_study(
@@ -140,8 +141,6 @@ def run_study(
     once k points were computed (as a SIGINT would), for tests. KeyboardInterrupt and
     SeiCancelled end the workers; the points finished are on disk."""
     from sei_tui.core.evaluation.qos import parse_qos
-    from sei_tui.core.evaluation.ranking import rank
-    from sei_tui.core.evaluation.simulation import row_from_result
 
     points = study.points()
     model_keys = [m.key() for m in study.models]
@@ -166,6 +165,7 @@ def run_study(
         started = time.perf_counter()
         groups: dict[int, _Group] = {}
         tasks: list[NetworkTask] = []
+        contexts: dict[int, RowContext] = {}
         pairs = list(dict.fromkeys((p.model, p.scenario) for _, p in pending))
         for gi, (m, s) in enumerate(pairs):
             if prepare_progress is not None:
@@ -173,22 +173,20 @@ def run_study(
             group = _prepare(study, m, s, None)
             groups[gi] = group
             mine = [(k, p.values) for k, p in pending if (p.model, p.scenario) == (m, s)]
-            workers = getattr(executor, "workers", None) or 2
-            size = chunk or max(1, min(16, math.ceil(len(mine) / (4 * workers))))
             from sei_tui.core.evaluation.simulation import NetworkPlan
 
             plan = NetworkPlan(group.evaluation.scenario, study.frames, study.protocol)
-            for i in range(0, len(mine), size):
-                tasks.append(NetworkTask(gi, plan, group.sizes, tuple(mine[i : i + size])))
+            for points in _chunks(mine, chunk):
+                tasks.append(NetworkTask(gi, plan, points))
+            contexts[gi] = RowContext.of(
+                group.evaluation, group.sizes, group.by_size, qos, study.deadline
+            )
         outcome.prepare_s = time.perf_counter() - started
         lookup = dict(pending)
         grid_started = time.perf_counter()
         last_flush = time.perf_counter()
-        measures = {gi: _accuracy(g, outcome) for gi, g in groups.items()}
-        for result in executor.run(tasks):
-            _store_result(
-                result, groups, measures, lookup, store, study, qos, rank, row_from_result, outcome
-            )
+        for result in executor.run(tasks, contexts):
+            _store_result(result, groups, lookup, store, qos, outcome)
             if progress is not None:
                 progress(outcome.skipped + outcome.computed, outcome.total)
             if time.perf_counter() - last_flush >= FLUSH_SECONDS:
@@ -206,38 +204,21 @@ def run_study(
 def _store_result(
     result: TaskResult,
     groups: dict,
-    measures: dict,
     lookup: dict,
     store: StudyStore,
-    study: Study,
     qos: Any,
-    rank: Callable,
-    row_from_result: Callable,
     outcome: StudyOutcome,
 ) -> None:
+    from sei_tui.core.evaluation.ranking import rank
+
     group = groups[result.group]
     if result.error is not None:
         raise SeiInputError(f"{group.scenario}: the simulator refused a point: {result.error}")
     outcome.simulate_s += result.simulate_s
-    started = time.perf_counter()
-    evaluation = group.evaluation
-    for key, protocol, flows in result.points:
-        rows_by_deployment: dict[int, Any] = {}
-        for size, flow in zip(group.sizes, flows, strict=True):
-            outcome.simulations += 1
-            for i in group.by_size[size]:
-                rows_by_deployment[i] = row_from_result(
-                    evaluation.deployments[i],
-                    flow,
-                    protocol,
-                    evaluation.inputs,
-                    study.deadline,
-                    qos,
-                    accuracy=measures[result.group],
-                )
-        rows = [rows_by_deployment[i] for i in sorted(rows_by_deployment)]
+    outcome.accuracy_s += result.accuracy_s
+    outcome.accuracy_runs += result.accuracy_runs
+    outcome.simulations += result.simulations
+    for key, rows in result.points:
         ranking = rank(rows, qos)
-        point = lookup[key]
-        store.add(key, group.model, group.scenario, point.values, ranking)
+        store.add(key, group.model, group.scenario, lookup[key].values, ranking)
         outcome.computed += 1
-    outcome.accuracy_s += time.perf_counter() - started
