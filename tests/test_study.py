@@ -267,6 +267,7 @@ def test_sigint_stops_within_seconds_and_keeps_finished_points(tmp_path):
     sent = time.monotonic()
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and time.monotonic() - sent < 10, err
+    assert "skipped 0 of 120 points already done" in err and "interrupted" in err
     assert not [p for p in (out / "parts").iterdir() if p.name.startswith(".")]
     report = subprocess.run(
         [sys.executable, "-m", "sei_tui", "study", "--report", "out", "--format", "json"],
@@ -352,3 +353,24 @@ def test_sensitivity_grid_letters_feasibility_and_missing_points():
 def test_environment_has_no_stray_dask_settings():
     # the Dask test must not depend on a user's configuration
     assert not any(k.startswith("DASK_") for k in os.environ)
+
+
+@pytest.mark.slow
+def test_a_changed_input_makes_new_points_and_the_report_shows_only_this_studys(pool_study, capsys):
+    import shutil
+
+    from sei_tui.core.study.executors import LocalPool
+    from sei_tui.core.study.runner import run_study
+
+    root, _ = pool_study
+    folder = root / "changed"
+    shutil.copytree(root / "pool", folder)
+    study = parse_study(
+        __import__("tomllib").loads(STUDY.replace("p95_latency<=0.02", "p95_latency<=0.03")),
+        "changed.toml",
+    )
+    with pytest.raises(SeiCancelled):
+        run_study(study, folder, LocalPool(1), chunk=1, stop_after=1)
+    assert main(["study", "--report", str(folder), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["done"], data["total"]) == (1, TOTAL)  # the old QoS's 6 points are not it

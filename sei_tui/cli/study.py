@@ -76,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
     )
     outcome = _run_with_progress(study, out, executor)
     print(
-        f"sei study: {outcome.total} points: skipped {outcome.skipped} of {outcome.total} "
-        f"points already done, computed {outcome.computed} on the {executor.name}",
+        f"sei study: computed {outcome.computed} of {outcome.total} points on the "
+        f"{executor.name}, results in {out}",
         file=sys.stderr,
     )
     report = read_report(out)
@@ -116,4 +116,9 @@ def _run_with_progress(study, out, executor):
         def preparing(text: str) -> None:
             bar.update(task, description=text)
 
-        return run_study(study, out, executor, progress=step, prepare_progress=preparing)
+        def announce(text: str) -> None:
+            console.print(f"sei study: {text}", markup=False, highlight=False)
+
+        return run_study(
+            study, out, executor, progress=step, prepare_progress=preparing, announce=announce
+        )

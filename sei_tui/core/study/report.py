@@ -67,6 +67,9 @@ def read_report(folder: str | Path) -> StudyReport:
     except (OSError, ValueError) as exc:
         raise SeiInputError(f"--report {folder}: cannot read study.json ({exc})") from None
     points = summary_from_parts(folder)
+    if manifest.get("keys"):  # points of an earlier study into the same folder are not this one's
+        wanted = set(manifest["keys"])
+        points = [p for p in points if p["key"] in wanted]
     models = list(manifest.get("models") or [])
     scenarios = list(manifest.get("scenarios") or [])
     keys = [key for key, _ in manifest.get("axes") or []]

@@ -134,6 +134,7 @@ def run_study(
     progress: Callable[[int, int], None] | None = None,
     prepare_progress: Callable[[str], None] | None = None,
     stop_after: int | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> StudyOutcome:
     """Run every point of `study` not yet in `out` on `executor` (closed on return).
 
@@ -152,11 +153,15 @@ def run_study(
     ]
     if len({k for k, _ in keyed}) != len(keyed):
         raise SeiInputError(f"{study.path}: two points of the study are the same")
-    store = StudyStore(out, _manifest(study, len(points)), tuple(a.key for a in study.axes))
+    manifest = _manifest(study, len(points))
+    manifest["keys"] = [k for k, _ in keyed]  # the report shows only this study's points
+    store = StudyStore(out, manifest, tuple(a.key for a in study.axes))
     done = store.done
     pending = [(k, p) for k, p in keyed if k not in done]
     outcome = StudyOutcome(total=len(points), skipped=len(points) - len(pending))
     outcome.executor = getattr(executor, "name", "")
+    if announce is not None:
+        announce(f"skipped {outcome.skipped} of {outcome.total} points already done")
     qos = parse_qos(study.qos)
     try:
         if not pending:

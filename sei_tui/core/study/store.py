@@ -86,6 +86,7 @@ class StudyStore:
             raise SeiInputError(f"--out {folder}: not a folder")
         (self.folder / "parts").mkdir(parents=True, exist_ok=True)
         self.summary_points: dict[str, dict] = {}
+        wanted = set(manifest.get("keys") or ())
         self._buffer: list[dict] = []
         self._pending_points: list[dict] = []
         self._next_part = 0
@@ -93,7 +94,8 @@ class StudyStore:
             self._next_part = max(self._next_part, int(path.stem.split("-")[1]) + 1)
         # the parts are the truth (written before the summary): the summary is rebuilt
         for point in summary_from_parts(self.folder):
-            self.summary_points[point["key"]] = point
+            if not wanted or point["key"] in wanted:
+                self.summary_points[point["key"]] = point
         atomic_write_json(self.folder / "study.json", manifest)
 
     @property
