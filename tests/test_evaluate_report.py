@@ -100,7 +100,11 @@ def test_sweep_points_are_reported():
     doc = json.loads(render(rep, "json"))
     assert doc["sweep"][0]["strategy"] == "local"
     assert doc["sweep"][1]["strategy"] is None
-    assert "bitrate=1e+06: local result" in render(rep, "table")
+    # the table shows the sweep as a sensitivity map: one row, 1 Mbit/s feasible, 1 Gbit/s not
+    text = render(rep, "table")
+    assert "bitrate 1Mbps 1Gbps" in text and "A  local result" in text
+    (cells,) = [line for line in text.splitlines()[-8:] if line.split() == ["A", "-"]]
+    assert "bitrate=1e+06: local result" in render(rep, "md")  # Markdown keeps the list
 
 
 def test_one_set_of_displays_for_reports_and_the_tui():

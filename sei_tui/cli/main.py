@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "export": "write a split's head and tail as PyTorch programs, with a manifest",
     "serve": "serve an exported split's tail over TCP (the server side)",
     "run": "run an exported split's head against `sei serve`, measured vs predicted",
+    "study": "a grid of models x scenarios x link parameters on a pool or Dask, resumable",
 }
 
 # A core setting (SeiInputError.key) -> the flag that sets it in every subcommand.

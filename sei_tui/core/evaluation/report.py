@@ -221,6 +221,14 @@ def sweep_lines(report: AnalysisReport) -> list[str]:
     return out
 
 
+def sweep_grid_lines(report: AnalysisReport) -> list[str]:
+    """The sweep as a sensitivity map: bitrate across, loss down (or the first two axes),
+    a letter per recommended deployment (see `sensitivity`)."""
+    from sei_tui.core.evaluation.sensitivity import render_grids, sensitivity_grids
+
+    return render_grids(sensitivity_grids([p.to_dict() for p in report.sweep]))
+
+
 def _heading(report: AnalysisReport) -> str:
     text = f"{report.model} on {report.scenario}: {len(report.rows)} deployments, "
     text += f"{report.images} images, accuracy = {report.accuracy_kind}"
@@ -255,7 +263,7 @@ def to_text_table(report: AnalysisReport, width: int | None = None) -> str:
         console.print(line, highlight=False, markup=False)
     if report.sweep:
         console.print("Sweep (recommended deployment per point):", markup=False)
-        for line in sweep_lines(report):
+        for line in sweep_grid_lines(report):
             console.print("  " + line, highlight=False, markup=False)
     if report.policies:
         console.print("Policies over the stream (static: the best row by p95):", markup=False)

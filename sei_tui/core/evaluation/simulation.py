@@ -143,16 +143,20 @@ def row_from_result(
     deadline: float | None,
     qos: QoS,
     energy: EnergyModel | None = None,
+    accuracy: Any = None,
 ) -> Row:
     """The row of `deployment` whose frames crossed the network as libsim's `flow`
-    (a FlowResult), its energy from `energy` (None: unknown), QoS checked."""
+    (a FlowResult), its energy from `energy` (None: unknown), QoS checked. `accuracy`
+    replaces `accuracy_under_loss` (same arguments), e.g. a cache of it keyed by loss
+    pattern (`sei study`)."""
     network_s = [f.latency_s if f.delivered_s is not None else None for f in flow.frames]
     fixed = deployment.head_s + deployment.encode_s + deployment.decode_s + deployment.tail_s
     if deployment.frame_fixed_s:  # early exits: each image's own path
         fixed = deployment.frame_fixed_s
     parts = latency_parts(network_s, fixed, deadline)
     losses = [frame_loss(f) for f in flow.frames] if protocol == "udp" else None
-    accuracy, agreement = accuracy_under_loss(deployment, losses, inputs.labels, inputs.whole_top1)
+    measure = accuracy or accuracy_under_loss
+    accuracy, agreement = measure(deployment, losses, inputs.labels, inputs.whole_top1)
     sp = deployment.split
     row = Row(
         strategy=deployment.strategy,

@@ -1,0 +1,78 @@
+"""Wall time of a `sei study` grid on the demo: 4 encodings, 25 bitrates x 10 loss rates
+(250 grid points x 4 encodings = 1,000 encoding x network points; every point simulates
+every deployment: local, remote raw/jpeg90 and each candidate split in each encoding).
+
+Preparation (model, saliency, encoded payloads: torch) runs once and is timed apart; the
+grid then runs on a local pool of 1 and of 2 worker processes (fresh results folders).
+Prints wall time, points per second, the speed-up, and where the time goes: worker
+seconds in the simulator (network building + libsim) vs seconds here in torch (accuracy
+under loss, once per deployment and loss pattern) and row assembly.
+Targets: the grid in < 60 s on 2 cores after preparation; 2 workers >= 1.7x one.
+
+Run: nice .venv/bin/python benchmarks/bench_study.py [--bitrates 25] [--losses 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+STUDY = """
+models = ["demo"]
+scenarios = ["demo"]
+encodings = ["fp32", "fp16", "int8", "int8+zlib"]
+qos = "p95_latency<=0.05"
+protocol = "udp"
+[sweep]
+"wifi.bitrate" = {{ start = "1Mbps", stop = "100Mbps", count = {bitrates} }}
+loss = {{ start = 0, stop = 0.05, count = {losses} }}
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bitrates", type=int, default=25)
+    parser.add_argument("--losses", type=int, default=10)
+    parser.add_argument("--workers", default="1,2", help="pool sizes to time, comma list")
+    args = parser.parse_args()
+
+    from sei_tui.core.study.executors import LocalPool
+    from sei_tui.core.study.runner import run_study
+    from sei_tui.core.study.spec import load_study
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "study.toml"
+        path.write_text(STUDY.format(bitrates=args.bitrates, losses=args.losses))
+        study = load_study(path)
+        started = time.perf_counter()
+        # a one-point study of the same model prepares and caches everything once
+        warm = load_study(path)
+        warm.axes = tuple(type(a)(a.parameter, a.link, a.values[:1]) for a in warm.axes)
+        run_study(warm, Path(tmp) / "warm", LocalPool(1))
+        print(
+            f"first preparation (model, saliency, codec times cached): "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        walls = {}
+        for workers in (int(w) for w in args.workers.split(",")):
+            outcome = run_study(study, Path(tmp) / f"w{workers}", LocalPool(workers))
+            walls[workers] = outcome.grid_s
+            grid = outcome.computed
+            print(
+                f"{workers} worker(s): {grid} grid points ({grid * 4} encoding x network "
+                f"points, {outcome.simulations} simulations): preparation "
+                f"{outcome.prepare_s:.1f} s, grid {outcome.grid_s:.1f} s = "
+                f"{grid / outcome.grid_s:.1f} points/s ({grid * 4 / outcome.grid_s:.1f} "
+                f"encoding x network points/s); simulator {outcome.simulate_s:.1f} worker-s, "
+                f"torch + rows here {outcome.accuracy_s:.1f} s "
+                f"({outcome.accuracy_runs} accuracy runs); torch share of the grid's wall "
+                f"{outcome.accuracy_s / outcome.grid_s:.0%}"
+            )
+        if 1 in walls and 2 in walls:
+            print(f"speed-up 2 vs 1 worker: {walls[1] / walls[2]:.2f}x (target >= 1.7x)")
+
+
+if __name__ == "__main__":
+    main()

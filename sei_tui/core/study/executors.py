@@ -1,0 +1,110 @@
+"""Where a study's network tasks run: a local process pool (the default) or Dask.
+
+Both run `tasks.run_task` on whole tasks and yield `TaskResult`s as they finish, in any
+order: the results do not depend on the executor (each point is simulated by itself,
+libsim is deterministic per seed, and everything else happens in the calling process).
+`close()` ends the workers at once (SIGINT): tasks in flight are lost, nothing else.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sei_tui.core.errors import SeiInputError
+from sei_tui.core.study.tasks import (
+    NetworkTask,
+    RowContext,
+    TaskResult,
+    install_contexts,
+    run_task,
+)
+
+__all__ = ["DaskExecutor", "LocalPool", "make_executor"]
+
+
+class LocalPool:
+    """Worker processes from a fork server (never a fork of the torch-running caller)."""
+
+    name = "local pool"
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool: Any = None
+
+    def run(
+        self, tasks: Sequence[NetworkTask], contexts: dict[int, RowContext]
+    ) -> Iterator[TaskResult]:
+        context = multiprocessing.get_context("forkserver")
+        # every worker receives the contexts once, at start; tasks carry sizes and overrides
+        self._pool = context.Pool(self.workers, initializer=install_contexts, initargs=(contexts,))
+        yield from self._pool.imap_unordered(run_task, tasks, chunksize=1)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+
+class DaskExecutor:
+    """A Dask cluster at `scheduler` (an address), or a local one of `workers` processes."""
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None):
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise SeiInputError(
+                "dask.distributed is not installed (pip install 'dask[distributed]')"
+            ) from None
+        self._cluster = None
+        if scheduler is not None:
+            self.name = f"Dask scheduler {scheduler}"
+            try:
+                self._client = Client(scheduler, timeout="10s")
+            except (OSError, TimeoutError) as exc:
+                raise SeiInputError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+        else:
+            self.name = f"local Dask cluster of {workers} processes"
+            self._cluster = LocalCluster(
+                n_workers=workers,
+                processes=True,
+                threads_per_worker=1,
+                dashboard_address=None,
+            )
+            self._client = Client(self._cluster)
+        self._futures: list = []
+
+    def run(
+        self, tasks: Sequence[NetworkTask], contexts: dict[int, RowContext]
+    ) -> Iterator[TaskResult]:
+        from dask.distributed import as_completed
+
+        # the contexts travel once to every worker; each task names them by future
+        shared = self._client.scatter(contexts, broadcast=True, hash=False)
+        self._futures = self._client.map(run_task, list(tasks), contexts=shared, pure=False)
+        for future in as_completed(self._futures):
+            yield future.result()
+            future.release()
+
+    def close(self) -> None:
+        if self._futures:
+            self._client.cancel(self._futures, force=True)
+            self._futures = []
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def make_executor(
+    workers: int | None = None, scheduler: str | None = None, dask: bool = False
+) -> LocalPool | DaskExecutor:
+    """`scheduler`: that Dask cluster; `dask`: a local Dask cluster of `workers`; else a
+    local process pool of `workers` (default: every core)."""
+    count = workers or multiprocessing.cpu_count()
+    if scheduler is not None:
+        return DaskExecutor(scheduler=scheduler)
+    if dask:
+        return DaskExecutor(workers=count)
+    return LocalPool(count)

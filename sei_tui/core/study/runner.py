@@ -1,0 +1,229 @@
+"""Running a study: preparation once per model x scenario, then the network grid on an
+executor, each finished point ranked and stored.
+
+Work split (so that expensive steps run once):
+- model load, graph and saliency: once per model (the Evaluation's per-process model
+  cache, the saliency disk cache); deployments (payload encodings of real activations,
+  lossless predictions): once per model x scenario, in this process, before the grid;
+- codec times: one cached measurement per key (`codec_times`), before the grid;
+- simulations and rows: per network point, on the executor's workers (`tasks`): each
+  worker receives every deployment's encoded frames and tail once (`RowContext`), then
+  tasks carry only link overrides and return rows; accuracy under loss runs there, once
+  per (deployment, loss pattern) per worker;
+- ranking and storing: here, as results arrive.
+The numbers of a point therefore depend only on its inputs, not on the executor, the
+chunking or the order in which tasks finish.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sei_tui.core.errors import SeiCancelled, SeiInputError
+from sei_tui.core.study.spec import Study
+from sei_tui.core.study.store import StudyStore, point_key
+from sei_tui.core.study.tasks import NetworkTask, RowContext, TaskResult
+
+__all__ = ["StudyOutcome", "run_study"]
+
+FLUSH_SECONDS = 2.0  # finished points are written at least this often
+MAX_CHUNK = 32  # points per task at most
+
+
+@dataclass
+class StudyOutcome:
+    total: int
+    skipped: int  # points already in the folder
+    computed: int = 0  # points simulated and stored by this run
+    simulations: int = 0
+    prepare_s: float = 0.0  # model, data, saliency, encodings (torch), before the grid
+    grid_s: float = 0.0  # wall time of the grid
+    simulate_s: float = 0.0  # worker seconds building networks and simulating
+    accuracy_s: float = 0.0  # worker seconds in accuracy under loss (torch) and rows
+    accuracy_runs: int = 0  # distinct (deployment, loss pattern) evaluated
+    executor: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Group:
+    """One prepared (model, scenario): its deployments grouped by frame sizes."""
+
+    model: str
+    scenario: str
+    evaluation: Any
+    sizes: tuple[tuple[int, ...], ...]
+    by_size: dict
+
+
+def _scenario_key(scenario: Any) -> str:
+    from sei_tui.core.cache import digest_key
+
+    return digest_key(repr(scenario))
+
+
+def _manifest(study: Study, total: int) -> dict:
+    return {
+        "study": study.path,
+        "models": [m.label for m in study.models],
+        "scenarios": [s.name for s in study.loaded_scenarios],
+        # a list: JSON objects are written with sorted keys, the axes keep the study's order
+        "axes": [[a.key, list(a.values)] for a in study.axes],
+        "qos": study.qos,
+        "settings": study.settings(),
+        "total": total,
+    }
+
+
+def _prepare(study: Study, m: int, s: int, progress: Callable | None) -> _Group:
+    from sei_tui.core.evaluation.engine import Evaluation
+    from sei_tui.core.evaluation.simulation import deployment_sizes
+    from sei_tui.core.study.codec_times import fix_codec_times
+
+    entry = study.models[m]
+    scenario = study.loaded_scenarios[s]
+    evaluation = Evaluation(
+        model=entry.model,
+        weights=entry.weights,
+        scenario=scenario,
+        data=study.data,
+        synthetic=study.synthetic,
+        encodings=list(study.encodings),
+        input_encodings=list(study.input_encodings),
+        all_splits=study.all_splits,
+        max_images=study.images,
+        frames=study.frames,
+        protocol=study.protocol,
+        input_shape=entry.input_shape,
+        strategies=study.strategies,
+    )
+    evaluation.prepare(progress=progress)
+    fix_codec_times(evaluation.deployments, entry.key(), study.settings())
+    by_size: dict = {}
+    for i, d in enumerate(evaluation.deployments):
+        by_size.setdefault(deployment_sizes(d), []).append(i)
+    return _Group(entry.label, scenario.name, evaluation, tuple(sorted(by_size)), by_size)
+
+
+def _chunks(points: list, chunk: int | None) -> list[tuple]:
+    """Tasks of points that share every axis but the bitrates (up to MAX_CHUNK, or `chunk`
+    points each): libsim draws packet losses in packet order, so such points lose the
+    same packets, and a worker measures accuracy under each loss pattern once."""
+    if chunk is not None:
+        return [tuple(points[i : i + chunk]) for i in range(0, len(points), chunk)]
+    groups: dict[tuple, list] = {}
+    for key, values in points:
+        rest = tuple((k, v) for k, v in values.items() if k.rpartition(".")[2] != "bitrate")
+        groups.setdefault(rest, []).append((key, values))
+    out = []
+    for members in groups.values():
+        out += [tuple(members[i : i + MAX_CHUNK]) for i in range(0, len(members), MAX_CHUNK)]
+    return out
+
+
+def run_study(
+    study: Study,
+    out: str | Path,
+    executor: Any,
+    *,
+    chunk: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    prepare_progress: Callable[[str], None] | None = None,
+    stop_after: int | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> StudyOutcome:
+    """Run every point of `study` not yet in `out` on `executor` (closed on return).
+
+    `progress(done, total)` after each stored point; `stop_after` k: raise SeiCancelled
+    once k points were computed (as a SIGINT would), for tests. KeyboardInterrupt and
+    SeiCancelled end the workers; the points finished are on disk."""
+    from sei_tui.core.evaluation.qos import parse_qos
+
+    points = study.points()
+    model_keys = [m.key() for m in study.models]
+    scenario_keys = [_scenario_key(s) for s in study.loaded_scenarios]
+    settings = study.settings()
+    keyed = [
+        (point_key(settings, model_keys[p.model], scenario_keys[p.scenario], p.values), p)
+        for p in points
+    ]
+    if len({k for k, _ in keyed}) != len(keyed):
+        raise SeiInputError(f"{study.path}: two points of the study are the same")
+    manifest = _manifest(study, len(points))
+    manifest["keys"] = [k for k, _ in keyed]  # the report shows only this study's points
+    store = StudyStore(out, manifest, tuple(a.key for a in study.axes))
+    done = store.done
+    pending = [(k, p) for k, p in keyed if k not in done]
+    outcome = StudyOutcome(total=len(points), skipped=len(points) - len(pending))
+    outcome.executor = getattr(executor, "name", "")
+    if announce is not None:
+        announce(f"skipped {outcome.skipped} of {outcome.total} points already done")
+    qos = parse_qos(study.qos)
+    try:
+        if not pending:
+            store.write_summary()
+            return outcome
+        started = time.perf_counter()
+        groups: dict[int, _Group] = {}
+        tasks: list[NetworkTask] = []
+        contexts: dict[int, RowContext] = {}
+        pairs = list(dict.fromkeys((p.model, p.scenario) for _, p in pending))
+        for gi, (m, s) in enumerate(pairs):
+            if prepare_progress is not None:
+                prepare_progress(f"preparing {study.models[m].label} on {study.scenarios[s]}")
+            group = _prepare(study, m, s, None)
+            groups[gi] = group
+            mine = [(k, p.values) for k, p in pending if (p.model, p.scenario) == (m, s)]
+            from sei_tui.core.evaluation.simulation import NetworkPlan
+
+            plan = NetworkPlan(group.evaluation.scenario, study.frames, study.protocol)
+            for points in _chunks(mine, chunk):
+                tasks.append(NetworkTask(gi, plan, points))
+            contexts[gi] = RowContext.of(
+                group.evaluation, group.sizes, group.by_size, qos, study.deadline
+            )
+        outcome.prepare_s = time.perf_counter() - started
+        lookup = dict(pending)
+        grid_started = time.perf_counter()
+        last_flush = time.perf_counter()
+        for result in executor.run(tasks, contexts):
+            _store_result(result, groups, lookup, store, qos, outcome)
+            if progress is not None:
+                progress(outcome.skipped + outcome.computed, outcome.total)
+            if time.perf_counter() - last_flush >= FLUSH_SECONDS:
+                store.flush()
+                last_flush = time.perf_counter()
+            if stop_after is not None and outcome.computed >= stop_after:
+                raise SeiCancelled(f"stopped after {outcome.computed} points")
+        outcome.grid_s = time.perf_counter() - grid_started
+        return outcome
+    finally:
+        executor.close()
+        store.flush()
+
+
+def _store_result(
+    result: TaskResult,
+    groups: dict,
+    lookup: dict,
+    store: StudyStore,
+    qos: Any,
+    outcome: StudyOutcome,
+) -> None:
+    from sei_tui.core.evaluation.ranking import rank
+
+    group = groups[result.group]
+    if result.error is not None:
+        raise SeiInputError(f"{group.scenario}: the simulator refused a point: {result.error}")
+    outcome.simulate_s += result.simulate_s
+    outcome.accuracy_s += result.accuracy_s
+    outcome.accuracy_runs += result.accuracy_runs
+    outcome.simulations += result.simulations
+    for key, rows in result.points:
+        ranking = rank(rows, qos)
+        store.add(key, group.model, group.scenario, lookup[key].values, ranking)
+        outcome.computed += 1

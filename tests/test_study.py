@@ -1,0 +1,376 @@
+"""`sei study`: the TOML file, the task split, executors, resuming, reports, the grid."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from sei_tui.cli.main import main
+from sei_tui.core.errors import SeiCancelled, SeiInputError
+from sei_tui.core.evaluation.sensitivity import render_grid, sensitivity_grids
+from sei_tui.core.study.spec import parse_study
+
+STUDY = """
+models = ["demo"]
+scenarios = ["demo"]
+encodings = ["int8", "fp16+zlib"]
+qos = "p95_latency<=0.02"
+frames = 16
+protocol = "udp"
+[sweep]
+"wifi.bitrate" = { start = "2Mbps", stop = "50Mbps", count = 3 }
+loss = [0.0, 0.03]
+"""
+TOTAL = 6
+
+
+def _table(folder: Path) -> list[dict]:
+    from sei_tui.core.study.store import read_rows
+
+    rows = read_rows(folder)
+    return sorted(rows, key=lambda r: (r["point_key"], r["rank"]))
+
+
+def _run(folder: Path, executor, **kw):
+    from sei_tui.core.study.runner import run_study
+    from sei_tui.core.study.spec import load_study
+
+    return run_study(load_study(folder.parent / "study.toml"), folder, executor, **kw)
+
+
+@pytest.fixture(scope="module")
+def pool_study(tmp_path_factory):
+    from sei_tui.core.study.executors import LocalPool
+
+    root = tmp_path_factory.mktemp("study")
+    (root / "study.toml").write_text(STUDY)
+    outcome = _run(root / "pool", LocalPool(2))
+    return root, outcome
+
+
+# ------------------------------------------------------------------ the file
+
+
+def _error(tmp_path, capsys, text: str) -> str:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    code = main(["study", str(path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert str(path) in err
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+    return err
+
+
+def test_unknown_axis_is_one_line_exit_2(tmp_path, capsys):
+    err = _error(tmp_path, capsys, 'models = ["demo"]\n[sweep]\njitter = [0.1]\n')
+    assert "sweep.jitter" in err and "unknown axis 'jitter'" in err
+
+
+def test_empty_range_is_one_line_exit_2(tmp_path, capsys):
+    err = _error(
+        tmp_path, capsys, 'models = ["demo"]\n[sweep]\nloss = {start = 0, stop = 0.1, count = 0}\n'
+    )
+    assert "sweep.loss.count = 0" in err and "empty range" in err
+    err = _error(tmp_path, capsys, 'models = ["demo"]\n[sweep]\nloss = []\n')
+    assert "sweep.loss = []" in err and "empty" in err
+
+
+def test_unit_error_is_one_line_exit_2(tmp_path, capsys):
+    err = _error(
+        tmp_path,
+        capsys,
+        'models = ["demo"]\n[sweep]\n"wifi.bitrate" = {start = "1Mbit", stop = "9Mbps", count = 2}\n',
+    )
+    assert "sweep.wifi.bitrate.start = '1Mbit'" in err and "unit" in err
+
+
+def test_unknown_link_and_key_are_refused(tmp_path, capsys):
+    err = _error(tmp_path, capsys, 'models = ["demo"]\n[sweep]\n"lte.loss" = [0.1]\n')
+    assert "no link 'lte'" in err
+    err = _error(tmp_path, capsys, 'models = ["demo"]\nmodel = "demo"\n')
+    assert "model = 'demo': unknown key" in err
+
+
+def test_ranges_are_log_spaced_for_bitrates_and_linear_otherwise():
+    study = parse_study(
+        {
+            "models": ["demo"],
+            "sweep": {
+                "bitrate": {"start": "1Mbps", "stop": "1Gbps", "count": 4},
+                "delay": {"start": "0ms", "stop": "30ms", "count": 4},
+                "loss": [0.0, 0.5],
+            },
+        }
+    )
+    bitrate, delay, loss = study.axes
+    assert np.allclose(bitrate.values, [1e6, 1e7, 1e8, 1e9], rtol=1e-12)
+    assert np.allclose(delay.values, [0.0, 0.01, 0.02, 0.03], rtol=1e-12)
+    assert loss.values == (0.0, 0.5)
+    points = study.points()
+    assert len(points) == 4 * 4 * 2
+    assert points[1].values == {"bitrate": bitrate.values[0], "delay": 0.0, "loss": 0.5}
+
+
+# ------------------------------------------------------------------ runs
+
+
+def test_study_rows_match_a_plain_evaluation_at_the_same_point(pool_study):
+    """The task split (sizes to the workers, loss patterns back, accuracy here) gives the
+    rows that Evaluation.rows gives on the scenario with that point's link overrides."""
+    from sei_tui.core.evaluation.engine import Evaluation
+
+    root, outcome = pool_study
+    assert (outcome.total, outcome.skipped, outcome.computed) == (TOTAL, 0, TOTAL)
+    stored = [r for r in _table(root / "pool") if json.loads(r["values"])["loss"] == 0.03]
+    point = json.loads(stored[0]["values"])
+    stored = [r for r in stored if r["values"] == stored[0]["values"]]
+    evaluation = Evaluation("demo", encodings=["int8", "fp16+zlib"], frames=16, protocol="udp")
+    rows = list(evaluation.rows("p95_latency<=0.02", overrides=point))
+    assert len(rows) == len(stored)
+    expected = {
+        (r.strategy, r.split_index, r.encoding): (
+            r.network_p95_s,
+            r.accuracy,
+            r.frames_complete,
+            r.payload_bytes,
+        )
+        for r in rows
+    }
+    got = {
+        (r["strategy"], r["split_index"], r["encoding"]): (
+            r["network_p95_s"],
+            r["accuracy"],
+            r["frames_complete"],
+            r["payload_bytes"],
+        )
+        for r in stored
+    }
+    assert got == expected
+    assert any(r["frames_complete"] < r["frames"] for r in stored)  # the loss did hit frames
+
+
+@pytest.mark.slow
+def test_local_pool_and_dask_cluster_give_identical_tables(pool_study):
+    from sei_tui.core.study.executors import DaskExecutor
+
+    root, _ = pool_study
+    outcome = _run(root / "dask", DaskExecutor(workers=2))
+    assert outcome.computed == TOTAL
+    assert _table(root / "dask") == _table(root / "pool")
+
+
+@pytest.mark.slow
+def test_interrupted_then_resumed_equals_uninterrupted_without_recomputing(pool_study):
+    from sei_tui.core.study.executors import LocalPool
+
+    root, _ = pool_study
+    folder = root / "resumed"
+    with pytest.raises(SeiCancelled):
+        _run(folder, LocalPool(1), chunk=1, stop_after=2)
+    first = _table(folder)
+    assert len({r["point_key"] for r in first}) == 2
+    outcome = _run(folder, LocalPool(2), chunk=1)
+    assert (outcome.skipped, outcome.computed) == (2, TOTAL - 2)
+    assert outcome.simulations % (TOTAL - 2) == 0  # only the 4 new points were simulated
+    table = _table(folder)
+    assert len(table) == len(_table(root / "pool"))  # no point stored twice
+    assert table == _table(root / "pool")
+    again = _run(folder, LocalPool(1))
+    assert (again.skipped, again.computed, again.simulations) == (TOTAL, 0, 0)
+
+
+def test_report_json_shape_on_an_unfinished_folder(pool_study, capsys):
+    from sei_tui.core.study.executors import LocalPool
+
+    root, _ = pool_study
+    folder = root / "unfinished"
+    with pytest.raises(SeiCancelled):
+        _run(folder, LocalPool(1), chunk=1, stop_after=3)
+    assert main(["study", "--report", str(folder), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["done"], data["total"]) == (3, TOTAL)
+    assert len(data["points"]) == 3
+    for point in data["points"]:
+        assert set(point["values"]) == {"wifi.bitrate", "loss"}
+        assert point["model"] == "demo" and point["scenario"]
+        for key in ("strategy", "split_index", "encoding", "p95_latency", "accuracy"):
+            assert key in point
+        if point["strategy"] is None:
+            assert point["p95_latency"] is None and point["accuracy"] is None
+        else:
+            assert point["p95_latency"] <= 0.02  # the QoS holds for a recommendation
+    (grid,) = data["sensitivity_map"]
+    assert (grid["x"], grid["y"]) == ("wifi.bitrate", "loss")
+    states = [s for row in grid["state"] for s in row]
+    assert states.count("missing") == TOTAL - 3
+
+
+def test_report_of_the_full_study_in_every_format(pool_study, capsys):
+    root, _ = pool_study
+    folder = str(root / "pool")
+    assert main(["study", "--report", folder, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["done"], data["total"]) == (TOTAL, TOTAL)
+    # grid order: bitrate slowest, loss fastest; log-spaced from 2 to 50 Mbit/s
+    bitrates = [p["values"]["wifi.bitrate"] for p in data["points"]]
+    assert np.allclose(bitrates[::2], [2e6, 1e7, 5e7], rtol=1e-12)
+    assert main(["study", "--report", folder, "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("model,scenario,wifi.bitrate,loss,strategy") and len(lines) == 7
+    assert main(["study", "--report", folder]) == 0
+    text = capsys.readouterr().out
+    assert "6 of 6 points done" in text and "loss \\ wifi.bitrate" in text
+    assert main(["study", "--report", folder, "--axes", "loss,wifi.bitrate", "--format", "md"]) == 0
+    assert "wifi.bitrate \\ loss" in capsys.readouterr().out
+    assert main(["study", "--report", folder, "--axes", "jitter"]) == 2
+    assert "not an axis" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigint_stops_within_seconds_and_keeps_finished_points(tmp_path):
+    study = STUDY.replace("count = 3", "count = 40").replace("[0.0, 0.03]", "[0.0, 0.01, 0.03]")
+    (tmp_path / "study.toml").write_text(study)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sei_tui",
+            "study",
+            "study.toml",
+            "--out",
+            "out",
+            "--processes",
+            "2",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not list((out / "parts").glob("part-*.parquet")) if out.exists() else True:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and time.monotonic() - sent < 10, err
+    assert "skipped 0 of 120 points already done" in err and "interrupted" in err
+    assert not [p for p in (out / "parts").iterdir() if p.name.startswith(".")]
+    report = subprocess.run(
+        [sys.executable, "-m", "sei_tui", "study", "--report", "out", "--format", "json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(report.stdout)
+    assert 0 < data["done"] < data["total"] == 120
+
+
+# ------------------------------------------------------------------ pieces
+
+
+def test_cached_codec_times_make_a_second_preparation_identical(tmp_path, monkeypatch):
+    from sei_tui.core.study.codec_times import fix_codec_times
+
+    monkeypatch.setenv("SEI_CACHE_DIR", str(tmp_path))
+
+    def deployment(encode_host: float) -> SimpleNamespace:
+        return SimpleNamespace(
+            strategy="split",
+            split=SimpleNamespace(index=3),
+            encoding="int8",
+            encode_s=encode_host * 4.0,
+            decode_s=encode_host * 0.5,
+            encode_scale=4.0,
+            decode_scale=0.25,
+        )
+
+    first = deployment(0.001)
+    assert fix_codec_times([first], {"model": "demo"}, {}) == 0
+    second = deployment(0.003)  # a later run measures something else
+    assert fix_codec_times([second], {"model": "demo"}, {}) == 1
+    assert (second.encode_s, second.decode_s) == (first.encode_s, first.decode_s)
+    assert first.encode_s == pytest.approx(0.004) and first.decode_s == pytest.approx(0.0005)
+    other = deployment(0.003)
+    fix_codec_times([other], {"model": "other"}, {})  # another key: its own measurement
+    assert other.encode_s == pytest.approx(0.012)
+
+
+def _point(bitrate, loss, strategy=None, split_index=None, encoding=None):
+    return {
+        "values": {"bitrate": bitrate, "loss": loss},
+        "strategy": strategy,
+        "split_index": split_index,
+        "after": None,
+        "encoding": encoding,
+        "p95_latency": None if strategy is None else 0.01,
+    }
+
+
+def test_sensitivity_grid_letters_feasibility_and_missing_points():
+    points = [
+        _point(1e6, 0.0, "local", encoding="result"),
+        _point(1e7, 0.0, "split", 2, "int8"),
+        _point(1e6, 0.1),  # nothing feasible
+        _point(1e7, 0.1, "local", encoding="result"),
+    ]
+    expected = {"bitrate": [1e6, 1e7, 1e8], "loss": [0.0, 0.1]}
+    (grid,) = sensitivity_grids(points, expected=expected)
+    assert (grid.x, grid.y) == ("bitrate", "loss")
+    assert grid.legend == ("local result", "split 2 int8")
+    assert grid.state == (
+        ("feasible", "feasible", "missing"),
+        ("infeasible", "feasible", "missing"),
+    )
+    assert render_grid(grid) == [
+        "loss \\ bitrate   1Mbps  10Mbps 100Mbps",
+        "0                    A       B       ?",
+        "0.1                  -       A       ?",
+    ]
+    # other axes give one grid each; --axes picks which two are drawn
+    grids = sensitivity_grids(points, axes=("loss", None))
+    assert [g.fixed for g in grids] == [{"bitrate": 1e6}, {"bitrate": 1e7}]
+    with pytest.raises(SeiInputError):
+        from sei_tui.core.evaluation.sensitivity import parse_axes
+
+        parse_axes("loss,loss", ["bitrate", "loss"])
+
+
+def test_environment_has_no_stray_dask_settings():
+    # the Dask test must not depend on a user's configuration
+    assert not any(k.startswith("DASK_") for k in os.environ)
+
+
+@pytest.mark.slow
+def test_a_changed_input_makes_new_points_and_the_report_shows_only_this_studys(pool_study, capsys):
+    import shutil
+
+    from sei_tui.core.study.executors import LocalPool
+    from sei_tui.core.study.runner import run_study
+
+    root, _ = pool_study
+    folder = root / "changed"
+    shutil.copytree(root / "pool", folder)
+    study = parse_study(
+        __import__("tomllib").loads(STUDY.replace("p95_latency<=0.02", "p95_latency<=0.03")),
+        "changed.toml",
+    )
+    with pytest.raises(SeiCancelled):
+        run_study(study, folder, LocalPool(1), chunk=1, stop_after=1)
+    assert main(["study", "--report", str(folder), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["done"], data["total"]) == (1, TOTAL)  # the old QoS's 6 points are not it
