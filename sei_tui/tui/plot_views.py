@@ -1,0 +1,140 @@
+"""The plots and the rest of the screen following each other.
+
+- the CS curve under the model tree: its cursor is the tree's split point (moving either
+  moves the other; ← → on the plot choose the split as Enter in the tree does);
+- the results' latency-by-split chart and latency-vs-accuracy scatter (`g` cycles table →
+  latency → accuracy): selecting a bar or a point selects its row in the table (and so its
+  split in the tree and the detail below); moving in the table moves their cursor.
+The charts are built from the core's figure data (`sei_tui.core.figures.data`), the same
+the figure files draw.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.widgets import ContentSwitcher
+
+from sei_tui.core.figures.data import (
+    cs_curve_from_saliency,
+    latency_bars_from_report,
+    pareto_from_report,
+)
+from sei_tui.tui.format import attr
+from sei_tui.tui.plots.figures import Figure, cs_figure, latency_figure, pareto_figure
+from sei_tui.tui.plots.widget import PlotView
+from sei_tui.tui.widgets.model_tree import ModelTree
+from sei_tui.tui.widgets.results import ResultsPane, row_key
+
+if TYPE_CHECKING:
+    from sei_tui.tui.app import SeiApp
+
+RESULT_VIEWS = ("results-table", "latency-plot", "pareto-plot")
+VIEW_NAMES = {"results-table": "table", "latency-plot": "latency", "pareto-plot": "accuracy"}
+
+
+def report_data(ranking: Any, model: str, scenario: str, qos: str) -> dict:
+    """The JSON report's dict of the rows on screen (what `sei analyze` would write)."""
+    from sei_tui.core.evaluation.report import AnalysisReport
+
+    report = AnalysisReport(
+        model=model,
+        scenario=scenario,
+        qos=qos,
+        rows=list(ranking.rows),
+        recommendation=ranking.recommendation,
+    )
+    return report.to_dict()
+
+
+class PlotViews:
+    def __init__(self, app: SeiApp) -> None:
+        self.app = app
+        self.cs: Figure | None = None
+        self.latency: Figure | None = None
+        self.pareto: Figure | None = None
+        self.row_keys: list[str] = []  # report row index -> table row key
+
+    # ------------------------------------------------------------------ the CS curve
+    def show_saliency(self, graph: Any, saliency: Any | None) -> None:
+        plot = self.app.view("#cs-plot", PlotView)
+        if saliency is None or not attr(saliency, "points"):
+            self.cs = None
+            plot.set_chart(None)
+            return
+        curve = cs_curve_from_saliency(
+            saliency, attr(graph, "split_points", []), title=str(attr(graph, "name", ""))
+        )
+        self.cs = cs_figure(curve)
+        selected = self.app.view(ModelTree).selected
+        plot.set_chart(self.cs.chart, None if selected is None else self.cs.index_of(selected))
+
+    def clear(self) -> None:
+        self.cs = self.latency = self.pareto = None
+        self.row_keys = []
+        for plot_id in ("#cs-plot", "#latency-plot", "#pareto-plot"):
+            self.app.view(plot_id, PlotView).set_chart(None)
+
+    def tree_moved(self, split_index: int | None) -> None:
+        """The tree's cursor is on `split_index` (None: not a split point)."""
+        if self.cs is None or split_index is None:
+            return
+        index = self.cs.index_of(split_index)
+        if index is not None:
+            self.app.view("#cs-plot", PlotView).show_cursor(index)
+
+    # ------------------------------------------------------------------ the results' charts
+    def show_ranking(self, ranking: Any) -> None:
+        app = self.app
+        scenario = attr(app.scenario, "name", "") or ""
+        data = report_data(ranking, app.model_spec, scenario, app.qos_text)
+        self.row_keys = [row_key(r) for r in ranking.rows]
+        self.latency = latency_figure(latency_bars_from_report(data))
+        self.pareto = pareto_figure(pareto_from_report(data))
+        cursor = app.view(ResultsPane).cursor_key()
+        app.view("#latency-plot", PlotView).set_chart(self.latency.chart)
+        app.view("#pareto-plot", PlotView).set_chart(self.pareto.chart)
+        self.table_moved(cursor)
+
+    def table_moved(self, key: str | None) -> None:
+        """The table's cursor is on the row `key`: the charts' cursors follow."""
+        if key is None or key not in self.row_keys:
+            return
+        row = self.row_keys.index(key)
+        if self.pareto is not None:
+            self.app.view("#pareto-plot", PlotView).show_cursor(self.pareto.index_of(row))
+        if self.latency is not None:
+            self.app.view("#latency-plot", PlotView).show_cursor(self._bar_of(key))
+
+    def _bar_of(self, key: str) -> int | None:
+        """The bar of the row's deployment group (its strategy and split)."""
+        strategy, split = key.split(":")[:2]
+        for i, row in enumerate(self.latency.keys if self.latency else []):
+            other = self.row_keys[row].split(":")[:2]
+            if other == [strategy, split]:
+                return i
+        return None
+
+    # ------------------------------------------------------------------ a plot's cursor moved
+    def selected(self, plot: PlotView, index: int) -> None:
+        app = self.app
+        if plot.id == "cs-plot" and self.cs is not None:
+            split_index = self.cs.keys[index]
+            app.view(ModelTree).show_split(split_index)
+            app.selection.select_split(split_index)
+            return
+        figure = {"latency-plot": self.latency, "pareto-plot": self.pareto}.get(str(plot.id))
+        if figure is None or index >= len(figure.keys):
+            return
+        key = self.row_keys[figure.keys[index]]
+        app.view(ResultsPane).focus_key(key)
+
+    # ------------------------------------------------------------------ table / charts
+    def cycle_view(self) -> str:
+        """Show the next of table → latency chart → accuracy scatter; its name."""
+        switcher = self.app.view("#results-views", ContentSwitcher)
+        current = switcher.current or RESULT_VIEWS[0]
+        following = RESULT_VIEWS[(RESULT_VIEWS.index(current) + 1) % len(RESULT_VIEWS)]
+        switcher.current = following
+        self.app.view(f"#{following}").focus()
+        return VIEW_NAMES[following]
