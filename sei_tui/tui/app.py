@@ -366,8 +366,7 @@ class SeiApp(App[None]):
     def action_cycle_results_view(self) -> None:
         if self.narrow and self.active_pane != "results":
             self.action_show_pane("results")
-        shown = self.plots.cycle_view()
-        self.notify(f"results: {shown}", timeout=2)
+        self.plots.cycle_view()
 
     def action_toggle_cs_plot(self) -> None:
         plot = self.view("#cs-plot", PlotView)

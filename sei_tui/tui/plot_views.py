@@ -30,7 +30,11 @@ if TYPE_CHECKING:
     from sei_tui.tui.app import SeiApp
 
 RESULT_VIEWS = ("results-table", "latency-plot", "pareto-plot")
-VIEW_NAMES = {"results-table": "table", "latency-plot": "latency", "pareto-plot": "accuracy"}
+VIEW_TITLES = {
+    "results-table": "Results",
+    "latency-plot": "Results · latency by split",
+    "pareto-plot": "Results · latency vs accuracy",
+}
 
 
 def report_data(ranking: Any, model: str, scenario: str, qos: str) -> dict:
@@ -131,10 +135,11 @@ class PlotViews:
 
     # ------------------------------------------------------------------ table / charts
     def cycle_view(self) -> str:
-        """Show the next of table → latency chart → accuracy scatter; its name."""
+        """Show the next of table → latency chart → accuracy scatter; its id."""
         switcher = self.app.view("#results-views", ContentSwitcher)
         current = switcher.current or RESULT_VIEWS[0]
         following = RESULT_VIEWS[(RESULT_VIEWS.index(current) + 1) % len(RESULT_VIEWS)]
         switcher.current = following
         self.app.view(f"#{following}").focus()
-        return VIEW_NAMES[following]
+        self.app.view(ResultsPane).border_title = VIEW_TITLES[following]
+        return following

@@ -156,7 +156,7 @@ class XYChart:
             ]
             for (ax, ay), (bx, by) in zip(pts, pts[1:], strict=False):
                 canvas.line(ax + 2 * x0, ay + 4, bx + 2 * x0, by + 4, s.role)
-        for s in self.series:
+        for s in reversed(self.series):  # the first series' markers win a shared cell
             scale = right if s.right and right else left
             for i, (x, y) in enumerate(zip(s.x, s.y, strict=True)):
                 cx = x0 + xscale.cell(x)
@@ -282,8 +282,8 @@ class StackedBars:
                     canvas.put(left, 1, "↑", seg.role)
                     break
             if i == cursor:
-                top = rows - round(scale.fraction(height_so_far) * rows)
-                canvas.put(left + (bar_w - 1) // 2, max(1, min(rows, top)), "▼", "selected")
+                bar_top = rows - round(scale.fraction(height_so_far) * rows)
+                canvas.put(left + (bar_w - 1) // 2, max(1, min(rows, bar_top)), "▼", "selected")
                 canvas.text(left, height - 1, self.labels[i], "selected")
             elif i % every == 0 and canvas.get(left, height - 1) == " ":
                 canvas.text(left, height - 1, self.labels[i][: every * slot - 1], "tick")

@@ -374,12 +374,14 @@ class ResultsPane(Vertical):
 def columns_hint(left: int, right: int) -> str:
     """The pane's subtitle: the columns the table cuts and the keys that show them."""
     parts = []
-    if right:
-        parts.append(f"→ {right} more column{'s' if right > 1 else ''} (→ scrolls)")
     if left:
-        parts.append(f"← {left} column{'s' if left > 1 else ''} (← scrolls)")
-    parts.append("g charts")
-    return " · ".join(parts)
+        parts.append(f"← {left} column{'s' if left > 1 else ''}")
+    if right:
+        parts.append(f"→ {right} more column{'s' if right > 1 else ''}")
+    hint = " · ".join(parts)
+    if hint:
+        hint += " (← → scroll) · "
+    return hint + "g charts"
 
 
 def _finite(x: float | None) -> float:
