@@ -270,3 +270,103 @@ async def test_charts_follow_the_table_and_the_qos():
         row = a.plots.row_keys.index(key)
         pareto = a.query_one("#pareto-plot", PlotView)
         assert a.plots.pareto.keys[pareto.cursor] == row
+
+
+# ---------------------------------------------------------------- the timeline (issue 13)
+
+
+def test_trace_rate_at_follows_the_trace():
+    from libsim.spec import OpportunityTrace, RateTrace
+    from sei_tui.tui.plots.timeline import trace_rate_at
+
+    step = RateTrace(times_s=(0.0, 2.0), bitrate_bps=(1e6, 4e6), duration_s=4.0)
+    assert [trace_rate_at(step, t) for t in (0.0, 1.9, 2.0, 9.0)] == [1e6, 1e6, 4e6, 4e6]
+    looped = RateTrace((0.0, 2.0), (1e6, 4e6), 4.0, loop=True, start_s=1.0)
+    assert [trace_rate_at(looped, t) for t in (0.5, 1.0, 3.5)] == [1e6, 4e6, 1e6]
+    # one 1500-byte opportunity every millisecond: 1500 * 8 * 1000 bit/s
+    every_ms = OpportunityTrace(times_ms=tuple(range(1, 1001)))
+    assert trace_rate_at(every_ms, 0.2) == pytest.approx(12e6)
+    assert trace_rate_at(every_ms, 5.0) == pytest.approx(every_ms.mean_bps())  # after the end
+
+
+TRACE_SCENARIO = """
+name = "one traced hop"
+[transport]
+protocol = "udp"
+[[node]]
+name = "camera"
+role = "edge"
+compute = "pi4"
+[[node]]
+name = "server"
+role = "server"
+compute = "gpu"
+[[link]]
+name = "radio"
+kind = "full_duplex"
+nodes = ["camera", "server"]
+delay = "1ms"
+[link.trace]
+file = "steps.csv"
+format = "csv"
+[[flow]]
+from = "camera"
+to = "server"
+frames = 6
+fps = 2
+payload_bytes = 1000
+[compute.pi4]
+gflops = 8.0
+[compute.gpu]
+gflops = 8100.0
+"""
+
+
+class TraceServices(FakeServices):
+    """Hand-made policies: static rows at their own p95, adaptive switching rows 0→1→0."""
+
+    def policies(self, rows, deadline, cancel):
+        from sei_tui.core.evaluation.policies import PolicyResult
+
+        def result(policy, row, choices):
+            latencies = [rows[c].p95_latency for c in choices]
+            return PolicyResult(policy, row, 0, 0, 0, None, None, 0, 0.0, choices, latencies)
+
+        out = [result("static", i, [i] * 6) for i in range(len(rows))]
+        out.append(result("adaptive", None, [0, 0, 1, 1, 1, 0]))
+        out.append(result("oracle", None, [1] * 6))
+        return out
+
+
+async def test_timeline_shows_rate_latency_and_switches(tmp_path):
+    (tmp_path / "steps.csv").write_text("time_s,bitrate_bps\n0,2000000\n1.5,500000\n")
+    scenario = tmp_path / "traced.toml"
+    scenario.write_text(TRACE_SCENARIO)
+    a = SeiApp(services=TraceServices(), scenario=str(scenario))
+    async with a.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        for _ in range(3):  # (model tab) → latency → accuracy → timeline
+            await pilot.press("g")
+            await settle(pilot)
+        plot = a.query_one("#timeline-plot", PlotView)
+        assert plot.has_focus and plot.chart is not None
+        ranking = a.pipeline.ranking
+        cursor_row = a.plots.row_keys.index(a.query_one(ResultsPane).cursor_key())
+        latency, rate = plot.chart.series
+        # frames leave every 1/fps = 0.5 s; the trace steps down at 1.5 s
+        assert latency.x == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+        # the rate each frame meets, drawn as steps (the trace is piecewise constant)
+        assert a.plots.timeline.rate_bps == (2e6, 2e6, 2e6, 5e5, 5e5, 5e5)
+        assert rate.x == [0.0, 0.5, 1.0, 1.5, 1.5, 2.0, 2.5]
+        assert rate.y == [2e6, 2e6, 2e6, 2e6, 5e5, 5e5, 5e5]
+        assert latency.y == [ranking.rows[cursor_row].p95_latency] * 6
+        assert plot.chart.legend().startswith("static ")
+        await pilot.press("o")  # adaptive: switches after frames 1 and 4
+        await settle(pilot)
+        chart = plot.chart
+        assert chart.legend().startswith("adaptive, 2 switches")
+        assert [x.value for x in chart.across if x.vertical] == [1.0, 2.5]
+        assert chart.series[0].y == [ranking.rows[c].p95_latency for c in (0, 0, 1, 1, 1, 0)]
+        await pilot.press("o")
+        await settle(pilot)
+        assert plot.chart.legend().startswith("oracle (lower bound), 0 switches")

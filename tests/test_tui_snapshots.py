@@ -124,3 +124,13 @@ def test_pareto_chart_160x48_qos(snap_compare):
     assert snap_compare(
         app(qos="p95_latency<=0.003"), terminal_size=(160, 48), run_before=_keys("g", "g", "home")
     )
+
+
+def test_timeline_adaptive_80x24(snap_compare, tmp_path):
+    from test_tui_plots import TRACE_SCENARIO, TraceServices
+
+    (tmp_path / "steps.csv").write_text("time_s,bitrate_bps\n0,2000000\n1.5,500000\n")
+    (tmp_path / "traced.toml").write_text(TRACE_SCENARIO)
+    traced = SeiApp(services=TraceServices(), scenario=str(tmp_path / "traced.toml"))
+    keys = _keys("g", "g", "g", "o", "right", "right", "right")
+    assert snap_compare(traced, terminal_size=(80, 24), run_before=keys)

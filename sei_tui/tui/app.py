@@ -36,6 +36,7 @@ from sei_tui.tui.file_actions import FileActions
 from sei_tui.tui.format import attr
 from sei_tui.tui.messages import (
     ModelReady,
+    PoliciesReady,
     RecommendationReady,
     ReportExported,
     RowReady,
@@ -315,6 +316,10 @@ class SeiApp(App[None]):
         self.plots.show_ranking(message.ranking)
         self.refresh_detail()
 
+    def on_policies_ready(self, message: PoliciesReady) -> None:
+        if self.views_alive and self.pipeline.is_current(message.generation):
+            self.plots.show_policies(message.policies, message.rows)
+
     def on_report_exported(self, message: ReportExported) -> None:
         self.notify(f"report written to {message.path}", timeout=5)
 
@@ -367,6 +372,13 @@ class SeiApp(App[None]):
         if self.narrow and self.active_pane != "results":
             self.action_show_pane("results")
         self.plots.cycle_view()
+
+    def action_cycle_policy(self) -> None:
+        """The timeline's policy: the selected row's static run → adaptive → oracle."""
+        if not self.plots.policies:
+            self.notify("the timeline needs a link that follows a trace", timeout=3)
+            return
+        self.plots.cycle_policy()
 
     def action_toggle_cs_plot(self) -> None:
         plot = self.view("#cs-plot", PlotView)

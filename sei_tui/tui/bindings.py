@@ -33,6 +33,7 @@ APP_BINDINGS: list[Binding] = [
     # off the footer (it is full at 80 columns); the results pane's subtitle names g
     Binding("g", "cycle_results_view", "Table/charts", id="sei.results.view", show=False),
     Binding("p", "toggle_cs_plot", "CS plot", id="sei.model.cs_plot", show=False),
+    Binding("o", "cycle_policy", "Policy", id="sei.results.policy", show=False),
     Binding("colon", "command_palette", "Commands", id="sei.palette", key_display=":"),
 ]
 

@@ -59,6 +59,7 @@ class XYChart:
     right_log: bool = False
     x_labels: dict[float, str] | None = None  # categorical x: the label at each x
     y_range: tuple[float, float] | None = None
+    right_range: tuple[float, float] | None = None
     selectable: int = 0  # the series whose points the cursor steps through
     describe_point: Callable[[int], str] | None = None
     title: str = ""
@@ -87,7 +88,8 @@ class XYChart:
         values = [y for s in self.series if s.right == right for y in s.y]
         values += [a.value for a in self.across if not a.vertical and a.right == right]
         log = self.right_log if right else self.y_log
-        lo, hi = self.y_range if (self.y_range and not right) else padded_range(values, log)
+        fixed = self.right_range if right else self.y_range
+        lo, hi = fixed if fixed else padded_range(values, log)
         return Scale(lo, hi, rows, log=log, flip=True)
 
     def draw(self, width: int, height: int, cursor: int | None) -> Canvas:

@@ -248,6 +248,7 @@ class ResultsPane(Vertical):
             yield ResultsTable(id="results-table")
             yield PlotView(id="latency-plot")
             yield PlotView(id="pareto-plot")
+            yield PlotView(id="timeline-plot")
         yield Static("", id="recommendation")
         yield Static("Select a row to see its latency breakdown.", id="detail")
 
