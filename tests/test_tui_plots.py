@@ -174,6 +174,29 @@ def test_heat_grid_letters_and_cursor():
     assert grid.describe(1) == "1 Mbps · 1 %: remote" and grid.describe(2).endswith("none feasible")
 
 
+def test_sensitivity_figure_is_the_core_map():
+    from sei_tui.core.figures.data import SensitivityMap, SweepAxisValues
+    from sei_tui.tui.plots.figures import sensitivity_figure
+
+    sweep = SensitivityMap(
+        title="t",
+        axes=(SweepAxisValues("loss", (0.0, 0.01)), SweepAxisValues("bitrate", (1e6, 1e7, 1e8))),
+        categories=("remote raw", "split 3 features_3 fp16"),
+        cells=((None, 1, 0), (1, 1, 0)),
+        p95_s=((None, 0.2, 0.1), (0.3, 0.2, 0.1)),
+        row_labels=({"loss": 0.0}, {"loss": 0.01}),
+    )
+    figure = sensitivity_figure(sweep)
+    assert figure.keys == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    assert figure.chart.describe(1) == "loss=0 · 1e+07: split 3 features_3 fp16"
+    assert figure.chart.describe(0).endswith("none feasible")
+    text = ["".join(row) for row in figure.chart.draw(40, 4, None).glyphs]
+    assert text[0].startswith("A remote raw  B split 3")
+    # each cell is its letter repeated over the column's width
+    assert [set(c) for c in text[1].split()[1:]] == [{"·"}, {"B"}, {"A"}]
+    assert [set(c) for c in text[2].split()[1:]] == [{"B"}, {"B"}, {"A"}]
+
+
 def test_columns_hint():
     assert columns_hint(0, 5) == "→ 5 more columns (← → scroll) · g charts"
     assert columns_hint(1, 3) == "← 1 column · → 3 more columns (← → scroll) · g charts"

@@ -11,9 +11,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from sei_tui.core.figures.data import CsCurve, LatencyBars, ParetoData
+from sei_tui.core.figures.data import CsCurve, LatencyBars, ParetoData, SensitivityMap
 from sei_tui.core.units import display_bytes, display_seconds
-from sei_tui.tui.plots.charts import Across, Segment, Series, StackedBars, XYChart
+from sei_tui.tui.plots.charts import Across, HeatGrid, Segment, Series, StackedBars, XYChart
 
 CS_GLYPH, MAXIMUM_GLYPH, PAYLOAD_GLYPH = "•", "★", "▫"
 # head / network / tail: the detail bar's glyphs (readable without colour)
@@ -192,3 +192,21 @@ def pareto_figure(data: ParetoData) -> Figure:
     bound = "  ┆ " + across[0].name if across else ""
     chart.legend_text = f"{FRONT_GLYPH} front  ■ local  ▲ remote  ● split  ○ fails QoS{bound}"
     return Figure(chart, [p.row for p in points])
+
+
+def sensitivity_figure(sweep: SensitivityMap) -> Figure:
+    """The sweep's grid (rows: the other axes' values, columns: the last axis's), a letter
+    per recommended deployment (the legend keys them), · where none is feasible; items are
+    (row, column) cells in reading order."""
+    last = sweep.axes[-1]
+    rows = [
+        " ".join(f"{k}={v:g}" for k, v in labels.items()) or last.key for labels in sweep.row_labels
+    ]
+    chart = HeatGrid(
+        row_labels=rows,
+        column_labels=[f"{v:g}" for v in last.values],
+        cells=[list(r) for r in sweep.cells],
+        categories=list(sweep.categories),
+    )
+    keys = [(r, c) for r in range(len(sweep.cells)) for c in range(len(last.values))]
+    return Figure(chart, keys)
