@@ -26,6 +26,7 @@ class FakeNode:
     group: str
     shape: tuple[int, ...]
     flops: int
+    target: str = ""
 
     @property
     def bytes(self) -> int:
@@ -52,6 +53,25 @@ class FakeGraph:
     split_points: list[FakeSplit]
     total_flops: int
 
+    @property
+    def graph_module(self):
+        """The modules the layers run (the shapes and FLOPs of _LAYERS are theirs)."""
+        from torch import nn
+
+        return nn.ModuleDict(
+            {
+                "features": nn.Sequential(
+                    nn.Conv2d(3, 16, 3, padding=1),
+                    nn.ReLU(),
+                    nn.MaxPool2d(2),
+                    nn.Conv2d(16, 32, 3, padding=1),
+                    nn.ReLU(),
+                    nn.MaxPool2d(2),
+                ),
+                "classifier": nn.Sequential(nn.Linear(2048, 128), nn.ReLU(), nn.Linear(128, 10)),
+            }
+        )
+
 
 @dataclass(frozen=True)
 class FakeSaliencyPoint:
@@ -77,7 +97,7 @@ _LAYERS = [
     ("features_3", "call_module", "features.3", "features", (1, 32, 16, 16), 2_359_296),
     ("features_4", "call_module", "features.4", "features", (1, 32, 16, 16), 8_192),
     ("features_5", "call_module", "features.5", "features", (1, 32, 8, 8), 8_192),
-    ("flatten", "call_function", "", "", (1, 2048), 0),
+    ("flatten", "call_function", "", "", (1, 2048), 0, "torch.flatten"),
     ("classifier_0", "call_module", "classifier.0", "classifier", (1, 128), 524_288),
     ("classifier_1", "call_module", "classifier.1", "classifier", (1, 128), 128),
     ("classifier_2", "call_module", "classifier.2", "classifier", (1, 10), 2_560),

@@ -82,3 +82,55 @@ def test_light_theme_160x48(snap_compare):
         await settle(pilot)  # under load the network tables were sometimes not yet laid out
 
     assert snap_compare(app(theme_name="sei-light"), terminal_size=(160, 48), run_before=choose)
+
+
+# ---------------------------------------------------------------- plots (issue 17)
+
+
+def _keys(*keys: str):
+    async def press(pilot):
+        await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+
+    return press
+
+
+def test_cs_plot_with_cursor_80x24_no_color(snap_compare, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")  # glyphs alone tell the series apart
+    assert snap_compare(app(), terminal_size=(80, 24), run_before=_keys("right_square_bracket"))
+
+
+def test_latency_chart_80x24(snap_compare):
+    assert snap_compare(app(), terminal_size=(80, 24), run_before=_keys("g", "right", "right"))
+
+
+def test_pareto_chart_80x24_light(snap_compare):
+    keys = _keys("g", "g", "end")
+    assert snap_compare(app(theme_name="sei-light"), terminal_size=(80, 24), run_before=keys)
+
+
+def test_latency_chart_160x48_qos_no_color(snap_compare, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(
+        app(qos="p95_latency<=0.004"),
+        terminal_size=(160, 48),
+        run_before=_keys("g", "right", "right", "right"),
+    )
+
+
+def test_pareto_chart_160x48_qos(snap_compare):
+    assert snap_compare(
+        app(qos="p95_latency<=0.003"), terminal_size=(160, 48), run_before=_keys("g", "g", "home")
+    )
+
+
+def test_timeline_adaptive_80x24(snap_compare, tmp_path):
+    from test_tui_plots import TRACE_SCENARIO, TraceServices
+
+    (tmp_path / "steps.csv").write_text("time_s,bitrate_bps\n0,2000000\n1.5,500000\n")
+    (tmp_path / "traced.toml").write_text(TRACE_SCENARIO)
+    traced = SeiApp(services=TraceServices(), scenario=str(tmp_path / "traced.toml"))
+    keys = _keys("g", "g", "g", "o", "right", "right", "right")
+    assert snap_compare(traced, terminal_size=(80, 24), run_before=keys)

@@ -36,6 +36,7 @@ from sei_tui.tui.file_actions import FileActions
 from sei_tui.tui.format import attr
 from sei_tui.tui.messages import (
     ModelReady,
+    PoliciesReady,
     RecommendationReady,
     ReportExported,
     RowReady,
@@ -47,6 +48,8 @@ from sei_tui.tui.messages import (
     TaskProgress,
 )
 from sei_tui.tui.pipeline import DEBOUNCE_S, Pipeline, describe
+from sei_tui.tui.plot_views import PlotViews
+from sei_tui.tui.plots.widget import PlotView
 from sei_tui.tui.screens.help import HelpScreen
 from sei_tui.tui.selection import SplitSelection
 from sei_tui.tui.services import AnalysisSettings, CoreServices, Services
@@ -94,6 +97,7 @@ class SeiApp(App[None]):
         self.files = FileActions(self)
         self.edits = ScenarioEdits(self)
         self.selection = SplitSelection(self)
+        self.plots = PlotViews(self)
         self.model_spec = model
         self.weights = weights
         self.scenario_path = scenario
@@ -144,6 +148,7 @@ class SeiApp(App[None]):
                     yield Label("waiting for the model", id="model-status")
                 yield Static(tree_header(), id="tree-header", markup=False)
                 yield ModelTree(id="model-tree")
+                yield PlotView(id="cs-plot")
             with Vertical(id="right"):
                 yield NetworkPane(id="network-pane", classes="pane")
                 yield ResultsPane(id="results-pane", classes="pane")
@@ -234,7 +239,7 @@ class SeiApp(App[None]):
         if not self.views_alive:
             return
         if message.task in ("model", "saliency"):
-            self.view("#model-progress", ProgressBar).update(progress=message.fraction)
+            self._model_progress(message.fraction)
             self._model_status(f"{message.task}: {message.label}")
         elif message.task == "evaluate":
             self.pipeline.progress(message)
@@ -287,8 +292,9 @@ class SeiApp(App[None]):
             status += f" · {len(tree.maxima)} CS maxima ★"
         else:
             status += f" · no CS ({message.reason})"
-        self.view("#model-progress", ProgressBar).update(progress=1.0)
+        self._model_progress(1.0)
         self._model_status(status)
+        self.plots.show_saliency(self.graph, message.result)
         # The long-lived heap (Textual, torch, the model) never needs scanning again: a
         # full collection over it pauses the UI for hundreds of ms while rows stream in.
         gc.freeze()
@@ -312,10 +318,21 @@ class SeiApp(App[None]):
         self.pipeline.ranking = message.ranking
         split = self.view(ResultsPane).show_ranking(message.ranking)
         self.view(ModelTree).set_recommended(split)
+        self.plots.show_ranking(message.ranking)
         self.refresh_detail()
+
+    def on_policies_ready(self, message: PoliciesReady) -> None:
+        if self.views_alive and self.pipeline.is_current(message.generation):
+            self.plots.show_policies(message.policies, message.rows)
 
     def on_report_exported(self, message: ReportExported) -> None:
         self.notify(f"report written to {message.path}", timeout=5)
+
+    def _model_progress(self, fraction: float) -> None:
+        """The bar over the start of the pane's first row, gone once the work is done."""
+        bar = self.view("#model-progress", ProgressBar)
+        bar.update(progress=fraction)
+        bar.display = fraction < 1.0
 
     def _model_status(self, text: str) -> None:
         self.view("#model-status", Label).update(layout=False, content=text)
@@ -342,6 +359,35 @@ class SeiApp(App[None]):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if self.views_alive and event.data_table.id == "results-table":
             self.selection.row_highlighted(event.row_key.value)
+            self.plots.table_moved(event.row_key.value)
+
+    def on_tree_node_highlighted(self, event: ModelTree.NodeHighlighted) -> None:
+        data = event.node.data
+        if self.views_alive and data is not None and data.kind == "split":
+            self.plots.tree_moved(data.split_index)
+
+    def on_model_tree_layout_changed(self, message: ModelTree.LayoutChanged) -> None:
+        self.view("#tree-header", Static).update(tree_header(message.layout))
+
+    def on_plot_view_selected(self, message: PlotView.Selected) -> None:
+        if self.views_alive:
+            self.plots.selected(message.plot, message.index)
+
+    def action_cycle_results_view(self) -> None:
+        if self.narrow and self.active_pane != "results":
+            self.action_show_pane("results")
+        self.plots.cycle_view()
+
+    def action_cycle_policy(self) -> None:
+        """The timeline's policy: the selected row's static run → adaptive → oracle."""
+        if not self.plots.policies:
+            self.notify("the timeline needs a link that follows a trace", timeout=3)
+            return
+        self.plots.cycle_policy()
+
+    def action_toggle_cs_plot(self) -> None:
+        plot = self.view("#cs-plot", PlotView)
+        plot.display = not plot.display
 
     def refresh_detail(self) -> None:
         self.selection.refresh_detail()
@@ -397,7 +443,8 @@ class SeiApp(App[None]):
         self.pipeline.forget_results()
         self.view(ModelTree).clear()
         self.view(ResultsPane).clear_rows()
-        self.view("#model-progress", ProgressBar).update(progress=0.0)
+        self.plots.clear()
+        self._model_progress(0.0)
         self._model_status(f"loading {self.model_spec}")
 
     def action_switch_theme(self, name: str) -> None:

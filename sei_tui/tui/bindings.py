@@ -30,6 +30,10 @@ APP_BINDINGS: list[Binding] = [
     Binding("w", "save_scenario", "Save", id="sei.scenario.save"),
     Binding("t", "toggle_protocol", "TCP/UDP", id="sei.scenario.protocol"),
     Binding("r", "rerun", "Re-run", id="sei.rerun", show=False),
+    # off the footer (it is full at 80 columns); the results pane's subtitle names g
+    Binding("g", "cycle_results_view", "Table/charts", id="sei.results.view", show=False),
+    Binding("p", "toggle_cs_plot", "CS plot", id="sei.model.cs_plot", show=False),
+    Binding("o", "cycle_policy", "Policy", id="sei.results.policy", show=False),
     Binding("colon", "command_palette", "Commands", id="sei.palette", key_display=":"),
 ]
 
@@ -67,6 +71,13 @@ RESULTS_BINDINGS: list[Binding] = [
     ),
 ]
 
+PLOT_BINDINGS: list[Binding] = [
+    Binding("left", "step(-1)", "Prev point", id="sei.plot.previous", key_display="←"),
+    Binding("right", "step(1)", "Next point", id="sei.plot.next", key_display="→"),
+    Binding("home", "jump(0)", "First point", id="sei.plot.first", show=False),
+    Binding("end", "jump(-1)", "Last point", id="sei.plot.last", show=False),
+]
+
 EDITOR_BINDINGS: list[Binding] = [
     Binding("escape", "cancel", "Cancel", id="sei.editor.cancel"),
     Binding("enter", "apply", "Apply", id="sei.editor.apply"),
@@ -78,6 +89,7 @@ BINDING_SECTIONS: list[tuple[str, list[Binding]]] = [
     ("Model tree", MODEL_TREE_BINDINGS),
     ("Network", NETWORK_BINDINGS),
     ("Results", RESULTS_BINDINGS),
+    ("Plots (CS curve, latency, accuracy)", PLOT_BINDINGS),
     ("Link / node editor", EDITOR_BINDINGS),
 ]
 

@@ -84,3 +84,13 @@ class ReportExported(Message):
     def __init__(self, path: str) -> None:
         super().__init__()
         self.path = path
+
+
+class PoliciesReady(Message):
+    """The policies over the stream (core PolicyResults) for the ranking's rows."""
+
+    def __init__(self, generation: int, policies: list, rows: list) -> None:
+        super().__init__()
+        self.generation = generation
+        self.policies = policies
+        self.rows = rows

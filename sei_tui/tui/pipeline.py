@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from sei_tui.core.errors import SeiCancelled, SeiInputError
 from sei_tui.tui.messages import (
     ModelReady,
+    PoliciesReady,
     RecommendationReady,
     ReportExported,
     RowReady,
@@ -170,6 +171,28 @@ class Pipeline:
             self._post(TaskFailed("recommend", describe(exc)))
             return
         self._post(RecommendationReady(generation, ranking))
+
+    def policies(self, ranking: Any, deadline: float | None) -> None:
+        """Static/adaptive/oracle over the stream when a link of the scenario follows a
+        trace (the timeline view draws them)."""
+        scenario = self.app.scenario
+        if scenario is None or not any(getattr(k, "trace", None) for k in scenario.links):
+            return
+        generation, rows = self.generation, list(ranking.rows)
+
+        def body() -> None:
+            worker = get_current_worker()
+            try:
+                results = self.services.policies(rows, deadline, lambda: worker.is_cancelled)
+            except SeiCancelled:
+                return
+            except Exception as exc:  # noqa: BLE001
+                self._post(TaskFailed("policies", describe(exc)))
+                return
+            if not worker.is_cancelled:
+                self._post(PoliciesReady(generation, results, rows))
+
+        self._run("policies_worker", "policies", body)
 
     def save(self, scenario: Any, path: str, adopt_path: bool = False) -> None:
         app = self.app

@@ -64,6 +64,10 @@ class Services(Protocol):
         """The early-exit `row` again at `threshold` (its exit is not trained again): a
         Row simulated on the last evaluated scenario."""
 
+    def policies(self, rows: list[Any], deadline: float | None, cancel: Cancel) -> list[Any]:
+        """Static, adaptive and oracle policies over the stream (core PolicyResults, per-frame
+        `choices` indexing `rows`) on the last evaluated scenario; [] without a trace link."""
+
     def parse_qos(self, text: str) -> Any:
         """A QoS; raises SeiInputError naming the bad term."""
 
@@ -260,6 +264,17 @@ class CoreServices:
             return self._evaluation.retune_exit(
                 row.split_index, row.encoding, row.exit_threshold, threshold, qos, cancel=cancel
             )
+        finally:
+            self._evaluation_lock.release()
+
+    def policies(self, rows: list[Any], deadline: float | None, cancel: Cancel) -> list[Any]:
+        while not self._evaluation_lock.acquire(timeout=0.1):
+            if cancel():
+                raise SeiCancelled()
+        try:
+            if self._evaluation is None:
+                return []
+            return self._evaluation.policies(rows, deadline, cancel=cancel)
         finally:
             self._evaluation_lock.release()
 

@@ -11,6 +11,7 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from sei_tui.core.model.describe import layer_descriptions, shape_text
 from sei_tui.tui.bindings import MODEL_TREE_BINDINGS
 from sei_tui.tui.format import attr, format_bytes, format_flops
 from sei_tui.tui.heat import heat_bar, normalise
@@ -38,12 +39,50 @@ class SplitRowInfo:
     head_flops: int
     heat: float | None  # 0..1 position of log10 CS between the curve's min and max
     is_maximum: bool
+    layer: str = ""  # the layer's kind and main parameters (`Conv2d 64→128 3×3/2`)
+    shape: str = ""  # its output shape without the batch (`128×16×16`)
+
+
+@dataclass(frozen=True)
+class TreeLayout:
+    """Column widths of the tree rows for a width: the name, layer and marks always; the
+    output shape and head FLOPs when they fit; name and layer grow with what is left."""
+
+    name: int
+    layer: int
+    shape: int  # 0: not shown
+    flops: int  # 0: not shown
+
+
+# the guides before a split point's name in a module group (depth 1), and the scrollbar
+TREE_INDENT = 3
+# heat bar, " ★◆", " payload"
+_FIXED = HEAT_WIDTH + 3 + 10
+
+
+def tree_layout(width: int) -> TreeLayout:
+    rest = width - TREE_INDENT - _FIXED - 2 - 12 - 16  # the two spaces, minimum name, layer
+    shape = 10 if rest >= 10 else 0
+    rest -= shape
+    flops = 11 if rest >= 11 else 0
+    rest -= flops
+    grow = max(0, rest)
+    layer_extra = min(grow // 2, 8)
+    name_extra = min(grow - layer_extra, 14)
+    return TreeLayout(12 + name_extra, 16 + layer_extra, shape, flops)
 
 
 class ModelTree(Tree[TreeEntry]):
     """Split points are selectable; other layers are dimmed; groups without splits fold."""
 
     BINDINGS = MODEL_TREE_BINDINGS
+
+    class LayoutChanged(Message):
+        """The columns changed with the width (the header above follows)."""
+
+        def __init__(self, layout: TreeLayout) -> None:
+            super().__init__()
+            self.layout = layout
 
     class SplitChosen(Message):
         def __init__(self, split_index: int) -> None:
@@ -60,15 +99,20 @@ class ModelTree(Tree[TreeEntry]):
         self.recommended: int | None = None
         self.selected: int | None = None
         self.gradient: list[Style] = []
+        self.layout_columns = tree_layout(80)
+        self._layer_nodes: list[tuple[TreeNode[TreeEntry], str, str, int]] = []
+        self._layer_text: dict[str, str] = {}
 
     # --- building -------------------------------------------------------------------------
     def show_graph(self, graph: Any, saliency: Any | None) -> None:
         """Rebuild from a ModelGraph (and the SaliencyResult, when there is one)."""
         self.clear()
+        self._layer_text = layer_descriptions(graph)
         self.root.set_label(attr(graph, "name", "model"))
         self._split_nodes.clear()
         self._depths.clear()
         self._splits = split_rows(graph, saliency)
+        self._layer_nodes = []
         by_after = {info.after: info for info in self._splits.values()}
         groups: dict[tuple[str, ...], TreeNode[TreeEntry]] = {(): self.root}
         has_split: dict[tuple[str, ...], bool] = {}
@@ -80,7 +124,10 @@ class ModelTree(Tree[TreeEntry]):
             name = attr(node, "name")
             info = by_after.get(name)
             if info is None:
-                parent.add_leaf(Text(name, style="dim"), TreeEntry("layer", name))
+                layer = self._layer_text.get(name, "")
+                label = self._layer_label(name, layer, len(path))
+                leaf = parent.add_leaf(label, TreeEntry("layer", name))
+                self._layer_nodes.append((leaf, name, layer, len(path)))
                 continue
             self._depths[info.index] = len(path)
             leaf = parent.add_leaf(self._split_label(info), TreeEntry("split", name, info.index))
@@ -104,18 +151,36 @@ class ModelTree(Tree[TreeEntry]):
         return node
 
     def _split_label(self, info: SplitRowInfo) -> Text:
+        columns = self.layout_columns
         depth = self._depth_hint(info)
-        name_width = max(10, 22 - 2 * depth)
-        name = info.after if len(info.after) <= name_width else info.after[: name_width - 1] + "…"
+        name_width = max(6, columns.name - 2 * (depth - 1))
         text = Text()
         chosen = info.index == self.selected
-        text.append(f"{name:<{name_width}} ", style="bold" if chosen else "")
+        text.append(f"{_fit(info.after, name_width)} ", style="bold" if chosen else "")
+        text.append(f"{_fit(info.layer, columns.layer)} ")
         text.append_text(heat_bar(info.heat, HEAT_WIDTH, self.gradient or _plain_gradient()))
         text.append(f" {STAR if info.is_maximum else ' '}", style="bold")
         text.append(RECOMMENDED if info.index == self.recommended else " ", style="bold")
         text.append(f" {format_bytes(info.payload_bytes):>9}")
-        text.append(f" {format_flops(info.head_flops):>10}", style="italic")
+        if columns.shape:
+            text.append(f" {info.shape:>{columns.shape - 1}}", style="dim")
+        if columns.flops:
+            text.append(f" {format_flops(info.head_flops):>{columns.flops - 1}}", style="italic")
         return text
+
+    def _layer_label(self, name: str, layer: str, depth: int) -> Text:
+        name_width = max(6, self.layout_columns.name - 2 * (depth - 1))
+        text = f"{_fit(name, name_width)} {_fit(layer, self.layout_columns.layer)}"
+        return Text(text.rstrip(), style="dim")
+
+    def on_resize(self, _event: Any) -> None:
+        layout = tree_layout(self.size.width)
+        if layout != self.layout_columns:
+            self.layout_columns = layout
+            self.relabel()
+            for leaf, name, layer, depth in self._layer_nodes:
+                leaf.set_label(self._layer_label(name, layer, depth))
+            self.post_message(self.LayoutChanged(layout))
 
     def _depth_hint(self, info: SplitRowInfo) -> int:
         return self._depths.get(info.index, 0)
@@ -186,13 +251,29 @@ class ModelTree(Tree[TreeEntry]):
             )
 
 
-def tree_header() -> str:
+def tree_header(layout: TreeLayout | None = None) -> str:
     """Column titles over the tree rows (the columns `_split_label` writes)."""
-    return f"{'split point':<23}{'CS':<11}{'payload':>10}{'head FLOPs':>11}"
+    layout = layout or tree_layout(80)
+    text = "  " + f"{'split point':<{layout.name}} {'layer':<{layout.layer}} "
+    text += f"{'CS':<{HEAT_WIDTH + 3}}{'payload':>10}"
+    if layout.shape:
+        text += f"{'shape':>{layout.shape}}"
+    if layout.flops:
+        text += f"{'head FLOPs':>{layout.flops}}"
+    return text
+
+
+def _fit(text: str, width: int) -> str:
+    """`text` cut to `width` with an ellipsis, padded to it."""
+    if len(text) > width:
+        text = text[: max(0, width - 1)] + "…"
+    return f"{text:<{width}}"
 
 
 def split_rows(graph: Any, saliency: Any | None) -> dict[int, SplitRowInfo]:
     points = list(attr(graph, "split_points", []))
+    layers = layer_descriptions(graph)
+    shapes = {attr(n, "name"): shape_text(attr(n, "shape")) for n in attr(graph, "nodes", [])}
     heat: dict[int, float] = {}
     maxima: set[int] = set()
     if saliency is not None:
@@ -209,6 +290,8 @@ def split_rows(graph: Any, saliency: Any | None) -> dict[int, SplitRowInfo]:
             head_flops=attr(p, "head_flops", 0),
             heat=heat.get(attr(p, "index")),
             is_maximum=attr(p, "index") in maxima,
+            layer=layers.get(attr(p, "after"), ""),
+            shape=shapes.get(attr(p, "after"), ""),
         )
         for p in points
     }

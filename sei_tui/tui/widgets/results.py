@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Label, ProgressBar, Static
+from textual.widgets import ContentSwitcher, DataTable, Label, ProgressBar, Static
 
 from sei_tui.tui.bindings import RESULTS_BINDINGS
 from sei_tui.tui.format import (
@@ -22,6 +22,7 @@ from sei_tui.tui.format import (
     format_fraction,
     format_seconds,
 )
+from sei_tui.tui.plots.widget import PlotView
 
 RECOMMENDED_MARK = "◆"
 STRATEGY_ORDER = ("local", "split", "remote", "early_exit", "bottleneck")
@@ -160,10 +161,46 @@ class ResultsTable(DataTable):
             super().__init__()
             self.step = step
 
+    class ColumnsCut(Message):
+        """How many columns the view cuts off on the left and on the right."""
+
+        def __init__(self, left: int, right: int) -> None:
+            super().__init__()
+            self.left = left
+            self.right = right
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self.sort_index = 0
         self.sort_reverse = False
+        self._cut: tuple[int, int] | None = None
+
+    def columns_cut(self) -> tuple[int, int]:
+        """(columns left of the view, columns not wholly in it on the right)."""
+        view_lo = round(self.scroll_x)
+        view_hi = view_lo + self.scrollable_content_region.width
+        left = right = x = 0
+        for column in self.ordered_columns:
+            width = column.get_render_width(self)
+            if x < view_lo:
+                left += 1
+            elif x + width > view_hi:
+                right += 1
+            x += width
+        return left, right
+
+    def _report_cut(self) -> None:
+        cut = self.columns_cut()
+        if cut != self._cut:
+            self._cut = cut
+            self.post_message(self.ColumnsCut(*cut))
+
+    def watch_scroll_x(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_x(old_value, new_value)
+        self._report_cut()
+
+    def on_resize(self, _event: Any) -> None:
+        self.call_after_refresh(self._report_cut)
 
     def on_mount(self) -> None:
         for column in COLUMNS:
@@ -214,7 +251,11 @@ class ResultsPane(Vertical):
         with Horizontal(id="sweep-line"):
             yield ProgressBar(total=1.0, show_eta=False, show_percentage=False, id="sweep-progress")
             yield Label("waiting for the model and the scenario", id="sweep-status")
-        yield ResultsTable(id="results-table")
+        with ContentSwitcher(initial="results-table", id="results-views"):
+            yield ResultsTable(id="results-table")
+            yield PlotView(id="latency-plot")
+            yield PlotView(id="pareto-plot")
+            yield PlotView(id="timeline-plot")
         yield Static("", id="recommendation")
         yield Static("Select a row to see its latency breakdown.", id="detail")
 
@@ -222,8 +263,15 @@ class ResultsPane(Vertical):
     def table(self) -> ResultsTable:
         return self.query_one(ResultsTable)
 
+    def on_results_table_columns_cut(self, message: ResultsTable.ColumnsCut) -> None:
+        self.border_subtitle = columns_hint(message.left, message.right)
+
     def set_progress(self, fraction: float, label: str) -> None:
-        self.query_one("#sweep-progress", ProgressBar).update(progress=fraction)
+        """The sweep's progress bar over the start of the pane's first row; once the work
+        is done the bar goes and the status has the whole row."""
+        bar = self.query_one("#sweep-progress", ProgressBar)
+        bar.update(progress=fraction)
+        bar.display = fraction < 1.0
         self.query_one("#sweep-status", Label).update(label, layout=False)
 
     def put_row(self, row: Any) -> None:
@@ -329,6 +377,19 @@ class ResultsPane(Vertical):
             return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         except Exception:  # noqa: BLE001 - an empty or shrinking table has no cursor row
             return None
+
+
+def columns_hint(left: int, right: int) -> str:
+    """The pane's subtitle: the columns the table cuts and the keys that show them."""
+    parts = []
+    if left:
+        parts.append(f"← {left} column{'s' if left > 1 else ''}")
+    if right:
+        parts.append(f"→ {right} more column{'s' if right > 1 else ''}")
+    hint = " · ".join(parts)
+    if hint:
+        hint += " (← → scroll) · "
+    return hint + "g charts"
 
 
 def _finite(x: float | None) -> float:
