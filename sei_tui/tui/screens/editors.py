@@ -126,7 +126,7 @@ class NodeEditor(_FieldEditor):
     FIELDS = (
         ("name", "Name", "e.g. relay2"),
         ("role", "Role", "edge | relay | server"),
-        ("compute", "Compute", "profile name (relays: empty)"),
+        ("compute", "Compute", "profile name (relays: empty, or an edge box's)"),
     )
 
     def __init__(self, scenario: Any) -> None:
