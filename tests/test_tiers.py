@@ -237,3 +237,42 @@ def test_three_tier_has_an_edge_box_and_plain_scenarios_do_not():
             )
             == []
         )
+
+
+def test_accuracy_goes_through_both_re_encodings():
+    from sei_tui.core.evaluation.tiers import hop_roundtrip
+
+    graph = small_graph(3)
+    x = torch.rand(3, *graph.input_shape)
+    with torch.inference_mode():
+        recorded, expected = capture(
+            graph.graph_module, x, keep=lambda _n, v: isinstance(v, torch.Tensor)
+        )
+    a, b = graph.split_points[1], graph.split_points[-2]
+    lossless = two_cut_top1(
+        graph, x, a.index, b.index, hop_roundtrip(parse_tensor_encoding("fp32"))
+    )
+    assert torch.equal(lossless, expected.argmax(dim=1))
+    # int8: each value within half a quantisation step, (max - min) / 255 / 2, per image
+    int8 = hop_roundtrip(parse_tensor_encoding("int8"))
+    tensors = [recorded[t.name] for t in a.tensors]
+    for original, received in zip(tensors, int8(tensors), strict=True):
+        for j in range(len(x)):
+            step = float(original[j].max() - original[j].min()) / 255
+            assert float((original[j] - received[j]).abs().max()) <= step / 2 + 1e-6
+    # the int8 answer is the tail of the middle of what the box received, re-encoded
+    seen = []
+
+    def spy(ts):
+        out = int8(ts)
+        seen.append(out)
+        return out
+
+    top1 = two_cut_top1(graph, x, a.index, b.index, spy)
+    assert len(seen) == 2  # both hops re-encoded
+    with torch.inference_mode():
+        _, tail = graph.split(b.index)
+        assert torch.equal(top1, tail(seen[1]).argmax(dim=1))
+        middle_out = graph.middle(a.index, b.index)(seen[0])
+    for hop2_in, out in zip(int8(list(middle_out)), seen[1], strict=True):
+        assert torch.equal(hop2_in, out)

@@ -38,6 +38,7 @@ __all__ = [
     "build_two_cuts",
     "cut_pairs",
     "edge_box",
+    "hop_roundtrip",
     "hop_frame_seconds",
     "simulate_two_cuts",
     "two_cut_network",
@@ -279,3 +280,22 @@ def build_two_cuts(
                 )
             )
     return out
+
+
+def hop_roundtrip(encoding: Any) -> Callable[[list], list]:
+    """What the next node receives of a hop's payload (a list of batch-first tensors) in
+    `encoding` (TensorEncoding): each image's frame encoded, then decoded, as the wire
+    carries it; for `two_cut_top1`."""
+    import torch
+
+    from sei_tui.core.evaluation.encoding import decode_tensors, encode_tensors
+
+    def roundtrip(tensors: list) -> list:
+        shapes = [(1, *t.shape[1:]) for t in tensors]
+        images = [
+            decode_tensors(encode_tensors([t[j : j + 1] for t in tensors], encoding), shapes)
+            for j in range(len(tensors[0]))
+        ]
+        return [torch.cat([torch.from_numpy(im[k]) for im in images]) for k in range(len(tensors))]
+
+    return roundtrip
