@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_builtin_names_and_top_level_symlink():
-    assert builtin_scenario_names() == ["demo", "four-cameras", "lan", "lte"]
+    assert builtin_scenario_names() == ["demo", "four-cameras", "lan", "lte", "three-tier"]
     link = REPO / "scenarios"
     assert link.is_symlink()
     assert os.readlink(link) == "sei_tui/scenarios"
@@ -36,6 +36,7 @@ def test_builtin_names_and_top_level_symlink():
         "four-cameras.toml",
         "lan.toml",
         "lte.toml",
+        "three-tier.toml",
     ]
 
 
@@ -209,7 +210,7 @@ gflops = 13.5
     assert 'profile = "../site/profiles/board.json"' in moved.read_text()
 
 
-@pytest.mark.parametrize("name", ["demo", "lan", "lte", "four-cameras"])
+@pytest.mark.parametrize("name", ["demo", "lan", "lte", "four-cameras", "three-tier"])
 def test_builtin_round_trip(name):
     scenario = builtin_scenario(name)
     again = parse_scenario(dump_scenario(scenario), scenario.source)
@@ -380,3 +381,18 @@ def test_overrides_that_exceed_the_run_limits_together_are_refused():
     scenario.to_network(payload_bytes=100 * 1472, frames=1_000_000)  # exactly 10^8
     with pytest.raises(SeiInputError, match=r"flow\[0\]: 1000000 frames x 101 datagrams"):
         scenario.to_network(payload_bytes=100 * 1472 + 1, frames=1_000_000)
+
+
+def test_three_tier_has_an_edge_box_with_compute_and_energy():
+    scenario = builtin_scenario("three-tier")
+    roles = [(n.name, n.role) for n in scenario.nodes]
+    assert roles == [("camera", "edge"), ("edgebox", "relay"), ("cloud", "server")]
+    box = scenario.compute_of("edgebox")
+    assert box is not None and box.kind == "gflops" and box.gflops == 236.0
+    assert box.active_w == 10.0 and box.idle_w == 1.25
+    links = {link.name: link for link in scenario.links}
+    assert links["wifi"].kind == "wireless" and links["wifi"].bitrate_bps == 54e6
+    assert links["wan"].bitrate_bps == 20e6 and links["wan"].delay_s == 0.015
+    assert links["wifi"].tx_j_per_byte == 1.9e-6
+    edge, server = scenario.edge_and_server_compute()
+    assert (edge.gflops, server.gflops) == (8.0, 8100.0)

@@ -60,8 +60,10 @@ def test_add_nodes_and_links_then_route(demo):
     assert bigger.links[-1].overhead_bytes == 38  # the format's default
     with pytest.raises(SeiInputError, match=r"node\[3\]\.compute = \"gpu\": no \[compute\.gpu\]"):
         demo.add_node("cam2", "edge", compute="gpu")
-    with pytest.raises(SeiInputError, match=r"node\[3\]\.compute = \"pi4\": a relay"):
-        demo.add_node("r", "relay", compute="pi4")
+    # a relay may compute (an edge box), with a profile that exists
+    assert demo.add_node("r", "relay", compute="pi4").compute_of("r").name == "pi4"
+    with pytest.raises(SeiInputError, match=r"node\[3\]\.compute = \"gpu\": no \[compute\.gpu\]"):
+        demo.add_node("r", "relay", compute="gpu")
 
 
 def test_remove_node_drops_its_links_and_refuses_needed_nodes(demo):

@@ -223,12 +223,12 @@ CASES = [
         "no [compute.pi4] profile",
     ),
     (
-        "relay with compute",
+        "relay with an unknown compute profile",
         'role = "relay"',
-        'role = "relay"\ncompute = "edge-cpu"',
+        'role = "relay"\ncompute = "jetson"',
         "node[1].compute",
-        '"edge-cpu"',
-        "relay",
+        '"jetson"',
+        "no [compute.jetson] profile",
     ),
     (
         "two compute forms",

@@ -19,7 +19,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "scenario",
         metavar="SCENARIO",
-        help="scenario TOML file, or a built-in name (demo, lan, lte, four-cameras)",
+        help="scenario TOML file, or a built-in name (demo, lan, lte, four-cameras, three-tier)",
     )
     p.add_argument(
         "--payload-bytes",

@@ -46,6 +46,7 @@ from sei_tui.core.model.split import (
     Fold,
     SplitVerification,
     build_head,
+    build_middle,
     build_tail,
     verify_splits,
 )
@@ -182,6 +183,17 @@ class ModelGraph:
             build_head(self.graph_module, point),
             build_tail(self.graph_module, point, self._folds),
         )
+
+    def middle(self, first: int, second: int) -> fx.GraphModule:
+        """The segment between split points `first` < `second`: middle(payload of `first`)
+        returns the payload tuple of `second` (see `split` for the head and the tail)."""
+        count = len(self.split_points)
+        if not 0 <= first < second < count:
+            raise SeiInputError(
+                f"{self.name}: cuts = [{first}, {second}]: must satisfy 0 <= k1 < k2 <= {count - 1}"
+            )
+        points = self.split_points
+        return build_middle(self.graph_module, points[first], points[second], self._folds)
 
     def tree(self) -> GraphTreeNode:
         """Nodes grouped by module hierarchy (the root has path '')."""

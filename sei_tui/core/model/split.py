@@ -122,6 +122,59 @@ def build_tail(graph_module: fx.GraphModule, point: Any, folds: dict[str, Fold])
     return fx.GraphModule(graph_module, graph, class_name="Tail")
 
 
+def build_middle(
+    graph_module: fx.GraphModule, first: Any, second: Any, folds: dict[str, Fold]
+) -> fx.GraphModule:
+    """The segment between two cuts: takes `first`'s payload tensors (a sequence, in
+    `first.tensors` order) and returns `second`'s payload tuple (`second.tensors` order).
+
+    Only the nodes after `first` that `second`'s tensors depend on are copied; a value from
+    before `first` is one of its payload tensors, a parameter (get_attr) or a fold, as in
+    a tail. A tensor live across both cuts passes straight through."""
+    fx_nodes = list(graph_module.graph.nodes)
+    by_name = {n.name: n for n in fx_nodes}
+    graph = fx.Graph()
+    payload = graph.placeholder("payload")
+    env: dict[fx.Node, Any] = {}
+    for i, spec in enumerate(first.tensors):
+        env[by_name[spec.name]] = graph.call_function(operator.getitem, (payload, i))
+    order = {n: i for i, n in enumerate(fx_nodes)}
+    needed: set[fx.Node] = set()
+    stack = [by_name[t.name] for t in second.tensors]
+    while stack:
+        node = stack.pop()
+        if node in needed or node in env or order[node] <= first.position:
+            continue
+        needed.add(node)
+        stack.extend(node.all_input_nodes)
+    batch_node: fx.Node | None = None
+
+    def lookup(n: fx.Node) -> Any:
+        nonlocal batch_node
+        if n in env:
+            return env[n]
+        if n.op == "get_attr":
+            env[n] = graph.get_attr(n.target)
+            return env[n]
+        fold = folds[n.name]
+        if _literal(fold.at_batch1) == _literal(fold.at_batch2):
+            env[n] = _literal(fold.at_batch1)
+        else:
+            if batch_node is None:
+                batch_node = graph.call_method("size", (env[by_name[first.tensors[0].name]], 0))
+            env[n] = graph.call_function(
+                _scale_with_batch,
+                (batch_node, _literal(fold.at_batch1), _literal(fold.at_batch2)),
+            )
+        return env[n]
+
+    for node in fx_nodes:
+        if node in needed:
+            env[node] = graph.node_copy(node, lookup)
+    graph.output(tuple(lookup(by_name[t.name]) for t in second.tensors))
+    return fx.GraphModule(graph_module, graph, class_name="Middle")
+
+
 def verify_splits(
     graph: Any,
     indices: Sequence[int] | None = None,

@@ -23,7 +23,7 @@ def builtin_scenario_names() -> list[str]:
 
 
 def builtin_scenario(name: str = "demo") -> Scenario:
-    """A scenario shipped with the package (``demo``, ``lan``, ``lte``, ``four-cameras``)."""
+    """A scenario shipped with the package (``demo``, ``lan``, ``lte``, ``four-cameras``, ``three-tier``)."""
     names = builtin_scenario_names()
     if name not in names:
         raise SeiInputError(

@@ -45,7 +45,7 @@ class ComputeProfile:
 class Node:
     name: str
     role: str  # one of ROLES
-    compute: str | None = None  # a key of Scenario.compute; relays have none
+    compute: str | None = None  # a key of Scenario.compute; a relay with one is an edge box
 
 
 @dataclass(frozen=True)

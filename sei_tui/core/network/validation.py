@@ -126,16 +126,14 @@ def _validate(scenario: Scenario, label: str, document: Mapping[str, Any] | None
         node_index[node.name] = index
         if node.role not in ROLES:
             raise fail((*path, "role"), node.role, f"must be one of {', '.join(ROLES)}")
-        if node.compute is not None:
-            if node.role == "relay":
-                raise fail((*path, "compute"), node.compute, "a relay only forwards: no compute")
-            if node.compute not in scenario.compute:
-                known = ", ".join(scenario.compute) or "none defined"
-                raise fail(
-                    (*path, "compute"),
-                    node.compute,
-                    f"no [compute.{_toml_key(node.compute)}] profile (profiles: {known})",
-                )
+        # any role may compute: a relay with a profile is an edge box (split2 rows)
+        if node.compute is not None and node.compute not in scenario.compute:
+            known = ", ".join(scenario.compute) or "none defined"
+            raise fail(
+                (*path, "compute"),
+                node.compute,
+                f"no [compute.{_toml_key(node.compute)}] profile (profiles: {known})",
+            )
 
     link_index: dict[str, int] = {}
     for index, link in enumerate(scenario.links):

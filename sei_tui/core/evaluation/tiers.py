@@ -1,0 +1,301 @@
+"""Two-cut (`split2`) deployments: device -> edge box -> server.
+
+A scenario whose edge -> server path crosses a relay with a compute profile (an *edge
+box*) allows deployments with two cuts k1 < k2 among the candidate split points: the head
+(up to k1) runs on the device, the middle segment (k1 to k2, `ModelGraph.middle`) on the
+edge box, the tail on the server. Each hop carries its own payload in the same encoding.
+
+The search is exact: `cut_pairs` lists every pair of candidates and every pair is
+simulated (no heuristic, no pruning); `best_two_cut` is the minimum over all of them.
+
+Latency of frame i:
+    head (device) + encode + hop1_i + decode + middle (edge box) + encode + hop2_i
+    + decode + tail (server)
+with hop1_i and hop2_i read off ONE simulation of the whole network in which the edge
+-> server flow is replaced by two flows, device -> edge box (per-frame hop-1 sizes) and
+edge box -> server (per-frame hop-2 sizes), so both share links and queues with each other
+and with the scenario's other flows. Approximation: libsim starts every flow's frames on
+its own schedule (frame i at i / fps), so hop 2's frame i is sent at i / fps rather than
+when hop 1's frame i has arrived and been processed; each hop's own network time is taken
+from its own send time (see docs/cli.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from sei_tui.core.errors import SeiInputError
+from sei_tui.core.evaluation.inference import Cancel
+from sei_tui.core.evaluation.latency import LatencyParts, latency_parts
+
+__all__ = [
+    "TwoCut",
+    "TwoCutResult",
+    "best_two_cut",
+    "build_two_cuts",
+    "cut_pairs",
+    "edge_box",
+    "hop_roundtrip",
+    "hop_frame_seconds",
+    "simulate_two_cuts",
+    "two_cut_network",
+    "two_cut_top1",
+]
+
+
+def edge_box(scenario: Any) -> Any | None:
+    """The first relay with a compute profile on the edge -> server route, or None (the
+    scenario then has no split2 deployments)."""
+    edge, server = scenario.edge_node().name, scenario.server_node().name
+    for name in (scenario.route(edge, server) or [])[1:-1]:
+        node = scenario.node(name)
+        if node.role == "relay" and node.compute is not None:
+            return node
+    return None
+
+
+def cut_pairs(candidates: Sequence[Any]) -> list[tuple[Any, Any]]:
+    """Every pair (a, b) of candidate split points with a.index < b.index: the exact
+    search space, n (n - 1) / 2 pairs for n candidates."""
+    points = sorted(candidates, key=lambda sp: sp.index)
+    return [(a, b) for i, a in enumerate(points) for b in points[i + 1 :]]
+
+
+@dataclass(frozen=True)
+class TwoCut:
+    """One split2 deployment before the network: cuts, the node of each segment, the
+    encoding of both hops, each hop's per-frame sizes and the fixed per-frame costs."""
+
+    cuts: tuple[int, int]
+    nodes: tuple[str, str, str]  # device, edge box, server
+    encoding: str  # the same on both hops
+    hop_sizes: tuple[tuple[int, ...], tuple[int, ...]]  # per-image frame sizes per hop
+    head_s: float
+    middle_s: float
+    tail_s: float
+    encode_s: tuple[float, float] = (0.0, 0.0)  # hop 1 on the device, hop 2 on the box
+    decode_s: tuple[float, float] = (0.0, 0.0)  # hop 1 on the box, hop 2 on the server
+
+    @property
+    def fixed_s(self) -> float:
+        """Compute, encode and decode time of one frame (everything but the network)."""
+        return self.head_s + self.middle_s + self.tail_s + sum(self.encode_s) + sum(self.decode_s)
+
+    @property
+    def payload_bytes(self) -> tuple[int, int]:
+        """Each hop's mean frame size, rounded up (a `split2` row's per-hop list)."""
+        return tuple(math.ceil(sum(s) / len(s)) for s in self.hop_sizes)  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class TwoCutResult:
+    deployment: TwoCut
+    hop1_s: tuple[float | None, ...]  # per frame; None: never arrived whole
+    hop2_s: tuple[float | None, ...]
+    parts: LatencyParts
+
+
+def _sizes(sizes: Sequence[int]) -> int | list[int]:
+    sizes = [int(s) for s in sizes]
+    return sizes[0] if len(set(sizes)) == 1 else sizes
+
+
+def two_cut_network(
+    scenario: Any,
+    box: str,
+    hop1: Sequence[int],
+    hop2: Sequence[int],
+    frames: int | None = None,
+    protocol: str | None = None,
+) -> tuple[Any, int]:
+    """The scenario's network with its edge -> server flow replaced by device -> `box`
+    (frame f carrying hop1[f mod len]) and `box` -> server (hop2[f mod len]), at the flow's
+    frame count and rate; the other flows carry hop1's sizes as `simulation` sends one
+    payload on every flow. Returns (NetworkSpec, index of the hop-1 flow; hop 2 follows)."""
+    from libsim.spec import FlowSpec
+
+    net = scenario.to_network(
+        payload_bytes=_sizes(hop1), frames=frames, protocol=protocol, cycle=True
+    )
+    edge, server = scenario.edge_node().name, scenario.server_node().name
+    index = next((i for i, f in enumerate(net.flows) if f.src == edge and f.dst == server), None)
+    if index is None:
+        raise SeiInputError(f"{scenario.label}: flow: no flow from {edge!r} to {server!r}")
+    flow = net.flows[index]
+    sizes2 = _sizes(hop2)
+    if isinstance(sizes2, list):  # frame f carries image f mod n's payload
+        sizes2 = [sizes2[f % len(sizes2)] for f in range(flow.frames)]
+    first = replace(flow, dst=box)
+    second = FlowSpec(box, server, flow.frames, flow.fps, sizes2)
+    flows = (*net.flows[:index], first, second, *net.flows[index + 1 :])
+    return replace(net, flows=flows), index
+
+
+def hop_frame_seconds(flow: Any) -> tuple[float | None, ...]:
+    """Each frame's network time on one hop (libsim FlowResult); None: never delivered."""
+    return tuple(f.latency_s if f.delivered_s is not None else None for f in flow.frames)
+
+
+def _frame_network_s(hop1: Sequence[float | None], hop2: Sequence[float | None]) -> list:
+    return [None if a is None or b is None else a + b for a, b in zip(hop1, hop2, strict=True)]
+
+
+def simulate_two_cuts(
+    deployments: Sequence[TwoCut],
+    scenario: Any,
+    frames: int | None = None,
+    protocol: str | None = None,
+    deadline: float | None = None,
+    processes: int | None = None,
+    cancel: Cancel | None = None,
+) -> Iterator[TwoCutResult]:
+    """Every deployment's frames over the network, one simulation per distinct pair of
+    hop sizes (parallel worker processes), as simulations finish."""
+    from sei_tui.core.evaluation.simulation import simulate
+
+    by_sizes: dict[tuple, list[TwoCut]] = {}
+    for d in deployments:
+        by_sizes.setdefault(d.hop_sizes, []).append(d)
+    keys = list(by_sizes)
+    nets = []
+    for hop1, hop2 in keys:
+        box = by_sizes[hop1, hop2][0].nodes[1]
+        nets.append(two_cut_network(scenario, box, hop1, hop2, frames, protocol))
+    for i, sim in simulate([n for n, _ in nets], processes, cancel, scenario.name):
+        index = nets[i][1]
+        hop1 = hop_frame_seconds(sim.flows[index])
+        hop2 = hop_frame_seconds(sim.flows[index + 1])
+        network_s = _frame_network_s(hop1, hop2)
+        for d in by_sizes[keys[i]]:
+            parts = latency_parts(network_s, d.fixed_s, deadline)
+            yield TwoCutResult(d, hop1, hop2, parts)
+
+
+def best_two_cut(
+    results: Sequence[TwoCutResult], key: Callable[[TwoCutResult], float] | None = None
+) -> TwoCutResult:
+    """The result with the least `key` (default: p50 latency; ties: the lower cuts, then
+    the encoding name), over every result given: the exact optimum of the search."""
+    if not results:
+        raise SeiInputError("two cuts: no deployment to choose from (fewer than 2 candidates)")
+    key = key or (lambda r: r.parts.p50_latency)
+    return min(results, key=lambda r: (key(r), r.deployment.cuts, r.deployment.encoding))
+
+
+def two_cut_top1(
+    graph: Any, images: Any, first: int, second: int, roundtrip: Callable[[list], list]
+) -> Any:
+    """Top-1 per image of head -> roundtrip -> middle -> roundtrip -> tail, where
+    `roundtrip(tensors)` encodes and decodes one hop's payload (accuracy through both
+    re-encodings; identity: the whole model's answer)."""
+    import torch
+
+    head, _ = graph.split(first)
+    _, tail = graph.split(second)
+    middle = graph.middle(first, second)
+    with torch.inference_mode():
+        hop1 = roundtrip(list(head(images)))
+        hop2 = roundtrip(list(middle(hop1)))
+        return tail(hop2).argmax(dim=1)
+
+
+def build_two_cuts(
+    graph: Any,
+    scenario: Any,
+    candidates: Sequence[Any],
+    encodings: Sequence[Any],
+    images: Any,
+    *,
+    time_codecs: bool = True,
+) -> list[TwoCut]:
+    """Every split2 deployment over every pair of `candidates` (`cut_pairs`) in every
+    encoding (TensorEncoding), its hop sizes the images' real encoded frames; compute times
+    from the device, edge box and server profiles. With `time_codecs`, each hop's encode
+    and decode time is this machine's time per frame (first image) carried to the encoding
+    and decoding node by its profile's host scale; without, they are 0. Empty when the
+    scenario has no edge box."""
+    import time
+
+    from sei_tui.core.evaluation.encoding import decode_tensors, encode_tensors
+    from sei_tui.core.model.capture import run_capturing
+    from sei_tui.core.model.compute import ComputeModel
+
+    box = edge_box(scenario)
+    pairs = cut_pairs(candidates)
+    if box is None or not pairs:
+        return []
+    nodes = (scenario.edge_node(), box, scenario.server_node())
+    models = []
+    for node in nodes:
+        profile = scenario.compute_of(node)
+        if profile is None:
+            raise SeiInputError(
+                f"{scenario.label}: node {node.name!r} has no compute profile; "
+                "two cuts need one on the edge, the edge box and the server"
+            )
+        models.append(ComputeModel.from_profile(profile, graph))
+    device, middle, server = models
+    used = sorted({sp.index: sp for pair in pairs for sp in pair}.values(), key=lambda s: s.index)
+    names = [t.name for sp in used for t in sp.tensors]
+    values, _ = run_capturing(graph.graph_module, images, names, stop_early=True)
+    sizes: dict[tuple[int, str], tuple[int, ...]] = {}
+    codec: dict[tuple[int, str], tuple[float, float]] = {}
+    for sp in used:
+        tensors = [values[t.name] for t in sp.tensors]
+        shapes = [(1, *t.shape[1:]) for t in tensors]
+        for enc in encodings:
+            frames = [
+                encode_tensors([t[j : j + 1] for t in tensors], enc) for j in range(len(images))
+            ]
+            sizes[sp.index, enc.name] = tuple(len(f) for f in frames)
+            if time_codecs:
+                start = time.perf_counter()
+                encode_tensors([t[:1] for t in tensors], enc)
+                encoded = time.perf_counter() - start
+                start = time.perf_counter()
+                decode_tensors(frames[0], shapes)
+                codec[sp.index, enc.name] = (encoded, time.perf_counter() - start)
+            else:
+                codec[sp.index, enc.name] = (0.0, 0.0)
+    scale = [m.host_scale if time_codecs else 1.0 for m in models]
+    names3 = tuple(n.name for n in nodes)
+    out = []
+    for a, b in pairs:
+        for enc in encodings:
+            (enc1, dec1), (enc2, dec2) = codec[a.index, enc.name], codec[b.index, enc.name]
+            out.append(
+                TwoCut(
+                    cuts=(a.index, b.index),
+                    nodes=names3,  # type: ignore[arg-type]
+                    encoding=enc.name,
+                    hop_sizes=(sizes[a.index, enc.name], sizes[b.index, enc.name]),
+                    head_s=float(device.head_seconds(a.index)),
+                    middle_s=float(middle.tail_seconds(a.index) - middle.tail_seconds(b.index)),
+                    tail_s=float(server.tail_seconds(b.index)),
+                    encode_s=(enc1 * scale[0], enc2 * scale[1]),
+                    decode_s=(dec1 * scale[1], dec2 * scale[2]),
+                )
+            )
+    return out
+
+
+def hop_roundtrip(encoding: Any) -> Callable[[list], list]:
+    """What the next node receives of a hop's payload (a list of batch-first tensors) in
+    `encoding` (TensorEncoding): each image's frame encoded, then decoded, as the wire
+    carries it; for `two_cut_top1`."""
+    import torch
+
+    from sei_tui.core.evaluation.encoding import decode_tensors, encode_tensors
+
+    def roundtrip(tensors: list) -> list:
+        shapes = [(1, *t.shape[1:]) for t in tensors]
+        images = [
+            decode_tensors(encode_tensors([t[j : j + 1] for t in tensors], encoding), shapes)
+            for j in range(len(tensors[0]))
+        ]
+        return [torch.cat([torch.from_numpy(im[k]) for im in images]) for k in range(len(tensors))]
+
+    return roundtrip
