@@ -286,16 +286,7 @@ def _build(handle: _Native, net: NetworkSpec) -> dict[str, int]:
             continue
         _fill(handle, config, where, int, frames=flow.frames)
         config.payload_bytes = 0
-        array = ffi.new("int64_t[]", max(len(sizes), 1))
-        for i, size in enumerate(sizes):
-            try:
-                if isinstance(size, bool):
-                    raise TypeError("a boolean")
-                array[i] = operator.index(size)
-            except (OverflowError, TypeError) as exc:
-                raise handle.refuse(
-                    f"{where}payload_bytes[{i}] = {size!r}: not representable ({exc})"
-                ) from None
+        array = _int64_array(handle, sizes, where)
         handle.check(
             lib.libsim_add_flow_sizes(handle.net, config, array, len(sizes), err, len(err)), net
         )
@@ -303,6 +294,21 @@ def _build(handle: _Native, net: NetworkSpec) -> dict[str, int]:
         if flow.policy is not None:
             _set_policy(handle, net, position, flow)
     return index
+
+
+def _int64_array(handle: _Native, sizes: Sequence[Any], where: str) -> Any:
+    """A C int64_t array of per-frame payload sizes; a value C cannot hold is refused."""
+    array = handle.ffi.new("int64_t[]", max(len(sizes), 1))
+    for i, size in enumerate(sizes):
+        try:
+            if isinstance(size, bool):
+                raise TypeError("a boolean")
+            array[i] = operator.index(size)
+        except (OverflowError, TypeError) as exc:
+            raise handle.refuse(
+                f"{where}payload_bytes[{i}] = {size!r}: not representable ({exc})"
+            ) from None
+    return array
 
 
 def _set_policy(handle: _Native, net: NetworkSpec, position: int, flow: FlowSpec) -> None:
@@ -333,16 +339,7 @@ def _set_policy(handle: _Native, net: NetworkSpec, position: int, flow: FlowSpec
             raise handle.refuse(
                 f"{here}{len(sizes)} payload sizes: must be one per frame ({flow.frames})"
             )
-        array = ffi.new("int64_t[]", max(len(sizes), 1))
-        for i, size in enumerate(sizes):
-            try:
-                if isinstance(size, bool):
-                    raise TypeError("a boolean")
-                array[i] = operator.index(size)
-            except (OverflowError, TypeError) as exc:
-                raise handle.refuse(
-                    f"{here}payload_bytes[{i}] = {size!r}: not representable ({exc})"
-                ) from None
+        array = _int64_array(handle, sizes, here)
         keep.append(array)
         candidates[c].payload_bytes = 0
         candidates[c].payload_sizes = array

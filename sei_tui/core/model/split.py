@@ -82,14 +82,13 @@ def _literal(value: Any) -> Any:
     return value
 
 
-def build_tail(graph_module: fx.GraphModule, point: Any, folds: dict[str, Fold]) -> fx.GraphModule:
-    graph = fx.Graph()
-    payload = graph.placeholder("payload")
-    env: dict[fx.Node, Any] = {}
-    fx_nodes = list(graph_module.graph.nodes)
-    by_name = {n.name: n for n in fx_nodes}
-    for i, spec in enumerate(point.tensors):
-        env[by_name[spec.name]] = graph.call_function(operator.getitem, (payload, i))
+def _lookup(
+    graph: fx.Graph, env: dict[fx.Node, Any], folds: dict[str, Fold], first_input: fx.Node
+) -> Callable[[fx.Node], Any]:
+    """How a copied node finds its inputs in a segment's new `graph`: a value already in
+    `env` (a payload tensor or a copied node), a parameter (get_attr), or a fold written
+    as a literal, or rebuilt for the running batch size (read off `first_input`) when it
+    depends on the batch."""
     batch_node: fx.Node | None = None
 
     def lookup(n: fx.Node) -> Any:
@@ -104,14 +103,25 @@ def build_tail(graph_module: fx.GraphModule, point: Any, folds: dict[str, Fold])
             env[n] = _literal(fold.at_batch1)
         else:
             if batch_node is None:
-                first = env[by_name[point.tensors[0].name]]
-                batch_node = graph.call_method("size", (first, 0))
+                batch_node = graph.call_method("size", (first_input, 0))
             env[n] = graph.call_function(
                 _scale_with_batch,
                 (batch_node, _literal(fold.at_batch1), _literal(fold.at_batch2)),
             )
         return env[n]
 
+    return lookup
+
+
+def build_tail(graph_module: fx.GraphModule, point: Any, folds: dict[str, Fold]) -> fx.GraphModule:
+    graph = fx.Graph()
+    payload = graph.placeholder("payload")
+    env: dict[fx.Node, Any] = {}
+    fx_nodes = list(graph_module.graph.nodes)
+    by_name = {n.name: n for n in fx_nodes}
+    for i, spec in enumerate(point.tensors):
+        env[by_name[spec.name]] = graph.call_function(operator.getitem, (payload, i))
+    lookup = _lookup(graph, env, folds, env[by_name[point.tensors[0].name]])
     for i, node in enumerate(fx_nodes):
         if i <= point.position:
             continue
@@ -147,26 +157,7 @@ def build_middle(
             continue
         needed.add(node)
         stack.extend(node.all_input_nodes)
-    batch_node: fx.Node | None = None
-
-    def lookup(n: fx.Node) -> Any:
-        nonlocal batch_node
-        if n in env:
-            return env[n]
-        if n.op == "get_attr":
-            env[n] = graph.get_attr(n.target)
-            return env[n]
-        fold = folds[n.name]
-        if _literal(fold.at_batch1) == _literal(fold.at_batch2):
-            env[n] = _literal(fold.at_batch1)
-        else:
-            if batch_node is None:
-                batch_node = graph.call_method("size", (env[by_name[first.tensors[0].name]], 0))
-            env[n] = graph.call_function(
-                _scale_with_batch,
-                (batch_node, _literal(fold.at_batch1), _literal(fold.at_batch2)),
-            )
-        return env[n]
+    lookup = _lookup(graph, env, folds, env[by_name[first.tensors[0].name]])
 
     for node in fx_nodes:
         if node in needed:
