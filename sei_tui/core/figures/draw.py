@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import string
+from collections.abc import Callable
+from typing import Any
 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -35,6 +37,37 @@ from sei_tui.core.units import display_seconds, format_rate
 
 MS = 1e3  # seconds -> milliseconds on latency axes
 LABELLED_TICKS = 48  # up to this many split points get a tick label each
+
+
+def _latency_lines(
+    draw_line: Callable[..., Any], data: LatencyBars | ParetoData, qos_gid: str
+) -> list:
+    """The deadline (dashed) and each QoS bound on p95 latency (dash-dotted), in ms, drawn
+    with `draw_line` (an axes' axhline or axvline); their legend handles."""
+    handles = []
+    if data.deadline_s is not None:
+        handles.append(
+            draw_line(
+                data.deadline_s * MS,
+                color=OKABE_ITO["black"],
+                linestyle=(0, (6, 3)),
+                linewidth=1.2,
+                label=f"deadline {display_seconds(data.deadline_s)}",
+                gid="deadline",
+            )
+        )
+    for k, (text, bound) in enumerate(data.latency_bounds):
+        handles.append(
+            draw_line(
+                bound * MS,
+                color=OKABE_ITO["black"],
+                linestyle="-.",
+                linewidth=1.0,
+                label=f"QoS {text}",
+                gid=f"{qos_gid}-{k}",
+            )
+        )
+    return handles
 
 
 def _finite(value: float | None) -> bool:
@@ -220,28 +253,7 @@ def draw_latency_by_split(data: LatencyBars) -> Figure:
                 va="bottom",
                 fontsize=7,
             )
-    if data.deadline_s is not None:
-        handles.append(
-            ax.axhline(
-                data.deadline_s * MS,
-                color=OKABE_ITO["black"],
-                linestyle=(0, (6, 3)),
-                linewidth=1.2,
-                label=f"deadline {display_seconds(data.deadline_s)}",
-                gid="deadline",
-            )
-        )
-    for k, (text, bound) in enumerate(data.latency_bounds):
-        handles.append(
-            ax.axhline(
-                bound * MS,
-                color=OKABE_ITO["black"],
-                linestyle="-.",
-                linewidth=1.0,
-                label=f"QoS {text}",
-                gid=f"qos-{k}",
-            )
-        )
+    handles += _latency_lines(ax.axhline, data, "qos")
     lines = [b * MS for _, b in data.latency_bounds]
     if data.deadline_s is not None:
         lines.append(data.deadline_s * MS)
@@ -357,28 +369,7 @@ def draw_pareto(data: ParetoData) -> Figure:
                 gid="recommended",
             )
         )
-    if data.deadline_s is not None:
-        handles.append(
-            ax.axvline(
-                data.deadline_s * MS,
-                color=OKABE_ITO["black"],
-                linestyle=(0, (6, 3)),
-                linewidth=1.2,
-                label=f"deadline {display_seconds(data.deadline_s)}",
-                gid="deadline",
-            )
-        )
-    for k, (text, bound) in enumerate(data.latency_bounds):
-        handles.append(
-            ax.axvline(
-                bound * MS,
-                color=OKABE_ITO["black"],
-                linestyle="-.",
-                linewidth=1.0,
-                label=f"QoS {text}",
-                gid=f"qos-latency-{k}",
-            )
-        )
+    handles += _latency_lines(ax.axvline, data, "qos-latency")
     for k, (text, bound) in enumerate(data.accuracy_bounds):
         handles.append(
             ax.axhline(
