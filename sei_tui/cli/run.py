@@ -24,6 +24,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--scenario", help="scenario of the predicted row (default: demo), simulated over TCP"
     )
+    p.add_argument(
+        "--protocol",
+        choices=("tcp", "udp"),
+        default="tcp",
+        help="frames over TCP (default) or as UDP datagrams, lost chunks concealed "
+        "by the server as the evaluation does; the predicted row uses the same transport",
+    )
     p.add_argument("--json", action="store_true", help="print JSON (stable keys)")
     p.add_argument(
         "--compare",
@@ -64,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     manifest = read_manifest(args.folder)
     doc = manifest.document
     from sei_tui.core.deploy import wire
-    from sei_tui.core.deploy.client import connect, run_frames
+    from sei_tui.core.deploy.client import connect, open_datagrams, run_frames
     from sei_tui.core.deploy.measure import run_report
     from sei_tui.core.deploy.predicted import deployment_of, split_evaluation
     from sei_tui.core.evaluation.prepare import load_scenario
@@ -89,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data,
         synthetic=flags["synthetic"],
         scenario=scenario,
-        protocol="tcp",
+        protocol=args.protocol,
     )
     images = evaluation.images
     frames = flags["frames"] or len(images)
@@ -100,12 +107,23 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, wire.WireError) as exc:
         reason = getattr(exc, "strerror", None) or exc
         raise SeiInputError(f"--server {args.server}: cannot connect: {reason}") from None
-    log(f"connected to {args.server}: {frames} frames, {manifest.encoding.name}")
+    log(
+        f"connected to {args.server}: {frames} frames, {manifest.encoding.name}, "
+        f"{args.protocol.upper()}"
+    )
     with sock, _progress(frames) as advance:
+        sender = None
         try:
-            result = run_frames(sock, manifest, images, frames, flags["fps"], advance)
+            if args.protocol == "udp":
+                sender = open_datagrams(sock)
+            result = run_frames(
+                sock, manifest, images, frames, flags["fps"], advance, datagrams=sender
+            )
         except (OSError, wire.WireError) as exc:
             raise SeiInputError(f"--server {args.server}: connection lost: {exc}") from None
+        finally:
+            if sender is not None:
+                sender.close()
     predicted = next(iter(evaluation.rows()))
     report = run_report(
         result,
@@ -116,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         manifest.encoding.name,
     )
     report["server"] = args.server
+    report["protocol"] = args.protocol
     if args.json:
         json.dump(report, sys.stdout)
         sys.stdout.write("\n")

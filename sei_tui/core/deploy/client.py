@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from sei_tui.core.deploy import wire
+from sei_tui.core.deploy.datagrams import DatagramSender
 from sei_tui.core.deploy.export import load_program
 from sei_tui.core.deploy.manifest import Manifest
 from sei_tui.core.evaluation.encoding import encode_tensors
@@ -103,6 +104,14 @@ def greet(sock: socket.socket, manifest: Manifest) -> None:
     wire.check_hello(body, manifest)  # the server's identity, checked on this side too
 
 
+def open_datagrams(sock: socket.socket, drop: Callable[[int], Any] | None = None) -> DatagramSender:
+    """Ask the server for the UDP data path of this connection; a sender to its port
+    (on the host the TCP connection reached). `drop`: the test hook of `DatagramSender`."""
+    wire.send_message(sock, wire.DATAGRAMS, b"")
+    _, body = wire.recv_message(sock, {wire.DATAGRAMS: 2})
+    return DatagramSender(sock.getpeername()[0], wire.parse_port(body), drop)
+
+
 def run_frames(
     sock: socket.socket,
     manifest: Manifest,
@@ -111,8 +120,10 @@ def run_frames(
     fps: float | None = None,
     progress: Callable[[int], None] | None = None,
     head: Callable[..., Any] | None = None,
+    datagrams: DatagramSender | None = None,
 ) -> RunResult:
-    """Send `frames` frames (images in turn, cycling), one at a time, paced at `fps`."""
+    """Send `frames` frames (images in turn, cycling), one at a time, paced at `fps`;
+    over `datagrams` (UDP, then a FRAME_END on `sock`) when given, else as TCP FRAMEs."""
     if head is None:
         path, fmt = manifest.program("head")
         head = load_program(path, fmt)
@@ -136,7 +147,11 @@ def run_frames(
         t1 = time.perf_counter()
         payload = encode_tensors(tensors, manifest.encoding)
         t2 = time.perf_counter()
-        wire.send_message(sock, wire.FRAME, wire.frame_body(i, payload))
+        if datagrams is not None:
+            datagrams.send(i, payload)
+            wire.send_message(sock, wire.FRAME_END, wire.frame_end_body(i, len(payload)))
+        else:
+            wire.send_message(sock, wire.FRAME, wire.frame_body(i, payload))
         _, body = wire.recv_message(sock, limits)
         t3 = time.perf_counter()
         answer = wire.parse_answer(body)

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from sei_tui.core.deploy import wire
+from sei_tui.core.deploy.datagrams import Reassembler
 from sei_tui.core.deploy.export import load_program
 from sei_tui.core.deploy.manifest import Manifest
 
@@ -49,6 +50,7 @@ class TailServer:
         self.listener.settimeout(0.2)  # the accept loop looks at `stopping` this often
         self.address = self.listener.getsockname()[:2]
         self.served = 0
+        self.concealed = 0  # UDP frames answered with lost byte ranges concealed
         self._threads: set[threading.Thread] = set()
         self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
@@ -82,19 +84,43 @@ class TailServer:
         for thread in list(self._threads):
             thread.join(timeout)
 
+    def _peer_log(self, peer: Any) -> Callable[[str], None]:
+        return lambda line: self.log(f"{_peer(peer)}: {line}")
+
     def _connection(self, conn: socket.socket, peer: Any) -> None:
+        udp: Reassembler | None = None
         try:
             conn.settimeout(IDLE_TIMEOUT_S)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._handshake(conn)
-            limits = {wire.FRAME: wire.frame_limit(self.manifest)}
+            limits = {
+                wire.FRAME: wire.frame_limit(self.manifest),
+                wire.DATAGRAMS: 0,
+                wire.FRAME_END: 8,
+            }
             while not self.stopping.is_set():
                 try:
-                    _, body = wire.recv_message(conn, limits)
+                    kind, body = wire.recv_message(conn, limits)
                 except wire.PeerClosed:
                     break
+                if kind == wire.DATAGRAMS:  # the device asks for the UDP data path
+                    if udp is None:
+                        local = conn.getsockname()[0]
+                        udp = Reassembler(self.manifest, local, peer[0], self._peer_log(peer))
+                    wire.send_message(conn, wire.DATAGRAMS, wire.port_body(udp.port))
+                    continue
                 start = time.perf_counter()
-                frame_id, tensors = wire.decode_frame(body, self.manifest)
+                if kind == wire.FRAME_END:
+                    if udp is None:
+                        raise wire.WireError("frame end before the datagrams request")
+                    frame_id, total = wire.parse_frame_end(body, self.manifest)
+                    payload, lost = udp.collect(frame_id, total)
+                    start = time.perf_counter()  # the reassembly wait is network time
+                    tensors = wire.decode_concealed(frame_id, payload, lost, self.manifest)
+                    if lost:
+                        self.concealed += 1
+                else:
+                    frame_id, tensors = wire.decode_frame(body, self.manifest)
                 decoded = time.perf_counter()
                 answer = self._answer(frame_id, tensors)
                 answer = wire.Answer(
@@ -118,6 +144,8 @@ class TailServer:
         except Exception as exc:  # noqa: BLE001 - one connection's failure never stops the server
             self.log(f"{_peer(peer)}: closed: internal error: {type(exc).__name__}: {exc}")
         finally:
+            if udp is not None:
+                udp.close()
             conn.close()
             self._slots.release()
             self._threads.discard(threading.current_thread())

@@ -24,7 +24,10 @@ from sei_tui.core.evaluation import encoding as payload_codec
 PROTOCOL_VERSION = 1
 MAGIC = "sei-deploy"
 HELLO, WELCOME, REFUSE, FRAME, ANSWER, OFFER = 1, 2, 3, 4, 5, 6
+DATAGRAMS, FRAME_END = 7, 8  # UDP data path (sei_tui.core.deploy.datagrams)
 MESSAGE_NAMES = {
+    DATAGRAMS: "datagrams",
+    FRAME_END: "frame end",
     OFFER: "offer",
     HELLO: "hello",
     WELCOME: "welcome",
@@ -38,7 +41,9 @@ TOP_K = 5
 _PREFIX = struct.Struct("<IB")
 _FRAME_ID = struct.Struct("<I")
 _ANSWER_HEAD = struct.Struct("<IBff")  # frame id, k, server decode s, server tail s
-_ANSWER_ITEM = struct.Struct("<If")  # class index, probability
+_ANSWER_ITEM = struct.Struct("<If")
+_FRAME_END = struct.Struct("<II")  # frame id, total payload bytes
+_PORT = struct.Struct("<H")  # class index, probability
 IDENTITY_KEYS = ("format_version", "weights_digest", "split_index", "encoding")
 
 
@@ -252,3 +257,60 @@ def parse_answer(body: bytes) -> Answer:
 
 def refuse_body(reason: str) -> bytes:
     return reason.encode("utf-8")[:MAX_HELLO_BYTES]
+
+
+# ------------------------------------------------------------------ UDP data path
+
+
+def frame_end_body(frame_id: int, total: int) -> bytes:
+    return _FRAME_END.pack(frame_id, total)
+
+
+def parse_frame_end(body: bytes, manifest: Manifest) -> tuple[int, int]:
+    """(frame id, total bytes) of a FRAME_END, the total checked against the manifest."""
+    if len(body) != _FRAME_END.size:
+        raise WireError(f"frame end of {len(body)} bytes (expected {_FRAME_END.size})")
+    frame_id, total = _FRAME_END.unpack(body)
+    if not 4 <= total <= manifest.max_frame_bytes:
+        raise WireError(
+            f"frame {frame_id} declares {total} bytes (4 to {manifest.max_frame_bytes})"
+        )
+    return frame_id, total
+
+
+def port_body(port: int) -> bytes:
+    return _PORT.pack(port)
+
+
+def parse_port(body: bytes) -> int:
+    if len(body) != _PORT.size:
+        raise WireError(f"datagrams answer of {len(body)} bytes (expected {_PORT.size})")
+    return _PORT.unpack(body)[0]
+
+
+def payload_header_bytes(manifest: Manifest) -> int:
+    """Bytes before the body of the manifest's payload frames (fixed by its shapes)."""
+    count = len(manifest.shapes)
+    size = 4 + (5 * count if manifest.encoding.dtype == "int8" else 0)
+    if manifest.encoding.compression is not None:
+        raw = manifest.elements * ITEM_BYTES[manifest.encoding.dtype]
+        size += 8 + 4 * -(-raw // payload_codec.RAW_BLOCK_BYTES)
+    return size
+
+
+def decode_concealed(
+    frame_id: int, payload: bytes, lost: tuple[tuple[int, int], ...], manifest: Manifest
+) -> list[np.ndarray]:
+    """The tensors of a frame that lost the byte ranges `lost`, concealed as the
+    evaluation does (`inference.decode_payload`). The header, when it arrived, is checked
+    as for TCP; a lost header decodes to zeros without reading the frame."""
+    from sei_tui.core.evaluation.inference import decode_payload
+
+    if not lost:
+        return decode_frame(frame_body(frame_id, payload), manifest)[1]
+    if lost[0][0] >= payload_header_bytes(manifest):
+        check_payload(payload, manifest)
+    try:
+        return decode_payload(False, payload, manifest.shapes, lost)
+    except Exception as exc:  # noqa: BLE001 - a corrupt block, whatever the codec says
+        raise WireError(f"frame {frame_id}: undecodable payload: {exc}") from None
