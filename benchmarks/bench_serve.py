@@ -2,9 +2,11 @@
 per frame, and the measured compute parts against `sei profile` on the same machine.
 
     nice .venv/bin/python benchmarks/bench_serve.py [--frames N] [--split K] [--encoding E]
+                                                    [--protocol tcp|udp]
 
 Exports the demo at split K (default 20), serves its tail in a thread on 127.0.0.1 (port
-0) and sends N frames (default 200) one at a time. Prints:
+0) and sends N frames (default 200) one at a time, over TCP or as UDP datagrams
+(`--protocol udp`, the TCP connection carrying the answers). Prints:
 - frames per second served (one client, one frame in flight) and the per-part medians;
 - the wire format's cost per frame: encode (the evaluation's encoder) + framing + the
   server's checks and decode, against a bare copy of the same tensor's bytes;
@@ -37,13 +39,14 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200)
     parser.add_argument("--split", type=int, default=20)
     parser.add_argument("--encoding", default="fp32")
+    parser.add_argument("--protocol", choices=("tcp", "udp"), default="tcp")
     args = parser.parse_args()
 
     import numpy as np
     import torch
 
     from sei_tui.core.deploy import wire
-    from sei_tui.core.deploy.client import connect, run_frames
+    from sei_tui.core.deploy.client import connect, open_datagrams, run_frames
     from sei_tui.core.deploy.export import export_split, load_program
     from sei_tui.core.deploy.manifest import read_manifest
     from sei_tui.core.deploy.server import TailServer
@@ -64,16 +67,20 @@ def main() -> None:
     images = torch.rand(16, *graph.input_shape, generator=torch.Generator().manual_seed(0))
     try:
         with connect("127.0.0.1", server.address[1], manifest) as sock:
+            sender = open_datagrams(sock) if args.protocol == "udp" else None
             start = time.perf_counter()
-            result = run_frames(sock, manifest, images, args.frames)
+            result = run_frames(sock, manifest, images, args.frames, datagrams=sender)
             wall = time.perf_counter() - start
+            if sender is not None:
+                sender.close()
     finally:
         server.stop()
         thread.join(5)
     parts = result.parts()
     print(
-        f"demo split {args.split} {encoding.name}: {args.frames} frames in {wall:.2f} s = "
-        f"{args.frames / wall:.0f} frames/s (one client, one frame in flight)"
+        f"demo split {args.split} {encoding.name} over {args.protocol.upper()}: {args.frames} "
+        f"frames in {wall:.2f} s = {args.frames / wall:.0f} frames/s (one client, one frame "
+        f"in flight; {server.concealed} frames concealed)"
     )
     print(
         "medians: "
