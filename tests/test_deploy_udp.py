@@ -5,7 +5,6 @@ the evaluation's tail); bad datagrams are dropped, a bad frame end closes the co
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -162,8 +161,6 @@ def test_bad_datagrams_are_dropped_and_a_bad_frame_end_closes(exports, evaluatio
         sock.settimeout(10)
         assert sock.recv(100) == b""  # closed, no answer
     assert "closed" in lines[-1] and f"declares {limit + 1} bytes" in lines[-1]
-    with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", 1), timeout=1)  # nothing was left listening
 
 
 def test_chunk_ranges_merge_adjacent_chunks():
