@@ -276,3 +276,62 @@ def test_accuracy_goes_through_both_re_encodings():
         middle_out = graph.middle(a.index, b.index)(seen[0])
     for hop2_in, out in zip(int8(list(middle_out)), seen[1], strict=True):
         assert torch.equal(hop2_in, out)
+
+
+def test_split2_rows_of_an_evaluation_on_the_chain(tmp_path):
+    """Evaluation on a scenario with an edge box: split2 rows with the documented keys, their
+    latency the hand sum, ranked by p95 among the others; CSV and MD carry the hop lists."""
+    import csv
+    import io
+
+    from sei_tui.core.evaluation.engine import Evaluation
+    from sei_tui.core.evaluation.ranking import rank
+    from sei_tui.core.evaluation.report import to_csv
+    from sei_tui.core.model.loading import LoadedModel  # noqa: F401  (the loader's type)
+
+    graph = small_graph(2)
+    path = tmp_path / "chain.toml"
+    path.write_text(CHAIN)
+    ev = Evaluation(
+        graph.loaded if hasattr(graph, "loaded") else SkipNet(2).eval(),
+        scenario=str(path),
+        synthetic=4,
+        encodings=["fp32"],
+        saliency=False,
+        input_shape=(3, 8, 8),
+        all_splits=True,
+    )
+    ev.prepare()
+    ev.two_cuts = [
+        replace(d, encode_s=(0.0, 0.0), decode_s=(0.0, 0.0)) for d in ev.two_cuts
+    ]  # hand sum has no codec wall times
+    rows = list(ev.rows(processes=1))
+    split2 = [r for r in rows if r.strategy == "split2"]
+    assert split2
+    g = ev.graph
+    for r in split2:
+        k1, k2 = r.cuts
+        assert isinstance(r.cuts, list) and k1 < k2 and r.split_index == k1
+        assert r.nodes == ["dev", "box", "srv"]
+        hops = [frame_bytes(g.split_points[k], "fp32") for k in (k1, k2)]
+        assert r.hop_payload_bytes == hops and r.payload_bytes == max(hops)
+        d = r.to_dict()
+        assert d["encoding"] == ["fp32", "fp32"] and d["payload_bytes"] == hops
+        assert d["cuts"] == [k1, k2] and d["nodes"] == ["dev", "box", "srv"]
+        assert r.p95_latency == pytest.approx(hand_latency(g, k1, k2, "fp32"), abs=1e-9)
+        assert r.label == f"2-cut {k1}|{k2} fp32"
+    ranking = rank(rows)
+    assert ranking.recommended in ranking.rows
+    p95 = [r.p95_latency for r in ranking.rows]
+    # rank by p95 up to the tie tolerance: no row ranks below one slower by more than it
+    from sei_tui.core.evaluation.ranking import tie_tolerance
+
+    for i, a in enumerate(p95):
+        for b in p95[i + 1 :]:
+            assert b >= a - tie_tolerance(b) - 1e-12
+    table = list(csv.DictReader(io.StringIO(to_csv(ranking.rows))))
+    row = next(t for t in table if t["strategy"] == "split2")
+    first = next(r for r in ranking.rows if r.strategy == "split2")
+    assert row["encoding"] == "fp32|fp32"
+    assert row["payload_bytes"] == "|".join(str(b) for b in first.hop_payload_bytes)
+    assert row["cuts"] == f"{first.cuts[0]}|{first.cuts[1]}"
