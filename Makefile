@@ -1,7 +1,10 @@
 # sei: two commands on a fresh Debian machine.
 #   make run   set everything up (idempotent), then open the TUI on the built-in demo
-#   make test  set everything up (idempotent), then lint and run the whole test suite
-#   make test-fast   the same without the tests marked slow (for the edit-test loop)
+#   make test  set everything up (idempotent), then lint and run the test suite without the
+#              tests marked slow (what CI runs; a few minutes)
+#   make test-slow   only the tests marked slow (training, big models, clusters: minutes more)
+#   make test-all    lint, then every test
+#   make test-fast   the same as make test (kept for the edit-test loop)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := run
@@ -16,16 +19,21 @@ APT_PACKAGES := g++ make pkg-config libsystemc-dev tmux
 BUILD_INPUTS := pyproject.toml setup.py constraints.txt \
 	$(wildcard libsim/*.py libsim/src/*.cpp libsim/src/*.hpp libsim/src/*.h libsim/include/*.h)
 
-.PHONY: run test test-fast setup system lint bench clean
+.PHONY: run test test-fast test-slow test-all setup system lint bench clean
 
 run: setup
 	$(BIN)/sei
 
 test: setup lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
-
-test-fast: setup lint
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-fast: test
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+test-all: setup lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 setup: system $(STAMPS)/install
 

@@ -9,11 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from sei_tui.core.network.scenario import builtin_scenario, load_scenario, save_scenario
-
-pytestmark = pytest.mark.slow  # tmux is a setup dependency (Makefile APT_PACKAGES)
 
 
 class TmuxSession:
