@@ -133,17 +133,24 @@ def fake_saliency(graph: FakeGraph) -> FakeSaliency:
     return FakeSaliency(points, maxima=[1, 6])
 
 
-def network_seconds(scenario, payload_bytes: int) -> float:
-    """Store-and-forward of the whole frame over each hop, plus propagation delay."""
+def network_seconds(scenario, payload_bytes: int, bitrate: float | None = None, loss=0.0) -> float:
+    """Store-and-forward of the whole frame over each hop, plus propagation delay;
+    `bitrate` replaces every link's, a loss rate p sends each frame 1/(1-p) times."""
     from sei_tui.tui.scenario_edit import edge_to_server_path
 
     return sum(
-        payload_bytes * 8 / link.bitrate_bps + link.delay_s
+        payload_bytes * 8 / (bitrate or link.bitrate_bps) / (1 - loss) + link.delay_s
         for _, link, _ in edge_to_server_path(scenario)
     )
 
 
-def fake_rows(graph: FakeGraph, saliency: FakeSaliency | None, scenario) -> list[Row]:
+def fake_rows(
+    graph: FakeGraph,
+    saliency: FakeSaliency | None,
+    scenario,
+    bitrate: float | None = None,
+    loss: float = 0.0,
+) -> list[Row]:
     edge = scenario.compute_of(scenario.edge_node())
     server = scenario.compute_of(scenario.server_node())
     edge_rate, server_rate = edge.gflops * 1e9, server.gflops * 1e9
@@ -159,7 +166,7 @@ def fake_rows(graph: FakeGraph, saliency: FakeSaliency | None, scenario) -> list
     rows = []
     for strategy, sp, encoding, payload, head_flops, tail_flops in plans:
         head_s, tail_s = head_flops / edge_rate, tail_flops / server_rate
-        net = network_seconds(scenario, payload)
+        net = network_seconds(scenario, payload, bitrate, loss)
         rows.append(
             Row(
                 strategy=strategy,
@@ -237,3 +244,26 @@ class FakeServices(CoreServices):
                 row.feasible = not row.violations
             progress(i / len(rows), f"row {i}/{len(rows)}")
             yield row
+
+    def sensitivity_sweep(self, spec, weights, scenario, data_dir, qos, axes, progress, cancel):
+        """Every grid point ranked by the real core `rank` over the analytic rows there."""
+        from sei_tui.core.evaluation.ranking import rank
+        from sei_tui.core.evaluation.sweep import SweepPoint, grid
+
+        self._maybe_fail("sweep")
+        graph = fake_graph()
+        saliency = fake_saliency(graph) if self.with_saliency else None
+        points = grid(axes)
+        out = []
+        for i, values in enumerate(points, 1):
+            if cancel():
+                raise SeiCancelled()
+            if self.row_delay_s:
+                time.sleep(self.row_delay_s)
+            rows = fake_rows(
+                graph, saliency, scenario, values.get("bitrate"), values.get("loss", 0)
+            )
+            ranking = rank(rows, qos)  # checks the QoS on every row
+            out.append(SweepPoint(values, ranking.recommended, ranking.recommendation).to_dict())
+            progress(i / len(points), f"point {i}/{len(points)}")
+        return out

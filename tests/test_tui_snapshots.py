@@ -134,3 +134,15 @@ def test_timeline_adaptive_80x24(snap_compare, tmp_path):
     traced = SeiApp(services=TraceServices(), scenario=str(tmp_path / "traced.toml"))
     keys = _keys("g", "g", "g", "o", "right", "right", "right")
     assert snap_compare(traced, terminal_size=(80, 24), run_before=keys)
+
+
+# ---------------------------------------------------------------- sensitivity map (issue 16)
+
+
+def test_sensitivity_map_80x24_no_color(snap_compare, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")  # [X] marks the cursor, - the infeasible cells
+    assert snap_compare(
+        app(qos="p95_latency<=0.01,edge_flops<=3300000"),
+        terminal_size=(80, 24),
+        run_before=_keys("m", "right", "right", "down"),
+    )

@@ -29,7 +29,7 @@ from textual.widgets import DataTable, Footer, Header, Label, ProgressBar, Stati
 from textual.worker import Worker, WorkerState
 
 from sei_tui.core.errors import SeiInputError
-from sei_tui.tui.bindings import APP_BINDINGS, load_keymap
+from sei_tui.tui.bindings import APP_BINDINGS, SENSITIVITY_OPEN_BINDINGS, load_keymap
 from sei_tui.tui.commands import sei_commands
 from sei_tui.tui.editing import ScenarioEdits
 from sei_tui.tui.file_actions import FileActions
@@ -74,7 +74,7 @@ class SeiApp(App[None]):
     SUB_TITLE = "Split-Et-Impera"
     # Package data read through importlib.resources: an installed wheel finds it too.
     CSS = resources.files("sei_tui.tui").joinpath("app.tcss").read_text(encoding="utf-8")
-    BINDINGS = APP_BINDINGS
+    BINDINGS = APP_BINDINGS + SENSITIVITY_OPEN_BINDINGS
 
     def __init__(
         self,
@@ -456,6 +456,33 @@ class SeiApp(App[None]):
         self.objective = objective
         self.notify(f"ranking by {'edge energy' if objective == 'energy' else 'p95 latency'}")
         self.pipeline.start_ranking()
+
+    def action_sensitivity_map(self) -> None:
+        """A small bitrate x loss sweep of the current model and scenario, as a map."""
+        from sei_tui.core.evaluation.sweep import parse_sweep
+        from sei_tui.tui.screens.sensitivity import DEFAULT_SWEEP, SensitivityScreen
+
+        if self.scenario is None:
+            self.notify("sensitivity map: no scenario loaded yet", severity="warning")
+            return
+        axes = parse_sweep(DEFAULT_SWEEP)
+        spec, weights, scenario, data_dir, qos = (
+            self.model_spec,
+            self.weights,
+            self.scenario,
+            self.data_dir,
+            self.qos,
+        )
+
+        def run(progress, cancel) -> list[dict]:
+            return self.services.sensitivity_sweep(
+                spec, weights, scenario, data_dir, qos, axes, progress, cancel
+            )
+
+        title = f"Sensitivity map: {spec} on {getattr(scenario, 'name', '?')}"
+        if getattr(qos, "text", ""):
+            title += f", QoS {qos.text}"
+        self.push_screen(SensitivityScreen(run, title))
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -78,6 +78,20 @@ PLOT_BINDINGS: list[Binding] = [
     Binding("end", "jump(-1)", "Last point", id="sei.plot.last", show=False),
 ]
 
+# `m` is an app key (App.BINDINGS adds it); kept in its own section so `?` lists it there.
+SENSITIVITY_OPEN_BINDINGS: list[Binding] = [
+    Binding("m", "sensitivity_map", "Sensitivity", id="sei.sensitivity.open", show=False),
+]
+
+SENSITIVITY_BINDINGS: list[Binding] = [
+    Binding("left", "move(-1, 0)", "Cell left", id="sei.sensitivity.left", key_display="←"),
+    Binding("right", "move(1, 0)", "Cell right", id="sei.sensitivity.right", key_display="→"),
+    Binding("up", "move(0, -1)", "Cell up", id="sei.sensitivity.up", key_display="↑"),
+    Binding("down", "move(0, 1)", "Cell down", id="sei.sensitivity.down", key_display="↓"),
+    Binding("c", "cancel_sweep", "Stop sweep", id="sei.sensitivity.cancel"),
+    Binding("escape", "close", "Close", id="sei.sensitivity.close"),
+]
+
 EDITOR_BINDINGS: list[Binding] = [
     Binding("escape", "cancel", "Cancel", id="sei.editor.cancel"),
     Binding("enter", "apply", "Apply", id="sei.editor.apply"),
@@ -91,6 +105,7 @@ BINDING_SECTIONS: list[tuple[str, list[Binding]]] = [
     ("Results", RESULTS_BINDINGS),
     ("Plots (CS curve, latency, accuracy)", PLOT_BINDINGS),
     ("Link / node editor", EDITOR_BINDINGS),
+    ("Sensitivity map (m: bitrate x loss sweep)", SENSITIVITY_OPEN_BINDINGS + SENSITIVITY_BINDINGS),
 ]
 
 

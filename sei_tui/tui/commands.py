@@ -22,6 +22,11 @@ def sei_commands(app: SeiApp) -> list[tuple[str, Callable[[], object], str]]:
         ("Save scenario as…", app.action_save_scenario_as, "atomic save to a new file"),
         ("Load data folder…", app.action_load_data, "labelled images for CS and accuracy"),
         ("Export report…", app.action_export_report, "markdown, JSON or CSV by extension"),
+        (
+            "Sensitivity map (bitrate x loss)",
+            app.action_sensitivity_map,
+            "m: a small sweep in the background; arrows move over the cells",
+        ),
     ]
     commands.append(
         (

@@ -60,6 +60,21 @@ class Services(Protocol):
     ) -> Iterator[Any]:
         """Rows as their simulations finish."""
 
+    def sensitivity_sweep(
+        self,
+        spec: str,
+        weights: str | None,
+        scenario: Any,
+        data_dir: str | None,
+        qos: Any,
+        axes: list[Any],
+        progress: Progress,
+        cancel: Cancel,
+    ) -> list[dict]:
+        """The recommended deployment at every point of the grid spanned by `axes`
+        (`SweepAxis`), as the JSON report's sweep points."""
+        ...
+
     def retune_exit(self, row: Any, threshold: float, qos: Any, cancel: Cancel) -> Any:
         """The early-exit `row` again at `threshold` (its exit is not trained again): a
         Row simulated on the last evaluated scenario."""
@@ -218,39 +233,74 @@ class CoreServices:
         progress: Progress,
         cancel: Cancel,
     ) -> Iterator[Any]:
-        from sei_tui.core.evaluation.engine import Evaluation
 
         while not self._evaluation_lock.acquire(timeout=0.1):
             if cancel():
                 raise SeiCancelled()
         try:
-            # Preparation (encodings, compute times) depends on the model, the data and
-            # the compute profiles only: a network edit re-runs just the simulations.
-            reuse: dict[str, Any] = {}
-            if self._model is not None and self._model[:2] == (spec, weights):
-                reuse = {"loaded": self._model[2], "graph": self._model[3]}
-                saliency = self._saliency.get((id(self._model[3]), data_dir))
-                if saliency is not None:
-                    reuse["saliency_result"] = saliency
-            key = (
-                spec,
-                weights,
-                data_dir,
-                _compute_signature(scenario),
-                id(reuse.get("graph")),
-                id(reuse.get("saliency_result")),
-            )
-            if self._evaluation is None or key != self._evaluation_key:
-                self._evaluation = Evaluation(
-                    spec, weights, scenario, data_dir, **self.settings.evaluation_options(), **reuse
-                )
-                self._evaluation_key = key
-            evaluation = self._evaluation
+            evaluation = self._evaluation_for(spec, weights, scenario, data_dir)
             evaluation.prepare(progress=lambda f, s: progress(0.5 * f, s), cancel=cancel)
             evaluation.scenario = scenario
             yield from evaluation.rows(
                 qos, progress=lambda f, s: progress(0.5 + 0.5 * f, s), cancel=cancel
             )
+        finally:
+            self._evaluation_lock.release()
+
+    def _evaluation_for(
+        self, spec: str, weights: str | None, scenario: Any, data_dir: str | None
+    ) -> Any:
+        """The Evaluation for this model, data and compute profiles (kept while they stay)."""
+        from sei_tui.core.evaluation.engine import Evaluation
+
+        # Preparation (encodings, compute times) depends on the model, the data and
+        # the compute profiles only: a network edit re-runs just the simulations.
+        reuse: dict[str, Any] = {}
+        if self._model is not None and self._model[:2] == (spec, weights):
+            reuse = {"loaded": self._model[2], "graph": self._model[3]}
+            saliency = self._saliency.get((id(self._model[3]), data_dir))
+            if saliency is not None:
+                reuse["saliency_result"] = saliency
+        key = (
+            spec,
+            weights,
+            data_dir,
+            _compute_signature(scenario),
+            id(reuse.get("graph")),
+            id(reuse.get("saliency_result")),
+        )
+        if self._evaluation is None or key != self._evaluation_key:
+            self._evaluation = Evaluation(
+                spec, weights, scenario, data_dir, **self.settings.evaluation_options(), **reuse
+            )
+            self._evaluation_key = key
+        return self._evaluation
+
+    def sensitivity_sweep(
+        self,
+        spec: str,
+        weights: str | None,
+        scenario: Any,
+        data_dir: str | None,
+        qos: Any,
+        axes: list[Any],
+        progress: Progress,
+        cancel: Cancel,
+    ) -> list[dict]:
+        while not self._evaluation_lock.acquire(timeout=0.1):
+            if cancel():
+                raise SeiCancelled()
+        try:
+            evaluation = self._evaluation_for(spec, weights, scenario, data_dir)
+            evaluation.prepare(progress=lambda f, s: progress(0.3 * f, s), cancel=cancel)
+            evaluation.scenario = scenario
+            points = evaluation.sweep(
+                axes,
+                qos,
+                progress=lambda f, s: progress(0.3 + 0.7 * f, s),
+                cancel=cancel,
+            )
+            return [point.to_dict() for point in points]
         finally:
             self._evaluation_lock.release()
 
