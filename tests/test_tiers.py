@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 import torch
@@ -276,3 +277,95 @@ def test_accuracy_goes_through_both_re_encodings():
         middle_out = graph.middle(a.index, b.index)(seen[0])
     for hop2_in, out in zip(int8(list(middle_out)), seen[1], strict=True):
         assert torch.equal(hop2_in, out)
+
+
+def test_split2_rows_of_an_evaluation_on_the_chain(tmp_path):
+    """Evaluation on a scenario with an edge box: split2 rows with the documented keys, their
+    latency the hand sum, ranked by p95 among the others; CSV carries the hop lists."""
+    import csv
+    import io
+
+    from sei_tui.core.evaluation.engine import Evaluation
+    from sei_tui.core.evaluation.ranking import rank, tie_tolerance
+    from sei_tui.core.evaluation.report import to_csv
+    from sei_tui.core.model.loading import LoadedModel
+
+    torch.manual_seed(2)
+    loaded = LoadedModel("skipnet", SkipNet(2).eval(), (3, 8, 8), None, "-", None, 5, None)
+    path = tmp_path / "chain.toml"
+    path.write_text(CHAIN)
+    ev = Evaluation(
+        loaded,
+        scenario=str(path),
+        synthetic=4,
+        encodings=["fp32"],
+        saliency=False,
+        all_splits=True,
+    )
+    ev.prepare()
+    # the hand sum has no codec wall times
+    ev.two_cuts = [replace(d, encode_s=(0.0, 0.0), decode_s=(0.0, 0.0)) for d in ev.two_cuts]
+    rows = list(ev.rows(processes=1))
+    split2 = [r for r in rows if r.strategy == "split2"]
+    assert split2
+    g = ev.graph
+    for r in split2:
+        k1, k2 = r.cuts
+        assert isinstance(r.cuts, list) and k1 < k2 and r.split_index == k1
+        assert r.nodes == ["dev", "box", "srv"]
+        hops = [frame_bytes(g.split_points[k], "fp32") for k in (k1, k2)]
+        assert r.hop_payload_bytes == hops and r.payload_bytes == max(hops)
+        d = r.to_dict()
+        assert d["encoding"] == ["fp32", "fp32"] and d["payload_bytes"] == hops
+        assert d["cuts"] == [k1, k2] and d["nodes"] == ["dev", "box", "srv"]
+        assert r.p95_latency == pytest.approx(hand_latency(g, k1, k2, "fp32"), abs=1e-9)
+        assert r.label == f"2-cut {k1}|{k2} fp32"
+    ranking = rank(rows)
+    assert ranking.recommended in ranking.rows
+    p95 = [r.p95_latency for r in ranking.rows]
+    for i, a in enumerate(p95):  # no row ranks after one slower by more than the tolerance
+        for b in p95[i + 1 :]:
+            assert b >= a - tie_tolerance(b) - 1e-12
+    table = list(csv.DictReader(io.StringIO(to_csv(ranking.rows))))
+    row = next(t for t in table if t["strategy"] == "split2")
+    first = next(r for r in ranking.rows if r.strategy == "split2")
+    assert row["encoding"] == "fp32|fp32"
+    assert row["payload_bytes"] == "|".join(str(b) for b in first.hop_payload_bytes)
+    assert row["cuts"] == f"{first.cuts[0]}|{first.cuts[1]}"
+    assert row["nodes"] == "dev|box|srv"
+
+
+def test_split2_table_and_markdown_cells_carry_the_hops():
+    from sei_tui.core.evaluation.report import table_cells
+    from sei_tui.core.evaluation.rows import Row
+
+    row = Row("split2", 3, "conv", "int8", 2000, cuts=[3, 12], hop_payload_bytes=[2000, 500])
+    cells = table_cells(0, row)
+    assert cells[1:4] == ("2-cut 3|12", "int8|int8", "2.0 kB|500 B")
+    assert row.to_dict()["encoding"] == ["int8", "int8"]
+    plain = Row("split", 3, "conv", "int8", 2000)
+    assert table_cells(0, plain)[2] == "int8" and plain.to_dict()["payload_bytes"] == 2000
+
+
+def test_undominated_never_drops_the_best_split2_row_under_any_latency_limit():
+    from sei_tui.core.evaluation.ranking import rank
+    from sei_tui.core.evaluation.rows import Row
+    from sei_tui.core.evaluation.tiers import undominated
+
+    rng = random.Random(4)
+    rows = []
+    for k1 in range(6):
+        for k2 in range(k1 + 1, 7):
+            p95 = rng.choice([0.01, 0.02, 0.03, 0.05])
+            rows.append(
+                Row("split2", k1, "x", "int8", rng.choice([100, 200]), p95_latency=p95,
+                    p50_latency=p95, p99_latency=p95, mean_latency=p95,
+                    accuracy=rng.choice([0.5, 0.75, 1.0]), cuts=[k1, k2])
+            )  # fmt: skip
+    kept = undominated(rows)
+    assert 0 < len(kept) < len(rows)
+    for qos in ("", "p95_latency<=0.02", "payload_bytes<=100", "accuracy>=0.75"):
+        full, short = rank(rows, qos), rank(kept, qos)
+        assert (full.recommended is None) == (short.recommended is None)
+        if full.recommended is not None:
+            assert short.recommended is full.recommended

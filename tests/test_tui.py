@@ -15,6 +15,7 @@ from test_tui_fakes import FakeServices, fake_graph
 
 from sei_tui.core.errors import SeiInputError
 from sei_tui.core.evaluation.qos import parse_qos
+from sei_tui.core.evaluation.rows import Row
 from sei_tui.core.network.scenario import builtin_scenario, load_scenario, save_scenario
 from sei_tui.tui.app import DEBOUNCE_S, SeiApp
 from sei_tui.tui.bindings import BINDING_SECTIONS
@@ -746,3 +747,35 @@ async def test_a_scenario_that_fails_to_open_says_how_to_get_one(tmp_path):
         assert "waiting" not in diagram and "Open scenario" in diagram
         status = str(app.query_one("#network-status").render())
         assert "bad.toml: TOML syntax error" in status
+
+
+class Split2Services(FakeServices):
+    """FakeServices that also bring two split2 rows with the same k1 and encoding."""
+
+    def evaluate(self, spec, weights, scenario, data_dir, qos, progress, cancel):
+        yield from super().evaluate(spec, weights, scenario, data_dir, qos, progress, cancel)
+        for k2, p95 in ((5, 0.004), (8, 0.006)):
+            yield Row(
+                strategy="split2",
+                split_index=3,
+                after="conv",
+                encoding="fp32",
+                payload_bytes=400,
+                p95_latency=p95,
+                accuracy=0.9,
+                cuts=[3, k2],
+                nodes=["camera", "edgebox", "cloud"],
+                hop_payload_bytes=[400, 100],
+            )
+
+
+async def test_split2_rows_show_in_the_table():
+    app = SeiApp(services=Split2Services())
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(pilot, app)
+        pane = results(app)
+        assert len(pane.rows) == 2 + 9 * 2 + 2  # both pairs of cuts, not one over the other
+        for k2 in (5, 8):
+            key = f"split2:3:fp32:cuts3|{k2}"
+            assert pane.rows[key].cuts == [3, k2]
+            assert str(pane.table.get_cell(key, "split")).startswith(f"2-cut 3|{k2}")

@@ -166,6 +166,10 @@ class Evaluation:
         self.exit_retuner: Any = None  # adapters.deploy.ExitRetuner once exits are trained
         self.inputs: EvaluationInputs | None = None
         self.deployments: list[Deployment] = []
+        # split2 deployments (tiers.TwoCut) and each one's top-1 per image through both
+        # re-encodings, keyed by (cuts, encoding): only when the scenario has an edge box
+        self.two_cuts: list[Any] = []
+        self.two_cut_top1: dict[tuple, Any] = {}
         self.prepared = False
 
     def __getattr__(self, name: str) -> Any:
@@ -228,8 +232,67 @@ class Evaluation:
         if "split" not in self.strategies:  # built only for the exits' offloaded path
             deployments = [d for d in deployments if d.strategy != "split"]
         self.deployments = deployments
+        if "split" in self.strategies:
+            self._prepare_two_cuts(self.candidate_splits(), report, cancel)
         report(1.0, "prepared")
         self.prepared = True
+
+    def _prepare_two_cuts(self, candidates: list, report: Progress, cancel: Cancel | None) -> None:
+        """Every pair of the split candidates in every encoding as a split2 deployment, and
+        its accuracy through both hops' re-encodings; nothing without an edge box."""
+        from sei_tui.core.evaluation.tiers import (
+            build_two_cuts,
+            edge_box,
+            hop_roundtrip,
+            two_cut_top1,
+        )
+
+        if edge_box(self.scenario) is None:
+            return
+        report(0.99, "two cuts")
+        inputs = self.inputs
+        with batch_threads():
+            self.two_cuts = build_two_cuts(
+                inputs.graph, self.scenario, candidates, self.encodings, inputs.images
+            )
+            by_name = {e.name: e for e in self.encodings}
+            for d in self.two_cuts:
+                check_cancel(cancel)
+                roundtrip = hop_roundtrip(by_name[d.encoding])
+                self.two_cut_top1[d.cuts, d.encoding] = two_cut_top1(
+                    inputs.graph, inputs.images, *d.cuts, roundtrip
+                )
+
+    def _two_cut_rows(
+        self,
+        qos: QoS,
+        deadline: float | None,
+        processes: int | None,
+        cancel: Cancel | None,
+    ) -> Iterator[Row]:
+        """The split2 rows on the current scenario (none once it has no edge box)."""
+        from sei_tui.core.evaluation.tiers import (
+            edge_box,
+            simulate_two_cuts,
+            two_cut_row,
+            undominated,
+        )
+
+        if not self.two_cuts or edge_box(self.scenario) is None:
+            return
+        inputs = self.inputs
+        results = simulate_two_cuts(
+            self.two_cuts, self.scenario, self.frames, self.protocol, deadline, processes, cancel
+        )
+        rows = []
+        for result in results:
+            d = result.deployment
+            top1 = self.two_cut_top1[d.cuts, d.encoding]
+            row = two_cut_row(result, inputs.graph, top1, inputs.labels, inputs.whole_top1)
+            row.violations = qos.check(row)
+            row.feasible = not row.violations
+            rows.append(row)
+        yield from undominated(rows)
 
     def _plan_adapters(self, candidates: list) -> Any:
         """The checked training plan of the exits and bottlenecks the strategies ask for
@@ -311,10 +374,18 @@ class Evaluation:
             processes,
             cancel,
         )
-        for done, (_, _, _, row) in enumerate(results, 1):
+        total = len(self.deployments) + len(self.two_cuts)
+        done = 0
+        for _, _, _, row in results:
+            done += 1
             yield row
             if progress is not None:
-                progress(done / len(self.deployments), row.strategy)
+                progress(done / total, row.strategy)
+        for row in self._two_cut_rows(qos, deadline, processes, cancel):
+            done += 1
+            yield row
+            if progress is not None:
+                progress(done / total, row.strategy)
 
     def retune_exit(
         self,

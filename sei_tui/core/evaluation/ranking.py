@@ -13,7 +13,8 @@ The ranking (documented in docs/cli.md, "Ranking"):
    their leader; within a class:
 3. higher accuracy (missing counts as the worst);
 4. the canonical deployment order as the final tie-break: local, remote, split,
-   early_exit, bottleneck; then the split index; then the encoding name; then the exit
+   early_exit, bottleneck, split2; then the split index; then the cuts; then the
+   encoding name; then the exit
    threshold and the bottleneck width. It depends only on the row, never on the order in
    which rows arrived from parallel simulations, so equal rows always rank the same.
 
@@ -71,12 +72,14 @@ _STRATEGY_ORDER = {
 
 
 def canonical_key(row: Row) -> tuple:
-    """local, remote, split, early_exit, bottleneck; then split index; then encoding; then
-    exit threshold and bottleneck width: a total order on deployments."""
+    """local, remote, split, early_exit, bottleneck, split2; then split index (k1); then
+    the cuts; then encoding; then exit threshold and bottleneck width: a total order on
+    deployments."""
     return (
         _STRATEGY_ORDER.get(row.strategy, len(_STRATEGY_ORDER)),
         row.strategy,
         -1 if row.split_index is None else row.split_index,
+        tuple(getattr(row, "cuts", None) or ()),  # split2 rows: k1 (split_index), then k2
         row.encoding,
         # early_exit and bottleneck rows of one split and encoding differ in these only
         -1.0 if getattr(row, "exit_threshold", None) is None else row.exit_threshold,

@@ -79,6 +79,8 @@ def render(report: AnalysisReport, fmt: str) -> str:
 
 
 def deployment(row: Row) -> str:
+    if row.strategy == "split2" and row.cuts:
+        return f"2-cut {row.cuts[0]}|{row.cuts[1]}"
     if row.strategy == "split":
         return f"split {row.split_index} {row.after}"
     if row.strategy == "early_exit":
@@ -147,8 +149,8 @@ def _table_cells(index: int, row: Row) -> tuple[str, ...]:
     return (
         str(index),
         deployment(row),
-        row.encoding,
-        display_bytes(row.payload_bytes),
+        "|".join([row.encoding] * len(row.hop_payload_bytes or [0])),  # split2: per hop
+        _payload(row),
         display_seconds(row.head_s + row.encode_s),
         display_seconds(row.network_p95_s),
         display_seconds(row.decode_s + row.tail_s),
@@ -160,6 +162,13 @@ def _table_cells(index: int, row: Row) -> tuple[str, ...]:
         "*" if row.pareto else "",
         "ok" if row.feasible else "fails " + ", ".join(violated_columns(row)),
     )
+
+
+def _payload(row: Row) -> str:
+    """One frame's bytes; a split2 row's per hop, a|b (Markdown escapes the bar)."""
+    if row.hop_payload_bytes:
+        return "|".join(display_bytes(b) for b in row.hop_payload_bytes)
+    return display_bytes(row.payload_bytes)
 
 
 def violated_columns(row: Row) -> list[str]:
@@ -301,6 +310,9 @@ def to_csv(rows: Sequence[Row]) -> str:
     for row in rows:
         d = row.to_dict()
         d["violations"] = ";".join(row.violations)
+        for key, value in d.items():  # split2 rows' per-hop and per-node lists: a|b
+            if isinstance(value, list):
+                d[key] = "|".join(str(v) for v in value)
         writer.writerow(["" if d[c] is None else d[c] for c in CSV_COLUMNS])
     return buffer.getvalue()
 

@@ -10,6 +10,9 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 STRATEGIES = ("local", "remote", "split", "early_exit", "bottleneck")
+# two-cut rows (device -> edge box -> server): only when the scenario has an edge box, so
+# not a `--strategies` choice; ranked after every other strategy (ranking.canonical_key)
+SPLIT2 = "split2"
 
 
 @dataclass
@@ -70,6 +73,13 @@ class Row:
     edge_energy_j: float | None = None  # the edge: compute + encode + radio
     total_energy_j: float | None = None  # every node that computes on the frame, + radio
     edge_radio_energy_j: float | None = None  # the radio's part of edge_energy_j
+    # split2 rows (None on the others; see docs/cli.md, "Two cuts"): `split_index` is k1,
+    # `after` the fx node the device's head ends at, `payload_bytes` the LARGEST hop's mean
+    # frame (what QoS and the table use), `tail_s` the edge box's and the server's compute
+    cuts: list[int] | None = None  # [k1, k2], split indices, k1 < k2
+    nodes: list[str] | None = None  # the compute node of each segment: device, box, server
+    hop_payload_bytes: list[int] | None = None  # each hop's mean frame (JSON: payload_bytes)
+    middle_s: float | None = None  # the edge box's compute (part of tail_s)
 
     @property
     def label(self) -> str:
@@ -79,13 +89,20 @@ class Row:
             return f"exit@{self.split_index} τ={self.exit_threshold:g} {self.encoding}"
         if self.strategy == "bottleneck":
             return f"bottleneck@{self.split_index} c={self.bottleneck_channels} {self.encoding}"
+        if self.strategy == SPLIT2 and self.cuts:
+            return f"2-cut {self.cuts[0]}|{self.cuts[1]} {self.encoding}"
         return f"{self.strategy} {self.encoding}"
 
     def to_dict(self) -> dict:
+        """The row as JSON-ready values; on split2 rows `encoding` and `payload_bytes` are
+        per-hop lists (the in-memory row keeps one encoding and the largest hop)."""
         out = asdict(self)
         for key, value in out.items():
             if isinstance(value, float) and not math.isfinite(value):
                 out[key] = None
+        if self.strategy == SPLIT2 and self.hop_payload_bytes is not None:
+            out["encoding"] = [self.encoding] * len(self.hop_payload_bytes)
+            out["payload_bytes"] = list(self.hop_payload_bytes)
         return out
 
 

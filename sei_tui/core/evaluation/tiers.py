@@ -42,6 +42,8 @@ __all__ = [
     "hop_frame_seconds",
     "simulate_two_cuts",
     "two_cut_network",
+    "two_cut_row",
+    "undominated",
     "two_cut_top1",
 ]
 
@@ -96,6 +98,8 @@ class TwoCutResult:
     hop1_s: tuple[float | None, ...]  # per frame; None: never arrived whole
     hop2_s: tuple[float | None, ...]
     parts: LatencyParts
+    packets_lost: int = 0  # both hops' flows
+    retransmissions: int = 0
 
 
 def _sizes(sizes: Sequence[int]) -> int | list[int]:
@@ -169,9 +173,12 @@ def simulate_two_cuts(
         hop1 = hop_frame_seconds(sim.flows[index])
         hop2 = hop_frame_seconds(sim.flows[index + 1])
         network_s = _frame_network_s(hop1, hop2)
+        flows = (sim.flows[index], sim.flows[index + 1])
+        lost = sum(f.summary.packets_lost for f in flows)
+        resent = sum(f.summary.retransmissions for f in flows)
         for d in by_sizes[keys[i]]:
             parts = latency_parts(network_s, d.fixed_s, deadline)
-            yield TwoCutResult(d, hop1, hop2, parts)
+            yield TwoCutResult(d, hop1, hop2, parts, lost, resent)
 
 
 def best_two_cut(
@@ -299,3 +306,90 @@ def hop_roundtrip(encoding: Any) -> Callable[[list], list]:
         return [torch.cat([torch.from_numpy(im[k]) for im in images]) for k in range(len(tensors))]
 
     return roundtrip
+
+
+def two_cut_row(result: TwoCutResult, graph: Any, top1: Any, labels: Any, whole_top1: Any) -> Any:
+    """The `split2` Row of one simulated deployment (docs/cli.md, "Two cuts"): `split_index`
+    k1, `payload_bytes` the largest hop (QoS, table), `hop_payload_bytes` each hop's,
+    `tail_s` the edge box's and the server's compute (`middle_s` the box's part), accuracy
+    and agreement of `top1` (each image's answer through both re-encodings, `two_cut_top1`;
+    lossless: a frame lost on the way is not counted against it). No energy figure."""
+    from sei_tui.core.evaluation.deployments import FLOAT_BYTES
+    from sei_tui.core.evaluation.rows import SPLIT2, Row
+
+    d = result.deployment
+    first, second = (graph.split_points[k] for k in d.cuts)
+    hops = list(d.payload_bytes)
+    complete = sum(
+        1
+        for a, b in zip(result.hop1_s, result.hop2_s, strict=True)
+        if a is not None and b is not None
+    )
+    return Row(
+        strategy=SPLIT2,
+        split_index=first.index,
+        after=first.after,
+        encoding=d.encoding,
+        payload_bytes=max(hops),
+        head_s=d.head_s,
+        encode_s=sum(d.encode_s),
+        decode_s=sum(d.decode_s),
+        tail_s=d.middle_s + d.tail_s,
+        frames=len(result.hop1_s),
+        frames_complete=complete,
+        packets_lost=result.packets_lost,
+        retransmissions=result.retransmissions,
+        accuracy=float((top1 == labels).float().mean()),
+        agreement=float((top1 == whole_top1).float().mean()),
+        edge_flops=int(first.head_flops),
+        server_flops=int(second.tail_flops),
+        edge_params=int(first.head_params),
+        edge_memory_bytes=int(first.head_params) * FLOAT_BYTES
+        + int(first.head_peak_activation_bytes),
+        compute=f"{d.nodes[0]}, {d.nodes[1]}, {d.nodes[2]} profiles",
+        cuts=list(d.cuts),
+        nodes=list(d.nodes),
+        hop_payload_bytes=hops,
+        middle_s=d.middle_s,
+        **result.parts.__dict__,
+    )
+
+
+# lower is better on these, higher on accuracy and agreement (docs/cli.md, "Two cuts")
+_LOWER = (
+    "p50_latency",
+    "p95_latency",
+    "p99_latency",
+    "mean_latency",
+    "payload_bytes",
+    "edge_memory_bytes",
+    "edge_flops",
+    "edge_params",
+)
+
+
+def _no_worse(b: Any, a: Any) -> bool:
+    """b is at least as good as a on every column a QoS constraint of the usual direction
+    (<= on times, sizes and FLOPs, >= on accuracy) may test, and earlier in canonical order."""
+    from sei_tui.core.evaluation.ranking import canonical_key
+
+    def lower(x: Any) -> float:
+        return math.inf if x is None or x != x else x
+
+    def higher(x: Any) -> float:
+        return -math.inf if x is None or x != x else x
+
+    return (
+        all(lower(getattr(b, c)) <= lower(getattr(a, c)) for c in _LOWER)
+        and lower(b.deadline_miss) <= lower(a.deadline_miss)
+        and higher(b.accuracy) >= higher(a.accuracy)
+        and higher(b.agreement) >= higher(a.agreement)
+        and bool(b.violations) <= bool(a.violations)
+        and canonical_key(b) < canonical_key(a)
+    )
+
+
+def undominated(rows: Sequence[Any]) -> list[Any]:
+    """The split2 rows no other one dominates (`_no_worse`): a dominated row ranks after its
+    dominator under any such QoS, so it is never the recommendation; keeps the report short."""
+    return [a for a in rows if not any(_no_worse(b, a) for b in rows if b is not a)]

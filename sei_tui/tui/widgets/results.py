@@ -80,12 +80,16 @@ def row_key(row: Any) -> str:
         key += f":t{attr(row, 'exit_threshold')!r}"
     if attr(row, "bottleneck_channels") is not None:  # bottlenecks: one row per width
         key += f":c{attr(row, 'bottleneck_channels')}"
+    if attr(row, "cuts"):  # split2: one row per pair of cuts
+        key += ":cuts" + "|".join(str(k) for k in attr(row, "cuts"))
     return key
 
 
 def split_text(row: Any) -> str:
     """The split column: the index (with τ or c for trained strategies) and the node."""
     split_index = attr(row, "split_index")
+    if attr(row, "cuts"):  # split2: both cuts
+        return "2-cut " + "|".join(str(k) for k in attr(row, "cuts"))
     if split_index is None:
         return "–"
     where = f"{split_index}"
