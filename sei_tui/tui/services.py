@@ -8,6 +8,7 @@ screen paints before torch has finished importing.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator
@@ -234,16 +235,23 @@ class CoreServices:
         cancel: Cancel,
     ) -> Iterator[Any]:
 
-        while not self._evaluation_lock.acquire(timeout=0.1):
-            if cancel():
-                raise SeiCancelled()
-        try:
+        with self._evaluation_held(cancel):
             evaluation = self._evaluation_for(spec, weights, scenario, data_dir)
             evaluation.prepare(progress=lambda f, s: progress(0.5 * f, s), cancel=cancel)
             evaluation.scenario = scenario
             yield from evaluation.rows(
                 qos, progress=lambda f, s: progress(0.5 + 0.5 * f, s), cancel=cancel
             )
+
+    @contextlib.contextmanager
+    def _evaluation_held(self, cancel: Cancel) -> Iterator[None]:
+        """Hold the evaluation lock (one evaluation step at a time), waiting for it while
+        `cancel` allows (SeiCancelled otherwise)."""
+        while not self._evaluation_lock.acquire(timeout=0.1):
+            if cancel():
+                raise SeiCancelled()
+        try:
+            yield
         finally:
             self._evaluation_lock.release()
 
@@ -287,10 +295,7 @@ class CoreServices:
         progress: Progress,
         cancel: Cancel,
     ) -> list[dict]:
-        while not self._evaluation_lock.acquire(timeout=0.1):
-            if cancel():
-                raise SeiCancelled()
-        try:
+        with self._evaluation_held(cancel):
             evaluation = self._evaluation_for(spec, weights, scenario, data_dir)
             evaluation.prepare(progress=lambda f, s: progress(0.3 * f, s), cancel=cancel)
             evaluation.scenario = scenario
@@ -301,32 +306,20 @@ class CoreServices:
                 cancel=cancel,
             )
             return [point.to_dict() for point in points]
-        finally:
-            self._evaluation_lock.release()
 
     def retune_exit(self, row: Any, threshold: float, qos: Any, cancel: Cancel) -> Any:
-        while not self._evaluation_lock.acquire(timeout=0.1):
-            if cancel():
-                raise SeiCancelled()
-        try:
+        with self._evaluation_held(cancel):
             if self._evaluation is None:
                 raise SeiInputError("no evaluation to change yet")
             return self._evaluation.retune_exit(
                 row.split_index, row.encoding, row.exit_threshold, threshold, qos, cancel=cancel
             )
-        finally:
-            self._evaluation_lock.release()
 
     def policies(self, rows: list[Any], deadline: float | None, cancel: Cancel) -> list[Any]:
-        while not self._evaluation_lock.acquire(timeout=0.1):
-            if cancel():
-                raise SeiCancelled()
-        try:
+        with self._evaluation_held(cancel):
             if self._evaluation is None:
                 return []
             return self._evaluation.policies(rows, deadline, cancel=cancel)
-        finally:
-            self._evaluation_lock.release()
 
     def parse_qos(self, text: str) -> Any:
         from sei_tui.core.evaluation.qos import parse_qos
