@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from sei_tui.core.deploy import wire
     from sei_tui.core.deploy.client import connect, open_datagrams, run_frames
     from sei_tui.core.deploy.measure import run_report
-    from sei_tui.core.deploy.predicted import deployment_of, split_evaluation
+    from sei_tui.core.deploy.predicted import adapter_evaluation, deployment_of, split_evaluation
     from sei_tui.core.evaluation.prepare import load_scenario
     from sei_tui.core.model.graph import analyze_model
     from sei_tui.core.model.loading import load_model
@@ -88,16 +88,22 @@ def run(args: argparse.Namespace) -> int:
             f"{loaded.weights_digest[:12]}…, the export was made with {doc['weights_digest'][:12]}…"
         )
     graph = analyze_model(loaded)
-    evaluation = split_evaluation(
-        loaded,
-        graph,
-        doc["split_index"],
-        manifest.encoding.name,
-        data=args.data,
-        synthetic=flags["synthetic"],
-        scenario=scenario,
-        protocol=args.protocol,
-    )
+    from sei_tui.core.deploy.adapters import adapter_of_manifest, model_classes
+
+    adapter = adapter_of_manifest(manifest, graph, model_classes(graph))
+    common = {
+        "data": args.data,
+        "synthetic": flags["synthetic"],
+        "scenario": scenario,
+        "protocol": args.protocol,
+    }
+    strategy = "split" if adapter is None else adapter.kind
+    if adapter is None:
+        evaluation = split_evaluation(
+            loaded, graph, doc["split_index"], manifest.encoding.name, **common
+        )
+    else:  # the exported part's own deployment, evaluated as sei analyze evaluates it
+        evaluation = adapter_evaluation(loaded, graph, adapter, manifest.encoding.name, **common)
     images = evaluation.images
     frames = flags["frames"] or len(images)
     try:
@@ -117,21 +123,29 @@ def run(args: argparse.Namespace) -> int:
             if args.protocol == "udp":
                 sender = open_datagrams(sock)
             result = run_frames(
-                sock, manifest, images, frames, flags["fps"], advance, datagrams=sender
+                sock,
+                manifest,
+                images,
+                frames,
+                flags["fps"],
+                advance,
+                datagrams=sender,
+                exit_threshold=manifest.exit_threshold,
             )
         except (OSError, wire.WireError) as exc:
             raise SeiInputError(f"--server {args.server}: connection lost: {exc}") from None
         finally:
             if sender is not None:
                 sender.close()
-    predicted = next(iter(evaluation.rows()))
+    predicted = next(r for r in evaluation.rows() if r.strategy == strategy)
     report = run_report(
         result,
         evaluation,
-        deployment_of(evaluation),
+        deployment_of(evaluation, strategy),
         predicted,
         doc["split_index"],
         manifest.encoding.name,
+        manifest.adapters,
     )
     report["server"] = args.server
     report["protocol"] = args.protocol
@@ -165,8 +179,14 @@ def _print_report(report: dict[str, Any], compare: bool) -> None:
 
     predicted = report["predicted"]
     console = Console()
+    what = {"early_exit": "early exit", "bottleneck": "bottleneck"}.get(report["strategy"], "")
+    if report["strategy"] == "early_exit":
+        what += f" τ = {report['adapters']['threshold']:g} ({report['early_exit_frames']} frames "
+        what += "answered on the device) "
+    elif report["strategy"] == "bottleneck":
+        what += f" c = {report['adapters']['width']} "
     console.print(
-        f"[bold]split {report['split_index']} {report['encoding']}[/] · "
+        f"[bold]{what}split {report['split_index']} {report['encoding']}[/] · "
         f"{report['frames']} frames over {report['images']} images · "
         f"{report['payload_bytes']:.0f} B per frame · accuracy = {report['accuracy_kind']}"
     )
@@ -174,12 +194,17 @@ def _print_report(report: dict[str, Any], compare: bool) -> None:
     for column in ("", "measured (loopback)", "predicted (sei analyze)"):
         table.add_column(column, justify="right" if column else "left")
 
-    seconds, share = display_seconds, display_fraction
+    share = display_fraction
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else display_seconds(value)
 
     for key in ("p50_latency", "p95_latency", "p99_latency"):
         table.add_row(key, seconds(report[key]), seconds(predicted[key]))
     table.add_row("accuracy", share(report["accuracy"]), share(predicted["accuracy"]))
     table.add_row("agreement", share(report["agreement"]), share(predicted["agreement"]))
+    if report["exit_rate"] is not None:
+        table.add_row("exit rate", share(report["exit_rate"]), share(predicted["exit_rate"]))
     if compare:
         for part, column in _PREDICTED_PART.items():
             table.add_row(

@@ -40,9 +40,13 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     host, bound = server.address
     print(f"sei serve: listening on {host}:{bound}", flush=True)
+    entry = manifest.adapters
+    part = ""
+    if entry is not None:
+        part = f", {entry['kind'].replace('_', ' ')} {entry['digest'][:12]}…"
     log(
         f"{manifest.document['model']['name']} split {manifest.document['split_index']} "
-        f"({manifest.document['after']}), {manifest.encoding.name}"
+        f"({manifest.document['after']}), {manifest.encoding.name}{part}"
     )
     previous = signal.signal(signal.SIGTERM, lambda *_: server.stop())  # SIGTERM: a clean stop
     try:

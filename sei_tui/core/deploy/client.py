@@ -34,7 +34,8 @@ class FrameRecord:
     network_server_s: float  # send to answer received: network both ways + server's work
     decode_s: float  # the server's decode of the payload (from its answer)
     tail_s: float  # the server's tail (from its answer)
-    payload_bytes: int
+    payload_bytes: int  # 0 for a frame answered by the early exit (nothing was sent)
+    exited: bool = False  # answered on the device by the early exit
 
     @property
     def latency_s(self) -> float:
@@ -51,10 +52,17 @@ class RunResult:
     def percentile(self, q: float) -> float:
         return nearest_rank(sorted(self.latencies()), q)
 
-    def parts(self) -> dict[str, float]:
-        return {
-            part: statistics.median(getattr(r, f"{part}_s") for r in self.records) for part in PARTS
-        }
+    def parts(self) -> dict[str, float | None]:
+        """Median seconds of each part over the frames that took it (every frame has a
+        head; early-exit frames have no other part); None when no frame took it."""
+        out: dict[str, float | None] = {}
+        for part in PARTS:
+            took = [r for r in self.records if part == "head" or not r.exited]
+            out[part] = statistics.median(getattr(r, f"{part}_s") for r in took) if took else None
+        return out
+
+    def exited_by_image(self) -> dict[int, bool]:
+        return {r.image: r.exited for r in self.records}
 
     def top1_by_image(self) -> dict[int, int]:
         return {r.image: r.top1 for r in self.records}
@@ -121,9 +129,12 @@ def run_frames(
     progress: Callable[[int], None] | None = None,
     head: Callable[..., Any] | None = None,
     datagrams: DatagramSender | None = None,
+    exit_threshold: float | None = None,
 ) -> RunResult:
     """Send `frames` frames (images in turn, cycling), one at a time, paced at `fps`;
-    over `datagrams` (UDP, then a FRAME_END on `sock`) when given, else as TCP FRAMEs."""
+    over `datagrams` (UDP, then a FRAME_END on `sock`) when given, else as TCP FRAMEs.
+    `exit_threshold` (an early-exit export, whose head returns the exit's probabilities
+    first): a frame whose top-1 probability is at least it is answered here, unsent."""
     if head is None:
         path, fmt = manifest.program("head")
         head = load_program(path, fmt)
@@ -144,6 +155,18 @@ def run_frames(
         with torch.inference_mode():
             out = head(x)
         tensors: Sequence = out if isinstance(out, tuple | list) else (out,)
+        if exit_threshold is not None:
+            probabilities, tensors = tensors[0], tensors[1:]
+            top = probabilities.reshape(-1).max(dim=0)
+            # a tensor comparison, as the evaluation's (tau rounds to float32 the same way)
+            if bool(top.values >= exit_threshold):  # answered by the exit: nothing sent
+                t1 = time.perf_counter()
+                result.records.append(
+                    FrameRecord(index, int(top.indices), t1 - t0, 0.0, 0.0, 0.0, 0.0, 0, True)
+                )
+                if progress is not None:
+                    progress(i + 1)
+                continue
         t1 = time.perf_counter()
         payload = encode_tensors(tensors, manifest.encoding)
         t2 = time.perf_counter()

@@ -2,7 +2,8 @@
 
 Head and tail are exported for batch 1 with `torch.export` (a `.pt2` program: ATen ops
 only, no Python model code needed to load it); where export fails, TorchScript tracing
-(`.ts`) is the fallback, and the manifest says which format each file is in.
+(`.ts`) is the fallback, and the manifest says which format each file is in. An early
+exit or a bottleneck changes what head and tail compute (`adapters`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 
 from sei_tui import __version__
 from sei_tui.core.cache import atomic_write_json
+from sei_tui.core.deploy.adapters import BottleneckHead, BottleneckTail, ExitHead
 from sei_tui.core.deploy.manifest import (
     MANIFEST_FORMAT_VERSION,
     MANIFEST_NAME,
@@ -117,11 +119,14 @@ def export_split(
     out: str | os.PathLike[str],
     model_spec: dict[str, Any],
     payload_bytes: int | None = None,
+    adapter: Any = None,
 ) -> dict[str, Any]:
     """Write head, tail and manifest.json into `out`; the manifest document.
 
     `payload_bytes`: the evaluation's mean frame size for compressed encodings (whose
-    size depends on the images); uncompressed frames have one size, computed here."""
+    size depends on the images); uncompressed frames have one size, computed here.
+    `adapter`: a `deploy.adapters.Adapter` (early exit or bottleneck) at this split, whose
+    programs and state file are written instead (see that module)."""
     if not 0 <= split_index < len(graph.split_points):
         raise SeiInputError(
             f"--split {split_index}: {graph.name} has split points 0..{len(graph.split_points) - 1}"
@@ -135,11 +140,23 @@ def export_split(
     x = torch.zeros(1, *graph.input_shape)
     with torch.no_grad():
         payload = tuple(head(x))
+    names = [spec.name for spec in point.tensors]
+    head_module: torch.nn.Module = TupleHead(head, len(payload))
+    tail_module: torch.nn.Module = PositionalTail(tail)
+    kind = None if adapter is None else adapter.kind
+    if kind == "early_exit":
+        head_module = ExitHead(head, adapter.module)
+    elif kind == "bottleneck":
+        head_module = BottleneckHead(head, adapter.module)
+        tail_module = BottleneckTail(tail, adapter.module)
+        with torch.no_grad():
+            payload = (head_module(x),)
+        names = [f"{names[0]}.code"]
     shapes = [tuple(int(d) for d in t.shape) for t in payload]
-    head_name, head_format, head_why = _save_program(
-        TupleHead(head, len(payload)), (x,), folder, "head"
-    )
-    tail_name, tail_format, tail_why = _save_program(PositionalTail(tail), payload, folder, "tail")
+    head_name, head_format, head_why = _save_program(head_module, (x,), folder, "head")
+    tail_name, tail_format, tail_why = _save_program(tail_module, payload, folder, "tail")
+    if adapter is not None:
+        adapter.save(folder)
     if payload_bytes is None:
         payload_bytes = payload_bytes_uncompressed(shapes, encoding)
     head_entry = {"file": head_name, "format": head_format}
@@ -157,17 +174,18 @@ def export_split(
         "after": point.after,
         "tensors": [
             {
-                "name": spec.name,
+                "name": name,
                 "shape": list(t.shape),
                 "dtype": str(t.dtype).removeprefix("torch."),
             }
-            for spec, t in zip(point.tensors, payload, strict=True)
+            for name, t in zip(names, payload, strict=True)
         ],
         "encoding": encoding.name,
         "preprocessing": preprocessing_of(loaded),
         "payload_bytes": int(payload_bytes),
         "head": head_entry,
         "tail": tail_entry,
+        "adapters": None if adapter is None else adapter.manifest_entry(),
     }
     atomic_write_json(folder / MANIFEST_NAME, document)
     return document

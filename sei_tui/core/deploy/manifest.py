@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ MANIFEST_KEYS = (
     "head",
     "tail",
 )
+# keys added after the first format (absent in older manifests: their default is null)
+OPTIONAL_KEYS = ("adapters",)
+ADAPTER_KINDS = ("early_exit", "bottleneck")
 PROGRAM_FORMATS = ("torch.export", "torchscript")
 ITEM_BYTES = {"fp32": 4, "fp16": 2, "int8": 1}
 MAX_TENSORS = 255  # the payload frame header's u8 tensor count
@@ -56,6 +60,16 @@ class Manifest:
     def elements(self) -> int:
         return sum(math.prod(s) for s in self.shapes)
 
+    @property
+    def adapters(self) -> dict[str, Any] | None:
+        """The exported early exit or bottleneck (docs/cli.md), None for a plain split."""
+        return self.document.get("adapters")
+
+    @property
+    def exit_threshold(self) -> float | None:
+        entry = self.adapters
+        return entry["threshold"] if entry and entry["kind"] == "early_exit" else None
+
     def program(self, side: str) -> tuple[Path, str]:
         entry = self.document[side]
         return self.folder / entry["file"], entry["format"]
@@ -69,6 +83,8 @@ class Manifest:
             "weights_digest": d["weights_digest"],
             "split_index": d["split_index"],
             "encoding": d["encoding"],
+            "adapters": None if self.adapters is None else self.adapters["kind"],
+            "adapters_digest": None if self.adapters is None else self.adapters["digest"],
         }
 
     @property
@@ -148,4 +164,31 @@ def read_manifest(folder: str | Path) -> Manifest:
         document["weights_digest"], str
     ):
         raise SeiInputError(f"{path}: split_index / weights_digest have the wrong type")
+    _check_adapters(document.get("adapters"), path)
     return Manifest(document, encoding, folder)
+
+
+def _check_adapters(entry: Any, path: Path) -> None:
+    """null, or {kind, digest, file, ...} with the kind's own fields (docs/cli.md)."""
+    if entry is None:
+        return
+
+    def bad(what: str) -> SeiInputError:
+        return SeiInputError(f"{path}: adapters: {what}")
+
+    if not isinstance(entry, dict) or entry.get("kind") not in ADAPTER_KINDS:
+        raise bad(f"expected null or an object whose kind is {' or '.join(ADAPTER_KINDS)}")
+    if not isinstance(entry.get("digest"), str) or not re.fullmatch(
+        r"[0-9a-f]{64}", entry["digest"]
+    ):
+        raise bad("digest: expected 64 hexadecimal digits (sha256)")
+    if not isinstance(entry.get("file"), str) or Path(entry["file"]).name != entry["file"]:
+        raise bad("file: expected a name in the folder")
+    if entry["kind"] == "early_exit":
+        tau = entry.get("threshold")
+        if not isinstance(tau, int | float) or isinstance(tau, bool) or not 0 < tau <= 1:
+            raise bad("threshold: expected a number in (0, 1]")
+    else:
+        width = entry.get("width")
+        if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+            raise bad("width: expected a positive integer")

@@ -22,6 +22,11 @@ def measure_server(
     another model (weights digest) or a split this graph does not have."""
     sock, offer = open_offer(host, port)
     with sock:
+        if offer.get("adapters") is not None:
+            raise wire.Mismatch(
+                f"the server serves a {offer['adapters']} export; --measure runs plain "
+                "splits: measure it with sei run"
+            )
         if offer["weights_digest"] != loaded.weights_digest:
             raise wire.Mismatch(
                 f"weights_digest {offer['weights_digest'][:12]}… (the server) is not this "
@@ -57,10 +62,13 @@ def run_report(
     predicted: Any,
     split_index: int,
     encoding: str,
+    adapters: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The `sei run --json` document (docs/cli.md): a run scored on the evaluation's
-    images; `deployment` / `predicted` (its Deployment and Row) may be None."""
+    images; `deployment` / `predicted` (its Deployment and Row) may be None; `adapters`:
+    the manifest's entry of an exported early exit or bottleneck."""
     answered = result.top1_by_image()
+    exited = result.exited_by_image()
     images = sorted(answered)
     labels = evaluation.labels
     whole = evaluation.whole_top1
@@ -87,4 +95,12 @@ def run_report(
         "encoding": encoding,
         "top1": [answered[i] for i in images],
         "predicted": None if predicted is None else predicted.to_dict(),
+        # added with exported exits and bottlenecks (docs/cli.md)
+        "strategy": "split" if adapters is None else adapters["kind"],
+        "adapters": adapters,
+        "early_exit_frames": sum(r.exited for r in result.records),
+        "exit_rate": None
+        if adapters is None or adapters["kind"] != "early_exit" or not images
+        else sum(exited[i] for i in images) / len(images),
+        "exited": [exited[i] for i in images],
     }

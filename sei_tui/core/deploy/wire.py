@@ -44,7 +44,16 @@ _ANSWER_HEAD = struct.Struct("<IBff")  # frame id, k, server decode s, server ta
 _ANSWER_ITEM = struct.Struct("<If")
 _FRAME_END = struct.Struct("<II")  # frame id, total payload bytes
 _PORT = struct.Struct("<H")  # class index, probability
-IDENTITY_KEYS = ("format_version", "weights_digest", "split_index", "encoding")
+# adapters / adapters_digest: the exported early exit or bottleneck's kind and sha256
+# (null for a plain split; a peer that predates them sends neither, which reads as null)
+IDENTITY_KEYS = (
+    "format_version",
+    "weights_digest",
+    "split_index",
+    "encoding",
+    "adapters",
+    "adapters_digest",
+)
 
 
 class WireError(Exception):
@@ -56,7 +65,7 @@ class PeerClosed(WireError):
 
 
 class Mismatch(WireError):
-    """The two sides export different deployments (model digest, split, encoding)."""
+    """The two sides export different deployments (model digest, split, encoding, adapters)."""
 
 
 # ------------------------------------------------------------------ socket helpers
@@ -119,6 +128,9 @@ def parse_hello(body: bytes) -> dict[str, Any]:
     for key, kind in types.items():
         if not isinstance(peer.get(key), kind) or isinstance(peer.get(key), bool):
             raise WireError(f"hello: {key} is missing or not a {kind.__name__}")
+    for key in ("adapters", "adapters_digest"):
+        if not isinstance(peer.get(key), str | None):
+            raise WireError(f"hello: {key} is neither null nor a string")
     return peer
 
 
