@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from sei_tui.cli.main import main
-from sei_tui.core.deploy.manifest import MANIFEST_KEYS, read_manifest
+from sei_tui.core.deploy.manifest import MANIFEST_KEYS, OPTIONAL_KEYS, read_manifest
 from sei_tui.core.model.loading import load_model
 
 # Runs in a fresh interpreter with only torch importable from sei's point of view.
@@ -69,7 +69,8 @@ def _export_and_compare(tmp_path, model, split, shape=None, extra=()):
 
 def test_demo_head_then_tail_in_plain_torch_equals_the_whole_model(tmp_path):
     manifest = _export_and_compare(tmp_path, "demo", 20)
-    assert set(manifest) == set(MANIFEST_KEYS)
+    assert set(manifest) == set(MANIFEST_KEYS) | set(OPTIONAL_KEYS)
+    assert manifest["adapters"] is None  # a plain split: no exit, no bottleneck
     assert manifest["head"]["format"] == "torch.export"
     assert manifest["split_index"] == 20 and manifest["encoding"] == "fp32"
     # fp32: 4 header bytes + 4 bytes per element of the one tensor crossing the cut
