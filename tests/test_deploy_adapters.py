@@ -465,3 +465,25 @@ def test_export_matches_sei_analyze_parts_rows_and_payloads(tmp_path, capsys):
     for key in ("accuracy", "agreement", "exit_rate", "exit_threshold", "payload_bytes",
                 "frames", "train_images", "eval_images", "edge_flops", "server_flops"):  # fmt: skip
         assert predicted[key] == expected[key], key
+
+
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        ({"digest": "xyz"}, "adapters: digest"),
+        ({"kind": "dropout"}, "adapters: expected null or an object"),
+        ({"threshold": 1.5}, "adapters: threshold"),
+        ({"file": "../elsewhere.pt"}, "adapters: file"),
+    ],
+)
+def test_a_manifest_with_a_bad_adapters_entry_is_refused(exports, tmp_path, capsys, change, needle):
+    import shutil
+
+    folder = tmp_path / "bad"
+    shutil.copytree(exports / "exit", folder)
+    document = json.loads((folder / "manifest.json").read_text())
+    document["adapters"].update(change)
+    (folder / "manifest.json").write_text(json.dumps(document))
+    assert main(["serve", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err, err

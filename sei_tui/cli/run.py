@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     manifest = read_manifest(args.folder)
     doc = manifest.document
     from sei_tui.core.deploy import wire
+    from sei_tui.core.deploy.adapters import adapter_of_manifest, model_classes
     from sei_tui.core.deploy.client import connect, open_datagrams, run_frames
     from sei_tui.core.deploy.measure import run_report
     from sei_tui.core.deploy.predicted import adapter_evaluation, deployment_of, split_evaluation
@@ -88,8 +89,6 @@ def run(args: argparse.Namespace) -> int:
             f"{loaded.weights_digest[:12]}…, the export was made with {doc['weights_digest'][:12]}…"
         )
     graph = analyze_model(loaded)
-    from sei_tui.core.deploy.adapters import adapter_of_manifest, model_classes
-
     adapter = adapter_of_manifest(manifest, graph, model_classes(graph))
     common = {
         "data": args.data,
