@@ -286,7 +286,7 @@ class SeiApp(App[None]):
         selected = tree.selected
         tree.show_graph(self.graph, message.result)
         if selected is not None:
-            tree.show_split(selected)
+            tree.show_split(selected, tree.cuts)
         status = f"{attr(self.graph, 'name')}: {len(tree.split_indices)} split points"
         if message.result is not None:
             status += f" · {len(tree.maxima)} CS maxima ★"
@@ -316,8 +316,9 @@ class SeiApp(App[None]):
         if not self.views_alive or not self.pipeline.is_current(message.generation):
             return
         self.pipeline.ranking = message.ranking
-        split = self.view(ResultsPane).show_ranking(message.ranking)
-        self.view(ModelTree).set_recommended(split)
+        results = self.view(ResultsPane)
+        split = results.show_ranking(message.ranking)
+        self.view(ModelTree).set_recommended(split, results.recommended_cuts())
         self.plots.show_ranking(message.ranking)
         self.refresh_detail()
 
