@@ -263,6 +263,8 @@ class SensitivityScreen(Screen[None]):
     # ------------------------------------------------------------------ a study's folder
     def show_study(self, study: Any) -> None:
         """The points of a results folder; `done of total` while it is unfinished."""
+        self.action_cancel_sweep()  # a folder opened over a sweep replaces it
+        self._run = self._worker = None
         self.study = study
         self._title = study_title(study)
         self.query_one("#sens-title", Static).update(self._title)
