@@ -142,7 +142,7 @@ async def test_a_study_folder_opens_as_the_map_with_the_hand_expected_cells(tmp_
         assert shown_marks(screen) == [
             [letter(screen, EXPECTED[b, lo, 0.03]) for b in BITRATES] for lo in LOSSES
         ]
-        assert "delay=30ms" in screen.axes_text() and "(f: 2/2)" in screen.axes_text()
+        assert screen.axes_text() == "wifi.bitrate × loss (a: 1/3) · delay=30ms (f: 2/2)"
         await pilot.press("left")
         assert "infeasible: nothing meets the QoS" in screen.detail_text()
 
@@ -191,6 +191,8 @@ async def test_an_unfinished_folder_shows_done_of_total_and_missing_cells(tmp_pa
 
 
 def test_bad_folders_are_one_line_errors(tmp_path):
+    with pytest.raises(SeiInputError, match="give the results folder"):
+        read_study("  ")  # an empty prompt: not the current folder
     with pytest.raises(SeiInputError, match=r"^--study .*nowhere: not a folder$"):
         read_study(str(tmp_path / "nowhere"), f"--study {tmp_path / 'nowhere'}")
     with pytest.raises(SeiInputError) as caught:

@@ -49,6 +49,8 @@ def read_study(folder: str, label: str | None = None) -> Any:
     from sei_tui.core.study.report import read_report
 
     label = label or folder
+    if not folder.strip():
+        raise SeiInputError("give the results folder of a study (sei study --out DIR)")
     if not Path(folder).is_dir():
         raise SeiInputError(f"{label}: not a folder")
     try:
@@ -339,8 +341,11 @@ class SensitivityScreen(Screen[None]):
         text = f"{grid.x} × {grid.y}" if grid.y else grid.x
         if len(self.pairs) > 1:
             text += f" (a: {self.pair_index + 1}/{len(self.pairs)})"
-        if grid.fixed:
-            text += f" · {fixed_text(grid.fixed)}"
+        # a model or scenario the whole study shares says nothing about this grid
+        shared = {k for k in ("model", "scenario") if len({p.get(k) for p in self.points}) == 1}
+        fixed = {k: v for k, v in grid.fixed.items() if k not in shared}
+        if fixed:
+            text += f" · {fixed_text(fixed)}"
             if len(self.grids) > 1:
                 text += f" (f: {self.grid_index + 1}/{len(self.grids)})"
         return text
@@ -407,6 +412,9 @@ class SensitivityScreen(Screen[None]):
 def study_title(study: Any) -> str:
     manifest = study.manifest
     title = f"Sensitivity map: study {manifest.get('study') or study.folder}"
+    models, scenarios = manifest.get("models") or [], manifest.get("scenarios") or []
+    if len(models) == 1 and len(scenarios) == 1:  # else the line over the grid names them
+        title += f" ({models[0]} on {scenarios[0]})"
     if manifest.get("qos"):
         title += f", QoS {manifest['qos']}"
     return title
