@@ -186,6 +186,71 @@ def fake_rows(
                 server_flops=tail_flops,
             )
         )
+    return rows + two_cut_rows(graph, saliency, scenario, bitrate, loss)
+
+
+TWO_CUT_ENCODING = "fp16"
+
+
+def hop_seconds(hops, payload_bytes: int, bitrate: float | None, loss: float) -> float:
+    return sum(
+        payload_bytes * 8 / (bitrate or link.bitrate_bps) / (1 - loss) + link.delay_s
+        for _, link, _ in hops
+    )
+
+
+def two_cut_rows(graph, saliency, scenario, bitrate=None, loss=0.0) -> list[Row]:
+    """On a scenario with an edge box (a relay with a compute profile on the path, as the
+    built-in three-tier): a split2 row for every pair of split points k1 < k2 in fp16
+    (half the fp32 bytes): head to k1 on the device, k1..k2 on the box, the rest on the
+    server; each hop store-and-forward over its own links."""
+    from sei_tui.core.evaluation.rows import SPLIT2
+    from sei_tui.core.evaluation.tiers import edge_box
+    from sei_tui.tui.scenario_edit import edge_to_server_path
+
+    box = edge_box(scenario)
+    if box is None:
+        return []
+    path = edge_to_server_path(scenario)
+    at_box = next(i for i, (_, _, b) in enumerate(path) if b == box.name) + 1
+    first_hops, second_hops = path[:at_box], path[at_box:]
+    device, server = scenario.edge_node(), scenario.server_node()
+    rate = {n.name: scenario.compute_of(n).gflops * 1e9 for n in (device, box, server)}
+    cs = {p.index: p.cs for p in saliency.points} if saliency else {}
+    scale = ENCODINGS[TWO_CUT_ENCODING]
+    rows = []
+    for a in graph.split_points:
+        for b in graph.split_points[a.index + 1 :]:
+            hop = [int(a.payload_bytes * scale), int(b.payload_bytes * scale)]
+            head_s = a.head_flops / rate[device.name]
+            middle_s = (b.head_flops - a.head_flops) / rate[box.name]
+            tail_s = middle_s + b.tail_flops / rate[server.name]
+            net = hop_seconds(first_hops, hop[0], bitrate, loss) + hop_seconds(
+                second_hops, hop[1], bitrate, loss
+            )
+            rows.append(
+                Row(
+                    strategy=SPLIT2,
+                    split_index=a.index,
+                    after=a.after,
+                    encoding=TWO_CUT_ENCODING,
+                    payload_bytes=max(hop),
+                    head_s=head_s,
+                    network_p50_s=net,
+                    network_p95_s=net,
+                    tail_s=tail_s,
+                    p50_latency=head_s + net + tail_s,
+                    p95_latency=head_s + net + tail_s,
+                    accuracy=ACCURACY[TWO_CUT_ENCODING],
+                    cs=cs.get(a.index),
+                    edge_flops=a.head_flops,
+                    server_flops=b.tail_flops,
+                    cuts=[a.index, b.index],
+                    nodes=[device.name, box.name, server.name],
+                    hop_payload_bytes=hop,
+                    middle_s=middle_s,
+                )
+            )
     return rows
 
 

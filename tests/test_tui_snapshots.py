@@ -146,3 +146,35 @@ def test_sensitivity_map_80x24_no_color(snap_compare, monkeypatch):
         terminal_size=(80, 24),
         run_before=_keys("m", "right", "right", "down"),
     )
+
+
+# ---------------------------------------------------------------- three tiers (issue 15)
+
+
+def test_two_cut_deployment_on_the_path_80x24_no_color(snap_compare, monkeypatch):
+    """The recommended two-cut row of the three-tier scenario drawn along its path."""
+    from sei_tui.tui.widgets.results import ResultsPane
+
+    monkeypatch.setenv("NO_COLOR", "1")  # ① ② and the segments read without colour
+
+    async def recommended_on_the_path(pilot):
+        await settle(pilot)
+        pane = pilot.app.query_one(ResultsPane)
+        pane.focus_key(pane.recommended_key)
+        await pilot.press("2")
+        await settle(pilot)
+
+    tiered = app(scenario="three-tier", qos="edge_flops<=1e6,server_flops<=1000")
+    assert snap_compare(tiered, terminal_size=(80, 24), run_before=recommended_on_the_path)
+
+
+def test_study_results_map_80x24_no_color(snap_compare, monkeypatch, tmp_path):
+    """`sei tui --study DIR` on an unfinished folder: 5 of 8 points, `?` where missing."""
+    from test_tui_study import write_study
+
+    from sei_tui.tui.screens.sensitivity import read_study
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    write_study(tmp_path / "out", done=5)
+    study = SeiApp(services=FakeServices(), study=read_study(str(tmp_path / "out")))
+    assert snap_compare(study, terminal_size=(80, 24), run_before=_keys("right"))

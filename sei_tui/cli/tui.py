@@ -32,11 +32,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a `sei run --json` file: its measured figures in the detail of the row it measured",
     )
+    p.add_argument(
+        "--study",
+        metavar="DIR",
+        help="open a `sei study` results folder (finished or not) as a sensitivity map first",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     _check_arguments(args)
     measured = read_run_file(args.run) if args.run else None
+    study = None
+    if args.study:
+        from sei_tui.tui.screens.sensitivity import read_study
+
+        study = read_study(args.study, f"--study {args.study}")
     # Imported here so `sei --help` never pays for Textual; torch loads inside the app's
     # workers, after the first screen has painted.
     from sei_tui.tui.app import SeiApp
@@ -50,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         qos=args.qos,
         strategies=_strategies(args.strategies),
         measured_run=measured,
+        study=study,
     )
     app.run()
     if app.return_code:

@@ -67,7 +67,7 @@ NARROW_HEIGHT = 32
 
 
 class SeiApp(App[None]):
-    # About 340 lines, over the ~300 guide: nearly every method is a few lines routing one
+    # About 450 lines, over the ~300 guide: nearly every method is a few lines routing one
     # message or action to the part that owns it (listed above); splitting the routing
     # itself would only hide which message goes where.
     TITLE = "sei"
@@ -87,9 +87,13 @@ class SeiApp(App[None]):
         services: Services | None = None,
         strategies: tuple[str, ...] | None = None,
         measured_run: dict | None = None,
+        study: Any = None,
     ) -> None:
         super().__init__()
         self.measured_run = measured_run  # a `sei run --json` document (`sei tui --run`)
+        # a core StudyReport (`sei tui --study DIR`): its map opens first, and the model and
+        # scenario load only once it is closed
+        self.study = study
         if services is None:
             services = CoreServices(AnalysisSettings(strategies=strategies))
         self.services: Services = services
@@ -112,6 +116,7 @@ class SeiApp(App[None]):
         self.active_pane = "model"
         self.narrow = False
         self._main_screen: Screen | None = None
+        self._loading_started = False
         self.sei_theme_names, self._startup_errors = set_up_themes(self, theme_name)
         keymap_path = os.environ.get("SEI_KEYMAP")
         if keymap_path:
@@ -183,10 +188,20 @@ class SeiApp(App[None]):
         if self.qos_text:
             self.view(QosBar).apply_text(self.qos_text, quiet=True)
         self.sub_title = f"{self.model_spec}"
+        if self.study is not None:
+            from sei_tui.tui.screens.sensitivity import SensitivityScreen
+
+            self.push_screen(
+                SensitivityScreen.for_study(self.study), lambda _: self._start_loading()
+            )
+            return
         # Paint first: importing torch in a worker would compete with the first frame.
         self.call_after_refresh(self._start_loading)
 
     def _start_loading(self) -> None:
+        if self._loading_started:
+            return
+        self._loading_started = True
         gc.freeze()
         self.pipeline.load_scenario(self.scenario_path)
         self.pipeline.open_model(self.model_spec, self.weights)
@@ -286,7 +301,7 @@ class SeiApp(App[None]):
         selected = tree.selected
         tree.show_graph(self.graph, message.result)
         if selected is not None:
-            tree.show_split(selected)
+            tree.show_split(selected, tree.cuts)
         status = f"{attr(self.graph, 'name')}: {len(tree.split_indices)} split points"
         if message.result is not None:
             status += f" · {len(tree.maxima)} CS maxima ★"
@@ -316,8 +331,9 @@ class SeiApp(App[None]):
         if not self.views_alive or not self.pipeline.is_current(message.generation):
             return
         self.pipeline.ranking = message.ranking
-        split = self.view(ResultsPane).show_ranking(message.ranking)
-        self.view(ModelTree).set_recommended(split)
+        results = self.view(ResultsPane)
+        split = results.show_ranking(message.ranking)
+        self.view(ModelTree).set_recommended(split, results.recommended_cuts())
         self.plots.show_ranking(message.ranking)
         self.refresh_detail()
 
@@ -483,6 +499,18 @@ class SeiApp(App[None]):
         if getattr(qos, "text", ""):
             title += f", QoS {qos.text}"
         self.push_screen(SensitivityScreen(run, title))
+
+    def action_open_study(self) -> None:
+        """A study's results folder as a sensitivity map (the open map's own `o` when one
+        is showing)."""
+        from sei_tui.tui.screens.sensitivity import SensitivityScreen, prompt_for_study
+
+        if isinstance(self.screen, SensitivityScreen):
+            self.screen.action_open_study()
+            return
+        prompt_for_study(
+            self, "", lambda study: self.push_screen(SensitivityScreen.for_study(study))
+        )
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -84,12 +84,45 @@ SENSITIVITY_OPEN_BINDINGS: list[Binding] = [
 ]
 
 SENSITIVITY_BINDINGS: list[Binding] = [
-    Binding("left", "move(-1, 0)", "Cell left", id="sei.sensitivity.left", key_display="←"),
-    Binding("right", "move(1, 0)", "Cell right", id="sei.sensitivity.right", key_display="→"),
-    Binding("up", "move(0, -1)", "Cell up", id="sei.sensitivity.up", key_display="↑"),
-    Binding("down", "move(0, 1)", "Cell down", id="sei.sensitivity.down", key_display="↓"),
+    # the status line says "arrows move": off the footer, which needs room at 80 columns
+    Binding(
+        "left",
+        "move(-1, 0)",
+        "Cell left",
+        id="sei.sensitivity.left",
+        key_display="←",
+        show=False,
+    ),
+    Binding(
+        "right",
+        "move(1, 0)",
+        "Cell right",
+        id="sei.sensitivity.right",
+        key_display="→",
+        show=False,
+    ),
+    Binding(
+        "up",
+        "move(0, -1)",
+        "Cell up",
+        id="sei.sensitivity.up",
+        key_display="↑",
+        show=False,
+    ),
+    Binding(
+        "down",
+        "move(0, 1)",
+        "Cell down",
+        id="sei.sensitivity.down",
+        key_display="↓",
+        show=False,
+    ),
     Binding("c", "cancel_sweep", "Stop sweep", id="sei.sensitivity.cancel"),
     Binding("escape", "close", "Close", id="sei.sensitivity.close"),
+    Binding("a", "next_axes", "Axes", id="sei.sensitivity.axes"),
+    Binding("f", "next_fixed", "Fixed values", id="sei.sensitivity.fixed"),
+    Binding("o", "open_study", "Open study", id="sei.sensitivity.open_study"),
+    Binding("r", "reload_study", "Reload", id="sei.sensitivity.reload"),
 ]
 
 EDITOR_BINDINGS: list[Binding] = [
@@ -105,7 +138,10 @@ BINDING_SECTIONS: list[tuple[str, list[Binding]]] = [
     ("Results", RESULTS_BINDINGS),
     ("Plots (CS curve, latency, accuracy)", PLOT_BINDINGS),
     ("Link / node editor", EDITOR_BINDINGS),
-    ("Sensitivity map (m: bitrate x loss sweep)", SENSITIVITY_OPEN_BINDINGS + SENSITIVITY_BINDINGS),
+    (
+        "Sensitivity map (m: bitrate x loss sweep; or a study: sei tui --study DIR)",
+        SENSITIVITY_OPEN_BINDINGS + SENSITIVITY_BINDINGS,
+    ),
 ]
 
 

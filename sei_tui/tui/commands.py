@@ -1,4 +1,5 @@
-"""Command palette: open model / scenario / data, save scenario, export report, theme.
+"""Command palette: open model / scenario / data / study results, save scenario, export
+report, theme.
 
 They are offered as system commands (`SeiApp.get_system_commands`), so an empty palette
 lists them among Textual's own in one alphabetical list instead of below them."""
@@ -26,6 +27,11 @@ def sei_commands(app: SeiApp) -> list[tuple[str, Callable[[], object], str]]:
             "Sensitivity map (bitrate x loss)",
             app.action_sensitivity_map,
             "m: a small sweep in the background; arrows move over the cells",
+        ),
+        (
+            "Open study results…",
+            app.action_open_study,
+            "a `sei study` results folder as a sensitivity map (finished or not)",
         ),
     ]
     commands.append(

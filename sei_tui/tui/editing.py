@@ -46,7 +46,8 @@ class ScenarioEdits:
         self.clean = scenario
         self.set_scenario(scenario, record_undo=False, rerun_now=True)
         source = attr(scenario, "source")
-        self.app.view(NetworkPane).set_status(f"opened {source or 'the built-in demo'}")
+        builtin = f"the built-in {self.app.scenario_path or 'demo'}"
+        self.app.view(NetworkPane).set_status(f"opened {source or builtin}")
 
     def saved(self, scenario: Any, path: str, adopt_path: bool) -> None:
         app = self.app

@@ -1,8 +1,10 @@
 """Split selection: the model tree and the results table follow each other.
 
 Choosing a split in the tree (or jumping between candidates with [ and ]) moves the
-table's cursor to that split's fastest row; moving the cursor in the table shows its
-split in the tree. The detail under the table describes the row under the cursor.
+table's cursor to the fastest row that cuts there; moving the cursor in the table shows
+its split in the tree, both cuts (① ②) of a two-cut row. The detail under the table
+describes the row under the cursor, and the network pane draws its deployment along the
+path.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from textual.widgets import Label, Static
 
 from sei_tui.tui.format import attr
 from sei_tui.tui.widgets.model_tree import ModelTree
+from sei_tui.tui.widgets.network import NetworkPane
 from sei_tui.tui.widgets.results import ResultsPane, detail_text
 
 if TYPE_CHECKING:
@@ -39,6 +42,8 @@ class SplitSelection:
             results.focus_key(key)
         finally:
             self._syncing = False
+        # the tree's cursor stays on the split chosen, which may be the row's second cut
+        app.view(ModelTree).mark_cuts(attr(results.rows[key], "cuts") or ())
         self.refresh_detail()
 
     def jump_candidate(self, step: int) -> None:
@@ -63,8 +68,20 @@ class SplitSelection:
         if self._syncing:
             return
         row = self.app.view(ResultsPane).rows.get(key)
-        if row is not None and attr(row, "split_index") is not None:
-            self.app.view(ModelTree).show_split(attr(row, "split_index"))
+        if row is None:
+            return
+        tree = self.app.view(ModelTree)
+        cuts = tuple(attr(row, "cuts") or ())
+        if cuts and tree.selected in cuts:
+            # the tree's split is one of the row's cuts (perhaps chosen there, its second
+            # cut: the highlight arrives after `_syncing` is over): the cursor stays
+            tree.mark_cuts(cuts)
+        elif cuts:
+            tree.show_split(cuts[0], cuts)
+        elif attr(row, "split_index") is not None:
+            tree.show_split(attr(row, "split_index"))
+        else:
+            tree.mark_cuts(())
 
     def refresh_detail(self) -> None:
         app = self.app
@@ -73,7 +90,9 @@ class SplitSelection:
         detail = results.query_one("#detail", Static)
         if key is None or key not in results.rows:
             detail.update("Select a row to see its latency breakdown.", layout=False)
+            app.view(NetworkPane).show_deployment(None)
             return
+        app.view(NetworkPane).show_deployment(results.rows[key])
         detail.update(
             layout=False,
             content=detail_text(

@@ -372,12 +372,11 @@ class CoreServices:
 
 
 def _compute_signature(scenario: Any) -> str:
+    """The compute profiles an evaluation's preparation depends on: the edge's, the
+    server's and any relay's (an edge box's middle segments are timed when preparing)."""
     edge, server = scenario.edge_node(), scenario.server_node()
+    relays = [n for n in scenario.nodes if n.compute is not None and n not in (edge, server)]
     return repr(
-        (
-            edge.compute,
-            scenario.compute.get(edge.compute),
-            server.compute,
-            scenario.compute.get(server.compute),
-        )
+        [(n.compute, scenario.compute.get(n.compute)) for n in (edge, server)]
+        + [(n.name, n.compute, scenario.compute.get(n.compute)) for n in relays]
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,16 @@ from sei_tui.tui.heat import heat_bar, normalise
 HEAT_WIDTH = 8
 STAR = "★"
 RECOMMENDED = "◆"
+# the two cuts of a selected two-cut (split2) row, before their names: glyphs, not
+# colours, so they read under NO_COLOR; the path line in the network pane uses them too
+CUT_MARKS = ("①", "②")
+
+
+def cut_labels(cuts: Sequence[int]) -> str:
+    """`①2 ②8`: a two-cut row's cuts with the glyphs the tree marks them with."""
+    return " ".join(f"{CUT_MARKS[min(i, len(CUT_MARKS) - 1)]}{k}" for i, k in enumerate(cuts))
+
+
 _HIDDEN_OPS = ("placeholder", "output")
 
 
@@ -96,8 +107,10 @@ class ModelTree(Tree[TreeEntry]):
         self._split_nodes: dict[int, TreeNode[TreeEntry]] = {}
         self._splits: dict[int, SplitRowInfo] = {}
         self._depths: dict[int, int] = {}
-        self.recommended: int | None = None
+        self.recommended: int | None = None  # the recommended row's split (its first cut)
+        self.recommended_cuts: tuple[int, ...] = ()  # every split the recommended row cuts at
         self.selected: int | None = None
+        self.cuts: tuple[int, ...] = ()  # the cuts of the selected two-cut row, else ()
         self.gradient: list[Style] = []
         self.layout_columns = tree_layout(80)
         self._layer_nodes: list[tuple[TreeNode[TreeEntry], str, str, int]] = []
@@ -155,12 +168,17 @@ class ModelTree(Tree[TreeEntry]):
         depth = self._depth_hint(info)
         name_width = max(6, columns.name - 2 * (depth - 1))
         text = Text()
-        chosen = info.index == self.selected
+        mark = self.cut_mark(info.index)
+        chosen = info.index == self.selected or bool(mark)
+        if mark:
+            text.append(f"{mark} ", style="bold")
+            name_width -= 2
         text.append(f"{_fit(info.after, name_width)} ", style="bold" if chosen else "")
         text.append(f"{_fit(info.layer, columns.layer)} ")
         text.append_text(heat_bar(info.heat, HEAT_WIDTH, self.gradient or _plain_gradient()))
         text.append(f" {STAR if info.is_maximum else ' '}", style="bold")
-        text.append(RECOMMENDED if info.index == self.recommended else " ", style="bold")
+        recommended = info.index in self.recommended_cuts
+        text.append(RECOMMENDED if recommended else " ", style="bold")
         text.append(f" {format_bytes(info.payload_bytes):>9}")
         if columns.shape:
             text.append(f" {info.shape:>{columns.shape - 1}}", style="dim")
@@ -203,15 +221,32 @@ class ModelTree(Tree[TreeEntry]):
         self.gradient = gradient
         self.relabel()
 
-    def set_recommended(self, split_index: int | None) -> None:
-        previous, self.recommended = self.recommended, split_index
-        self.relabel({previous, split_index})
+    def cut_mark(self, split_index: int) -> str:
+        """① or ② on the cuts of the selected two-cut row, "" elsewhere."""
+        if split_index in self.cuts:
+            return CUT_MARKS[min(self.cuts.index(split_index), len(CUT_MARKS) - 1)]
+        return ""
 
-    def show_split(self, split_index: int) -> None:
-        """Mark `split_index` as selected and move the cursor to it (no message)."""
+    def set_recommended(self, split_index: int | None, cuts: Sequence[int] = ()) -> None:
+        """◆ on the recommended row's split, or on both cuts of a two-cut row."""
+        previous = set(self.recommended_cuts)
+        self.recommended = split_index
+        self.recommended_cuts = tuple(cuts) or (() if split_index is None else (split_index,))
+        self.relabel(previous | set(self.recommended_cuts))
+
+    def mark_cuts(self, cuts: Sequence[int]) -> None:
+        """Mark the cuts of a two-cut row (① ②), or none, without moving the cursor."""
+        previous, self.cuts = set(self.cuts), tuple(cuts)
+        if previous != set(self.cuts):
+            self.relabel(previous | set(self.cuts))
+
+    def show_split(self, split_index: int, cuts: Sequence[int] = ()) -> None:
+        """Mark `split_index` as selected (and `cuts`, a two-cut row's, with ① ②) and move
+        the cursor to it (no message)."""
         node = self._split_nodes.get(split_index)
         if node is None:
             return
+        self.mark_cuts(cuts)
         previous, self.selected = self.selected, split_index
         parent = node.parent
         while parent is not None:

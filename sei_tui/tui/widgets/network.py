@@ -1,4 +1,6 @@
-"""The network pane: the edge-to-server path, the links and nodes tables."""
+"""The network pane: the edge-to-server path, the selected row's deployment drawn along
+it (each compute node's model segment, each hand-over's cut and payload), the links and
+nodes tables."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from textual.widgets import DataTable, Label, Static
 
 from sei_tui.tui import scenario_edit
 from sei_tui.tui.bindings import NETWORK_BINDINGS
-from sei_tui.tui.format import attr
+from sei_tui.tui.format import attr, format_bytes
+from sei_tui.tui.widgets.model_tree import CUT_MARKS, cut_labels
 
 
 class NetworkPane(Vertical):
@@ -31,9 +34,11 @@ class NetworkPane(Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scenario: Any = None
+        self.row: Any = None  # the row whose deployment is drawn along the path
 
     def compose(self) -> ComposeResult:
         yield Static("waiting for the scenario", id="path-diagram")
+        yield Static("", id="deployment-path")
         yield Label("Links · e edit · a add · d delete", classes="table-title", markup=False)
         yield DataTable(id="links-table", cursor_type="row")
         yield Label("Nodes · n add · x delete", classes="table-title", markup=False)
@@ -87,6 +92,25 @@ class NetworkPane(Vertical):
             links.move_cursor(row=min(link_cursor, links.row_count - 1))
         if nodes.row_count:
             nodes.move_cursor(row=min(node_cursor, nodes.row_count - 1))
+        self._draw_deployment()
+
+    def show_deployment(self, row: Any) -> None:
+        """Draw `row`'s deployment along the path (None: no row selected)."""
+        if row is self.row:
+            return
+        self.row = row
+        self._draw_deployment()
+
+    def _draw_deployment(self) -> None:
+        shown = self.query_one("#deployment-path", Static)
+        if self.row is None or self.scenario is None:
+            shown.update("")
+            return
+        width = shown.size.width or max(20, self.size.width - 2) or 78
+        shown.update(deployment_text(self.scenario, self.row, width))
+
+    def on_resize(self, _event: Any) -> None:
+        self._draw_deployment()
 
     def show_no_scenario(self) -> None:
         """After a failed open with nothing to show: say how to get a scenario."""
@@ -145,3 +169,79 @@ def path_diagram(scenario: Any) -> Text:
         style="italic",
     )
     return text
+
+
+def row_segments(
+    row: Any, device: str, server: str
+) -> tuple[dict[str, str], dict[str, tuple[str, int | None]]]:
+    """({compute node: its model segment}, {node handing over: (cut mark, bytes sent)}) of
+    a row whose frames go from `device` to `server`. Segments are in split indices:
+    `[0..k]` up to and with split point k, `[k..]` the rest, `[all]` the whole model."""
+    nodes, cuts = attr(row, "nodes"), attr(row, "cuts")
+    payload = attr(row, "payload_bytes")
+    if cuts and nodes and len(nodes) == len(cuts) + 1:  # split2: device, edge box, server
+        bounds = ["0", *(str(k) for k in cuts), ""]
+        segments = {n: f"[{bounds[i]}..{bounds[i + 1]}]" for i, n in enumerate(nodes)}
+        sizes = attr(row, "hop_payload_bytes") or [payload] * len(cuts)
+        marks = [CUT_MARKS[min(i, len(CUT_MARKS) - 1)] for i in range(len(cuts))]
+        return segments, {n: (m, b) for n, m, b in zip(nodes, marks, sizes, strict=False)}
+    strategy, k = attr(row, "strategy"), attr(row, "split_index")
+    if strategy == "local":
+        segments = {device: "[all]"}
+    elif strategy == "remote":
+        segments = {server: "[all]"}
+    elif k is not None:
+        segments = {device: f"[0..{k}]", server: f"[{k}..]"}
+    else:
+        segments = {}
+    return segments, {device: ("", payload)}
+
+
+def deployment_text(scenario: Any, row: Any, width: int = 78) -> Text:
+    """The row's deployment along the edge -> server path, e.g.
+    `camera [0..3] ─① 65.5 kB ▶ edgebox [3..6] ─② 8.2 kB ▶ cloud [6..]`; one-cut rows draw
+    the device's and the server's segments the same way, relays without a segment only
+    forward. Lines break between hops to fit `width`."""
+    hops = scenario_edit.edge_to_server_path(scenario)
+    text = Text()
+    title = describe_row(row)
+    text.append(title + "\n", style="italic")
+    if not hops:
+        text.append("no path from the edge node to the server")
+        return text
+    segments, by_node = row_segments(row, hops[0][0], hops[-1][2])
+    pieces: list[Text] = []
+    for i, node in enumerate([hops[0][0], *(b for _, _, b in hops)]):
+        piece = Text(node, style="bold")
+        if node in segments:
+            piece.append(f" {segments[node]}")
+        if i < len(hops):
+            if node in by_node:
+                mark, size = by_node[node]
+                piece.append(f" ─{mark} {format_bytes(size)} ▶")
+            else:
+                piece.append(" ─▶")
+        pieces.append(piece)
+    line_length = 0
+    for piece in pieces:
+        if line_length and line_length + 1 + len(piece) > width:
+            text.append("\n  ")
+            line_length = 2
+        elif line_length:
+            text.append(" ")
+            line_length += 1
+        text.append_text(piece)
+        line_length += len(piece)
+    return text
+
+
+def describe_row(row: Any) -> str:
+    """The row the deployment line draws: strategy, cuts or split, encoding."""
+    strategy = attr(row, "strategy")
+    if attr(row, "cuts"):
+        return f"{strategy} {cut_labels(attr(row, 'cuts'))} · {attr(row, 'encoding')}"
+    if attr(row, "split_index") is not None:
+        return f"{strategy} after {attr(row, 'after')} ({attr(row, 'split_index')}) · " + str(
+            attr(row, "encoding")
+        )
+    return f"{strategy} · {attr(row, 'encoding')}"

@@ -23,6 +23,7 @@ from sei_tui.tui.format import (
     format_seconds,
 )
 from sei_tui.tui.plots.widget import PlotView
+from sei_tui.tui.widgets.model_tree import cut_labels
 
 RECOMMENDED_MARK = "◆"
 STRATEGY_ORDER = ("local", "split", "remote", "early_exit", "bottleneck")
@@ -83,6 +84,16 @@ def row_key(row: Any) -> str:
     if attr(row, "cuts"):  # split2: one row per pair of cuts
         key += ":cuts" + "|".join(str(k) for k in attr(row, "cuts"))
     return key
+
+
+def row_cuts(row: Any) -> tuple[int, ...]:
+    """The split indices a row cuts the model at: both cuts of a two-cut (split2) row, the
+    split of a one-cut `split` row, none for the others."""
+    if attr(row, "cuts"):
+        return tuple(attr(row, "cuts"))
+    if attr(row, "strategy") == "split" and attr(row, "split_index") is not None:
+        return (attr(row, "split_index"),)
+    return ()
 
 
 def split_text(row: Any) -> str:
@@ -357,21 +368,24 @@ class ResultsPane(Vertical):
             table.move_cursor(row=table.get_row_index(key))
 
     def key_for_split(self, split_index: int) -> str | None:
-        """The row to show for a split: the recommended one if it is that split, else the
-        fastest row of that split."""
-        if self.recommended_key and attr(self.rows[self.recommended_key], "split_index") == (
-            split_index
-        ):
+        """The row to show for a split: the recommended one if it cuts there, else the
+        fastest row that cuts there (a one-cut `split` row, or a two-cut row with the
+        split as either cut)."""
+        candidates = [k for k in self.order if split_index in row_cuts(self.rows[k])]
+        best = self.rows.get(self.recommended_key) if self.recommended_key else None
+        if best is not None and (
+            split_index in row_cuts(best) or attr(best, "split_index") == split_index
+        ):  # an early exit or bottleneck there too, when it is the recommendation
             return self.recommended_key
-        candidates = [
-            k
-            for k in self.order
-            if attr(self.rows[k], "strategy") == "split"
-            and attr(self.rows[k], "split_index") == split_index
-        ]
         if not candidates:
             return None
         return min(candidates, key=lambda k: _finite(attr(self.rows[k], "p95_latency")))
+
+    def recommended_cuts(self) -> tuple[int, ...]:
+        """The splits the recommended row cuts at (both of a two-cut row; none: local,
+        remote or no recommendation)."""
+        row = self.rows.get(self.recommended_key) if self.recommended_key else None
+        return () if row is None else row_cuts(row)
 
     def cursor_key(self) -> str | None:
         table = self.table
@@ -448,9 +462,17 @@ def detail_text(
 ) -> Text:
     text = Text()
     title = f"{attr(row, 'strategy')}"
-    if attr(row, "split_index") is not None:
+    if attr(row, "cuts"):
+        title += " cuts " + cut_labels(attr(row, "cuts"))
+    elif attr(row, "split_index") is not None:
         title += f" after {attr(row, 'after')} (split {attr(row, 'split_index')})"
-    title += f" · {attr(row, 'encoding')} · {format_bytes(attr(row, 'payload_bytes'))}"
+    hops = attr(row, "hop_payload_bytes")
+    shown_bytes = (
+        ", ".join(format_bytes(b) for b in hops)
+        if hops
+        else format_bytes(attr(row, "payload_bytes"))
+    )
+    title += f" · {attr(row, 'encoding')} · {shown_bytes}"
     text.append(title + "\n", style="bold")
     text.append_text(breakdown_bar(row, 40, colours))
     text.append(
@@ -459,6 +481,7 @@ def detail_text(
         f"▓ network p95 {format_seconds(attr(row, 'network_p95_s'))}  "
         f"░ {_part('tail', server_seconds(row), 'dec', attr(row, 'decode_s'))}\n"
     )
+    text.append_text(tiers_text(row))
     text.append_text(trained_text(row))
     text.append_text(energy_text(row))
     text.append(measured_text(row, measured))
@@ -525,6 +548,19 @@ def codec_scale_text(row: Any) -> str:
         return ""
     encode, decode = attr(row, "encode_scale"), attr(row, "decode_scale")
     return f"  ·  this host's enc ×{encode:.3g} on the edge, dec ×{decode:.3g} on the server"
+
+
+def tiers_text(row: Any) -> Text:
+    """A two-cut row's compute per node (the tail above is the edge box's and the
+    server's together); empty for the other strategies."""
+    nodes, middle = attr(row, "nodes"), attr(row, "middle_s")
+    if not nodes or len(nodes) != 3 or middle is None:
+        return Text()
+    server = (attr(row, "tail_s") or 0.0) - middle
+    return Text(
+        f"compute: {nodes[0]} {format_seconds(attr(row, 'head_s'))} · {nodes[1]} "
+        f"{format_seconds(middle)} · {nodes[2]} {format_seconds(server)}\n"
+    )
 
 
 def trained_text(row: Any) -> Text:
