@@ -47,6 +47,21 @@ def test_other_rows_show_nothing_measured():
     assert "measured" not in detail_text(_row(), [], None, False, {}).plain
 
 
+def test_an_exit_or_bottleneck_run_shows_only_on_its_own_row():
+    exit_run = dict(RUN, strategy="early_exit",
+                    adapters={"kind": "early_exit", "threshold": 0.9, "digest": "x"})  # fmt: skip
+    exit_row = _row(strategy="early_exit", exit_threshold=0.9)
+    assert measured_text(exit_row, exit_run).startswith("measured (64 frames)")
+    assert measured_text(_row(), exit_run) == ""  # the plain split at the same cut
+    assert measured_text(_row(strategy="early_exit", exit_threshold=0.8), exit_run) == ""
+    assert measured_text(exit_row, RUN) == ""  # a plain run is not the exit's
+    neck_run = dict(RUN, strategy="bottleneck",
+                    adapters={"kind": "bottleneck", "channels": 8, "digest": "y"})  # fmt: skip
+    assert measured_text(_row(strategy="bottleneck", bottleneck_channels=8), neck_run)
+    assert measured_text(_row(strategy="bottleneck", bottleneck_channels=16), neck_run) == ""
+    assert measured_text(_row(), neck_run) == ""
+
+
 def test_run_file_is_read_from_sei_run_or_an_analyze_report(tmp_path):
     plain = tmp_path / "run.json"
     plain.write_text(json.dumps(RUN))

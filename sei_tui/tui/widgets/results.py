@@ -521,13 +521,9 @@ def energy_text(row: Any) -> Text:
 
 def measured_text(row: Any, measured: dict | None) -> str:
     """The attached `sei run` figures (`sei tui --run FILE`) when they measured this row's
-    deployment (split index and encoding), one line; "" otherwise."""
-    if (
-        not measured
-        or attr(row, "strategy") != "split"
-        or attr(row, "split_index") != measured.get("split_index")
-        or attr(row, "encoding") != measured.get("encoding")
-    ):
+    deployment (strategy, split index, encoding, and the exit's threshold or the
+    bottleneck's channels), one line; "" otherwise."""
+    if not measured or not _measured_this(row, measured):
         return ""
     parts = measured.get("parts") or {}
     return (
@@ -539,6 +535,23 @@ def measured_text(row: Any, measured: dict | None) -> str:
         f"{format_seconds(parts.get('head'))}, enc {format_seconds(parts.get('encode'))}, "
         f"network+server {format_seconds(parts.get('network_server'))}\n"
     )
+
+
+def _measured_this(row: Any, measured: dict) -> bool:
+    """Whether a `sei run` report measured this row's deployment."""
+    strategy = measured.get("strategy") or "split"
+    if (
+        attr(row, "strategy") != strategy
+        or attr(row, "split_index") != measured.get("split_index")
+        or attr(row, "encoding") != measured.get("encoding")
+    ):
+        return False
+    part = measured.get("adapters") or {}
+    if strategy == "early_exit":
+        return attr(row, "exit_threshold") == part.get("threshold")
+    if strategy == "bottleneck":
+        return attr(row, "bottleneck_channels") == part.get("channels")
+    return strategy == "split"
 
 
 def codec_scale_text(row: Any) -> str:
