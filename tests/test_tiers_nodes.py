@@ -93,6 +93,19 @@ def test_segment_figures_are_the_hand_counts_and_qos_columns():
     assert "middle_memory_bytes" in local.to_dict()
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_the_heads_peak_is_the_prefix_peak_of_the_live_activation_bytes(seed):
+    graph = small_graph(30 + seed)
+    assert len(graph.activation_bytes) == len(graph.nodes)
+    for sp in graph.split_points:
+        assert max(graph.activation_bytes[: sp.position + 1]) == sp.head_peak_activation_bytes
+    # head, middle and tail FLOPs add up to the whole model's on every pair
+    for a, b in cut_pairs(graph.split_points):
+        f = segment_figures(graph, a.index, b.index)
+        assert f["edge_flops"] + f["middle_flops"] + f["server_flops"] == graph.total_flops
+        assert 0 <= f["middle_params"] <= graph.total_params
+
+
 # ---------------------------------------------------------------- energy
 
 GFLOPS = {"dev": 2.0, "box": 10.0, "srv": 40.0}  # as CHAIN's profiles
