@@ -369,3 +369,46 @@ def test_undominated_never_drops_the_best_split2_row_under_any_latency_limit():
         assert (full.recommended is None) == (short.recommended is None)
         if full.recommended is not None:
             assert short.recommended is full.recommended
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_undominated_keeps_every_row_a_per_node_or_energy_bound_may_recommend(seed):
+    """Rows differing in the edge box's memory and FLOPs, the server's FLOPs and energy too:
+    under bounds on any of them, and ranked by energy, the pruned list recommends the row
+    the full list does."""
+    from sei_tui.core.evaluation.ranking import rank
+    from sei_tui.core.evaluation.rows import Row
+    from sei_tui.core.evaluation.tiers import undominated
+
+    rng = random.Random(seed)
+    rows = []
+    for k1 in range(6):
+        for k2 in range(k1 + 1, 7):
+            p95 = rng.choice([0.01, 0.02, 0.03])
+            row = Row(
+                "split2", k1, "x", "int8", 100, p95_latency=p95, p50_latency=p95,
+                p99_latency=p95, mean_latency=p95, accuracy=rng.choice([0.75, 1.0]),
+                cuts=[k1, k2], middle_memory_bytes=rng.choice([1000, 2000, 4000]),
+                middle_flops=rng.choice([10, 20]), server_flops=rng.choice([5, 50]),
+            )  # fmt: skip
+            row.edge_energy_j = rng.choice([0.01, 0.02, 0.04, None])
+            row.total_energy_j = rng.choice([0.1, 0.3])
+            rows.append(row)
+    kept = undominated(rows)
+    assert 0 < len(kept) < len(rows)
+    bounds = (
+        "",
+        "middle_memory_bytes<=1000",
+        "middle_memory_bytes<=2000, p95_latency<=0.02",
+        "middle_flops<=10",
+        "server_flops<=5, accuracy>=1",
+        "edge_energy_j<=0.01",
+        "total_energy_j<=0.1, middle_memory_bytes<=2000",
+    )
+    for qos in bounds:
+        for objective in ("latency", "energy"):
+            full = rank(rows, qos, objective=objective)
+            short = rank(kept, qos, objective=objective)
+            assert (full.recommended is None) == (short.recommended is None), qos
+            if full.recommended is not None:
+                assert short.recommended is full.recommended, (qos, objective)

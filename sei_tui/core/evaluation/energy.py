@@ -15,6 +15,13 @@ The model (docs/scenario-format.md, "Energy"; docs/cli.md, "Energy"):
 `edge_energy_j` is the edge's compute + encode + radio; `total_energy_j` adds the server's
 (tail + decode + radio) on rows where the server computes (not `local`, where the total
 is the edge's). A node whose profile gives no power makes its figure unknown (None).
+
+split2 rows (`TwoCutEnergy`): the same rules per node and per hop flow. The device pays
+its head + hop-1 encode + its radio as the source of hop 1; the edge box its middle
+segment + hop-1 decode + hop-2 encode + its radio as the destination of hop 1 (on the link
+hop 1 arrives on) and as the source of hop 2 (on the link hop 2 leaves on); the server its
+tail + hop-2 decode + its radio as the destination of hop 2. `edge_energy_j` is the
+device's, `total_energy_j` the sum of the three (None when any of them gives no power).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["EnergyModel", "compute_joules", "radio_joules"]
+__all__ = ["EnergyModel", "TwoCutEnergy", "compute_joules", "radio_joules"]
 
 
 def compute_joules(profile: Any, flops: float, compute_s: float, codec_s: float) -> float | None:
@@ -103,6 +110,54 @@ class EnergyModel:
             row.total_energy_j = None
             return
         row.total_energy_j = edge + server + radio_joules(self.server_link, "dst", flow)
+
+
+@dataclass(frozen=True)
+class TwoCutEnergy:
+    """What a scenario says about the energy of split2 deployments: the device's, the edge
+    box's and the server's profiles, and the links each hop flow leaves and arrives on."""
+
+    device: Any  # ComputeProfile | None
+    box: Any
+    server: Any
+    device_link: Any  # hop 1 leaves the device on it
+    box_in_link: Any  # hop 1 arrives at the box on it
+    box_out_link: Any  # hop 2 leaves the box on it
+    server_link: Any  # hop 2 arrives at the server on it
+
+    @classmethod
+    def of(cls, scenario: Any, box: str) -> TwoCutEnergy:
+        edge, server = scenario.edge_node(), scenario.server_node()
+        first = scenario.route(edge.name, box) or [edge.name, box]
+        second = scenario.route(box, server.name) or [box, server.name]
+        return cls(
+            device=scenario.compute_of(edge),
+            box=scenario.compute_of(scenario.node(box)),
+            server=scenario.compute_of(server),
+            device_link=_link_between(scenario.links, first[0], first[1]),
+            box_in_link=_link_between(scenario.links, first[-2], first[-1]),
+            box_out_link=_link_between(scenario.links, second[0], second[1]),
+            server_link=_link_between(scenario.links, second[-2], second[-1]),
+        )
+
+    def fill(self, row: Any, deployment: Any, hop1: Any, hop2: Any) -> None:
+        """Set the split2 `row`'s energy figures from its `deployment` (tiers.TwoCut: each
+        segment's seconds, each hop's encode and decode seconds), the row's per-node FLOPs
+        and the hop flows' FlowResults `hop1` (device -> box) and `hop2` (box -> server)."""
+        d = deployment
+        device = compute_joules(self.device, row.edge_flops, d.head_s, d.encode_s[0])
+        if device is not None:
+            row.edge_radio_energy_j = radio_joules(self.device_link, "src", hop1)
+            device += row.edge_radio_energy_j
+        row.edge_energy_j = device
+        box = compute_joules(self.box, row.middle_flops, d.middle_s, d.decode_s[0] + d.encode_s[1])
+        server = compute_joules(self.server, row.server_flops, d.tail_s, d.decode_s[1])
+        if device is None or box is None or server is None:
+            row.total_energy_j = None
+            return
+        box += radio_joules(self.box_in_link, "dst", hop1)
+        box += radio_joules(self.box_out_link, "src", hop2)
+        row.total_energy_j = device + box + server + radio_joules(self.server_link, "dst", hop2)
 
 
 def _link_between(links: Any, a: str, b: str) -> Any:

@@ -170,6 +170,7 @@ class Evaluation:
         # re-encodings, keyed by (cuts, encoding): only when the scenario has an edge box
         self.two_cuts: list[Any] = []
         self.two_cut_top1: dict[tuple, Any] = {}
+        self.two_cut_segments: Any = None  # tiers_accuracy.Segments: modules built once
         self.prepared = False
 
     def __getattr__(self, name: str) -> Any:
@@ -240,12 +241,8 @@ class Evaluation:
     def _prepare_two_cuts(self, candidates: list, report: Progress, cancel: Cancel | None) -> None:
         """Every pair of the split candidates in every encoding as a split2 deployment, and
         its accuracy through both hops' re-encodings; nothing without an edge box."""
-        from sei_tui.core.evaluation.tiers import (
-            build_two_cuts,
-            edge_box,
-            hop_roundtrip,
-            two_cut_top1,
-        )
+        from sei_tui.core.evaluation.tiers import build_two_cuts, cut_pairs, edge_box
+        from sei_tui.core.evaluation.tiers_accuracy import Segments, lossless_top1s
 
         if edge_box(self.scenario) is None:
             return
@@ -255,13 +252,17 @@ class Evaluation:
             self.two_cuts = build_two_cuts(
                 inputs.graph, self.scenario, candidates, self.encodings, inputs.images
             )
-            by_name = {e.name: e for e in self.encodings}
-            for d in self.two_cuts:
-                check_cancel(cancel)
-                roundtrip = hop_roundtrip(by_name[d.encoding])
-                self.two_cut_top1[d.cuts, d.encoding] = two_cut_top1(
-                    inputs.graph, inputs.images, *d.cuts, roundtrip
-                )
+            if not self.two_cuts:
+                return
+            self.two_cut_segments = Segments(inputs.graph)
+            self.two_cut_top1 = lossless_top1s(
+                inputs.graph,
+                inputs.images,
+                cut_pairs(candidates),
+                self.encodings,
+                self.two_cut_segments,
+                cancel,
+            )
 
     def _two_cut_rows(
         self,
@@ -271,16 +272,21 @@ class Evaluation:
         cancel: Cancel | None,
     ) -> Iterator[Row]:
         """The split2 rows on the current scenario (none once it has no edge box)."""
+        from sei_tui.core.evaluation.energy import TwoCutEnergy
         from sei_tui.core.evaluation.tiers import (
             edge_box,
             simulate_two_cuts,
             two_cut_row,
             undominated,
         )
+        from sei_tui.core.evaluation.tiers_accuracy import lossy_top1
 
-        if not self.two_cuts or edge_box(self.scenario) is None:
+        box = edge_box(self.scenario)
+        if not self.two_cuts or box is None:
             return
         inputs = self.inputs
+        energy = TwoCutEnergy.of(self.scenario, box.name)
+        by_name = {e.name: e for e in self.encodings}
         results = simulate_two_cuts(
             self.two_cuts, self.scenario, self.frames, self.protocol, deadline, processes, cancel
         )
@@ -288,7 +294,20 @@ class Evaluation:
         for result in results:
             d = result.deployment
             top1 = self.two_cut_top1[d.cuts, d.encoding]
-            row = two_cut_row(result, inputs.graph, top1, inputs.labels, inputs.whole_top1)
+            losses = result.frame_losses()
+            if losses is not None:
+                check_cancel(cancel)
+                with batch_threads():
+                    top1 = lossy_top1(
+                        inputs.graph,
+                        inputs.images,
+                        d.cuts,
+                        by_name[d.encoding],
+                        top1,
+                        losses,
+                        self.two_cut_segments,
+                    )
+            row = two_cut_row(result, inputs.graph, top1, inputs.labels, inputs.whole_top1, energy)
             row.violations = qos.check(row)
             row.feasible = not row.violations
             rows.append(row)

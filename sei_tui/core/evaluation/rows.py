@@ -80,6 +80,11 @@ class Row:
     nodes: list[str] | None = None  # the compute node of each segment: device, box, server
     hop_payload_bytes: list[int] | None = None  # each hop's mean frame (JSON: payload_bytes)
     middle_s: float | None = None  # the edge box's compute (part of tail_s)
+    # the edge box's share of the model (split2 rows; 0 on the others, where no edge box
+    # computes, as server_flops is 0 on `local`): QoS columns like edge_flops
+    middle_flops: int = 0
+    middle_params: int = 0
+    middle_memory_bytes: int = 0  # middle parameter bytes + the middle's peak activation bytes
 
     @property
     def label(self) -> str:

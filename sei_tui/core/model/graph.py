@@ -145,6 +145,9 @@ class ModelGraph:
     _folds: dict[str, Fold] = field(default_factory=dict, repr=False)
     # set when analysed from a LoadedModel: keys caches that depend on the weights
     weights_digest: str | None = None
+    # live activation bytes at each node position (as head_peak_activation_bytes counts
+    # them): a segment's peak activation is their max over its positions
+    activation_bytes: tuple[int, ...] = ()
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -510,4 +513,5 @@ def _build_model_graph(
         total_flops=total_flops,
         total_params=total_params,
         _folds=folds,
+        activation_bytes=tuple(live_at),
     )
