@@ -373,7 +373,8 @@ def test_undominated_never_drops_the_best_split2_row_under_any_latency_limit():
 
 @pytest.mark.parametrize("seed", range(4))
 def test_undominated_keeps_every_row_a_per_node_or_energy_bound_may_recommend(seed):
-    """Rows differing in the edge box's memory and FLOPs, the server's FLOPs and energy too:
+    """Rows differing in the edge box's memory and FLOPs, the server's FLOPs, parameters and
+    memory, and energy too:
     under bounds on any of them, and ranked by energy, the pruned list recommends the row
     the full list does."""
     from sei_tui.core.evaluation.ranking import rank
@@ -390,6 +391,8 @@ def test_undominated_keeps_every_row_a_per_node_or_energy_bound_may_recommend(se
                 p99_latency=p95, mean_latency=p95, accuracy=rng.choice([0.75, 1.0]),
                 cuts=[k1, k2], middle_memory_bytes=rng.choice([1000, 2000, 4000]),
                 middle_flops=rng.choice([10, 20]), server_flops=rng.choice([5, 50]),
+                server_params=rng.choice([7, 70]),
+                server_memory_bytes=rng.choice([3000, 6000, 9000]),
             )  # fmt: skip
             row.edge_energy_j = rng.choice([0.01, 0.02, 0.04, None])
             row.total_energy_j = rng.choice([0.1, 0.3])
@@ -404,6 +407,10 @@ def test_undominated_keeps_every_row_a_per_node_or_energy_bound_may_recommend(se
         "server_flops<=5, accuracy>=1",
         "edge_energy_j<=0.01",
         "total_energy_j<=0.1, middle_memory_bytes<=2000",
+        "server_memory_bytes<=3000",
+        "server_memory_bytes<=6000, p95_latency<=0.02",
+        "server_params<=7",
+        "server_params<=7, middle_flops<=10, server_memory_bytes<=6000",
     )
     for qos in bounds:
         for objective in ("latency", "energy"):

@@ -13,6 +13,9 @@ those are the candidates tried; none is added when no threshold meets the bound)
 
 Bottleneck c at split k, encoding e: the head and the encoder run on the device, the
 encoded c-channel tensor travels in encoding e, the server runs the decoder and the tail.
+An early exit's server is its split's (the tail after k); a bottleneck's server holds the
+decoder's parameters too, and its peak live bytes are the tail's or, if larger, the
+decoder's step (its c-channel input and the restored tensor, both fp32).
 
 Which points get exits and bottlenecks, and how they are trained: `training`. Compute of
 the trained parts: their FLOPs at the node's average rate over the whole model (seconds per
@@ -38,7 +41,12 @@ from sei_tui.core.adapters.training import (
     plan_adapters,
 )
 from sei_tui.core.errors import SeiInputError
-from sei_tui.core.evaluation.deployments import FLOAT_BYTES, TIMED_FRAMES, Deployment
+from sei_tui.core.evaluation.deployments import (
+    FLOAT_BYTES,
+    TIMED_FRAMES,
+    Deployment,
+    server_share,
+)
 from sei_tui.core.evaluation.encoding import (
     RESULT_BYTES,
     TensorEncoding,
@@ -58,6 +66,7 @@ __all__ = [
     "adapter_deployments",
     "adapter_seconds",
     "bottleneck_deployments",
+    "bottleneck_server_share",
     "early_exit_deployment",
     "plan_adapters",
     "qos_threshold",
@@ -253,6 +262,7 @@ def bottleneck_deployments(
     tail_s = float(inputs.server_compute.tail_seconds(sp.index)) + adapter_seconds(
         inputs.server_compute, graph, decoder_flops
     )
+    server = bottleneck_server_share(graph, sp, model, tensor_shape)
 
     def restored_tail(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
         return tail([model.decode(tensors[0].float())])
@@ -301,6 +311,24 @@ def bottleneck_deployments(
                 bottleneck_channels=model.width,
                 train_images=train_images,
                 eval_images=len(frames),
+                **server,
             )
         )
     return out
+
+
+def bottleneck_server_share(
+    graph: Any, sp: Any, model: Bottleneck, tensor_shape: Sequence[int]
+) -> dict[str, int]:
+    """`server_params` and `server_memory_bytes` of a bottleneck at `sp`: the tail's
+    (deployments.server_share) with the decoder's parameters, the peak live bytes being the
+    tail's or the decoder step's (its fp32 input of `model.width` channels and its fp32
+    output, the restored tensor of `tensor_shape`), whichever is larger."""
+    tail = server_share(graph, sp)
+    decoder = sum(p.numel() for p in model.decoder.parameters())
+    restored = math.prod(int(s) for s in tensor_shape)
+    code = model.positions(tensor_shape) * model.width
+    tail_peak = tail["server_memory_bytes"] - tail["server_params"] * FLOAT_BYTES
+    peak = max(tail_peak, (restored + code) * FLOAT_BYTES)
+    params = tail["server_params"] + decoder
+    return {"server_params": params, "server_memory_bytes": params * FLOAT_BYTES + peak}

@@ -61,7 +61,13 @@ from sei_tui.core.evaluation.inference import (
 from sei_tui.core.evaluation.prepare import EvaluationInputs
 from sei_tui.core.model.capture import run_capturing
 
-__all__ = ["FRAME_BUDGET_BYTES", "Deployment", "DeploymentBuilder", "candidate_splits"]
+__all__ = [
+    "FRAME_BUDGET_BYTES",
+    "Deployment",
+    "DeploymentBuilder",
+    "candidate_splits",
+    "server_share",
+]
 
 TIMED_FRAMES = 8  # frames timed through the one-frame encoder and decoder per deployment
 TIMING_REPEATS = 3  # calls per timed frame: its time is their median
@@ -108,6 +114,9 @@ class Deployment:
     bottleneck_channels: int | None = None
     train_images: int | None = None
     eval_images: int | None = None
+    # the server's share (`server_share`); 0 on `local`
+    server_params: int = 0
+    server_memory_bytes: int = 0
 
     def __post_init__(self) -> None:
         if not self.frame_sizes and self.frames is not None:
@@ -115,6 +124,22 @@ class Deployment:
 
     def encoded_frames(self) -> list[bytes]:
         return self.frames if self.frames is not None else self.regenerate()
+
+
+def server_share(graph: Any, split: Any | None = None) -> dict[str, int]:
+    """`server_params` and `server_memory_bytes` of the server running what follows `split`
+    (a SplitPoint; None: the whole model, as on `remote`): the parameters used after the cut
+    (SplitPoint.tail_params), their fp32 bytes + the segment's peak live activation bytes
+    (ModelGraph.activation_bytes over its positions: the payload it receives, or the decoded
+    input image, included), as the edge's head and an edge box's middle are counted."""
+    if split is None:
+        params, live = int(graph.total_params), graph.activation_bytes
+    else:
+        params, live = int(split.tail_params), graph.activation_bytes[split.position + 1 :]
+    return {
+        "server_params": params,
+        "server_memory_bytes": params * FLOAT_BYTES + int(max(live, default=0)),
+    }
 
 
 def candidate_splits(graph: Any, saliency: Any | None, all_splits: bool) -> list:
@@ -222,6 +247,7 @@ class DeploymentBuilder:
                 compute=inputs.compute_label,
                 **self._scales,
                 tail=inputs.loaded.module,
+                **server_share(inputs.graph),
             )
             decoded = [decode_payload(True, f, deployment.shapes, ()) for f in frames]
             deployment.lossless_top1 = run_tail(deployment.tail, decoded, remote=True)
@@ -290,6 +316,7 @@ class DeploymentBuilder:
                     tail=tail,
                     regenerate=regenerate,
                     lossless_top1=top1[sp.index, enc.dtype],
+                    **server_share(self.inputs.graph, sp),
                 )
                 self._keep_within_budget(deployment)
                 out.append(deployment)

@@ -85,6 +85,11 @@ class Row:
     middle_flops: int = 0
     middle_params: int = 0
     middle_memory_bytes: int = 0  # middle parameter bytes + the middle's peak activation bytes
+    # the server's share (0 on `local`, as server_flops): its segment's parameters and their
+    # fp32 bytes + the segment's peak live activation bytes, the payload it receives included
+    # (`remote`: the whole model, the decoded image included); QoS columns like edge_*
+    server_params: int = 0
+    server_memory_bytes: int = 0
 
     @property
     def label(self) -> str:

@@ -188,6 +188,8 @@ def row_from_result(
         bottleneck_channels=deployment.bottleneck_channels,
         train_images=deployment.train_images,
         eval_images=deployment.eval_images,
+        server_params=deployment.server_params,
+        server_memory_bytes=deployment.server_memory_bytes,
         **parts.__dict__,
     )
     if deployment.exited is not None:

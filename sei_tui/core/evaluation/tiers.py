@@ -324,12 +324,13 @@ def hop_roundtrip(encoding: Any) -> Callable[[list], list]:
 def segment_figures(graph: Any, first: int, second: int) -> dict[str, int]:
     """FLOPs, parameters and memory of each node of the cuts (`first`, `second`) as Row
     fields: the device's head (`edge_*`, as a single split's), the edge box's middle
-    (`middle_*`) and the server's tail FLOPs (`server_flops`). A segment's parameters are
+    (`middle_*`) and the server's tail (`server_*`, as a single split's at k2:
+    deployments.server_share). A segment's parameters are
     those whose uses span into it (the head's: first used in it, as SplitPoint counts them;
     the middle's: first used at or before k2 and last used after k1); its memory is their
     fp32 bytes + its peak live activation bytes (ModelGraph.activation_bytes over its
     positions, the payload it receives included)."""
-    from sei_tui.core.evaluation.deployments import FLOAT_BYTES
+    from sei_tui.core.evaluation.deployments import FLOAT_BYTES, server_share
 
     a, b = graph.split_points[first], graph.split_points[second]
     middle_params = int(a.tail_params) + int(b.head_params) - int(graph.total_params)
@@ -342,6 +343,7 @@ def segment_figures(graph: Any, first: int, second: int) -> dict[str, int]:
         "middle_params": middle_params,
         "middle_memory_bytes": middle_params * FLOAT_BYTES + int(peak),
         "server_flops": int(b.tail_flops),
+        **server_share(graph, b),
     }
 
 
@@ -414,6 +416,8 @@ _LOWER = (
     "middle_flops",
     "middle_params",
     "server_flops",
+    "server_memory_bytes",
+    "server_params",
     "edge_energy_j",
     "total_energy_j",
     "edge_radio_energy_j",
