@@ -78,6 +78,9 @@ def test_segment_figures_are_the_hand_counts_and_qos_columns():
         "middle_params": C2_PARAMS + C3_PARAMS,
         "middle_memory_bytes": 4 * (C2_PARAMS + C3_PARAMS) + middle_peak,
         "server_flops": FC_FLOPS,
+        "server_params": FC_PARAMS,
+        # the server's positions: mean (relu_2's 2 channels + 2 floats), fc (2 + 5 floats)
+        "server_memory_bytes": 4 * FC_PARAMS + max(2 * B + 4 * 2, 4 * 2 + 4 * 5),
     }
     row = Row("split2", k1, "relu", "fp32", 100, cuts=[k1, k2], **figures)
     bound = 4 * (C2_PARAMS + C3_PARAMS) + middle_peak
