@@ -8,8 +8,8 @@ Work split (so that expensive steps run once):
 - codec times: one cached measurement per key (`codec_times`), before the grid;
 - simulations and rows: per network point, on the executor's workers (`tasks`): each
   worker receives every deployment's encoded frames and tail once (`RowContext`), then
-  tasks carry only link overrides and return rows; accuracy under loss runs there, once
-  per (deployment, loss pattern) per worker;
+  tasks carry only link overrides and return rows; accuracy under loss runs there, the
+  tail once per (deployment, image, lost byte ranges) per worker;
 - ranking and storing: here, as results arrive.
 The numbers of a point therefore depend only on its inputs, not on the executor, the
 chunking or the order in which tasks finish.
@@ -43,8 +43,9 @@ class StudyOutcome:
     prepare_s: float = 0.0  # model, data, saliency, encodings (torch), before the grid
     grid_s: float = 0.0  # wall time of the grid
     simulate_s: float = 0.0  # worker seconds building networks and simulating
-    accuracy_s: float = 0.0  # worker seconds in accuracy under loss (torch) and rows
-    accuracy_runs: int = 0  # distinct (deployment, loss pattern) evaluated
+    accuracy_s: float = 0.0  # worker seconds decoding lost frames and in tails (torch)
+    rows_s: float = 0.0  # worker seconds assembling rows
+    accuracy_runs: int = 0  # images run through a tail (once per key per worker)
     executor: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -221,6 +222,7 @@ def _store_result(
         raise SeiInputError(f"{group.scenario}: the simulator refused a point: {result.error}")
     outcome.simulate_s += result.simulate_s
     outcome.accuracy_s += result.accuracy_s
+    outcome.rows_s += result.rows_s
     outcome.accuracy_runs += result.accuracy_runs
     outcome.simulations += result.simulations
     for key, rows in result.points:
