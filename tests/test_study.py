@@ -95,6 +95,11 @@ def test_unit_error_is_one_line_exit_2(tmp_path, capsys):
     assert "sweep.wifi.bitrate.start = '1Mbit'" in err and "unit" in err
 
 
+def test_bad_objective_is_one_line_exit_2(tmp_path, capsys):
+    err = _error(tmp_path, capsys, 'models = ["demo"]\nobjective = "power"\n')
+    assert "objective = 'power'" in err and "latency, energy" in err
+
+
 def test_unknown_link_and_key_are_refused(tmp_path, capsys):
     err = _error(tmp_path, capsys, 'models = ["demo"]\n[sweep]\n"lte.loss" = [0.1]\n')
     assert "no link 'lte'" in err
@@ -125,39 +130,114 @@ def test_ranges_are_log_spaced_for_bitrates_and_linear_otherwise():
 # ------------------------------------------------------------------ runs
 
 
-def test_study_rows_match_a_plain_evaluation_at_the_same_point(pool_study):
-    """The task split (sizes to the workers, loss patterns back, accuracy here) gives the
-    rows that Evaluation.rows gives on the scenario with that point's link overrides."""
+@pytest.fixture(scope="module")
+def plain_evaluation():
+    """The study's model, encodings and transport as `sei analyze` prepares them, with the
+    encode/decode times the study reads (one cached measurement per key)."""
+    import tomllib
+
     from sei_tui.core.evaluation.engine import Evaluation
+    from sei_tui.core.study.codec_times import fix_codec_times
+
+    evaluation = Evaluation("demo", encodings=["int8", "fp16+zlib"], frames=16, protocol="udp")
+    evaluation.prepare()
+    study = parse_study(tomllib.loads(STUDY))
+    fix_codec_times(evaluation.deployments, study.models[0].key(), study.settings())
+    return evaluation
+
+
+def _stored_form(row) -> dict:
+    """A Row as the study stores it (violations joined, lists as text)."""
+    out = dict(row.__dict__)
+    out["violations"] = "; ".join(row.violations)
+    return out
+
+
+def test_study_rows_match_a_plain_evaluation_at_the_same_point(pool_study, plain_evaluation):
+    """The task split (sizes to the workers, per-image accuracy under loss there, ranking
+    here) gives, column for column, the rows and ranking that Evaluation.rows and `rank`
+    give on the scenario with that point's link overrides (energy columns included)."""
+    from dataclasses import fields
+
+    from sei_tui.core.evaluation.qos import parse_qos
+    from sei_tui.core.evaluation.ranking import rank
+    from sei_tui.core.evaluation.rows import Row
 
     root, outcome = pool_study
     assert (outcome.total, outcome.skipped, outcome.computed) == (TOTAL, 0, TOTAL)
-    stored = [r for r in _table(root / "pool") if json.loads(r["values"])["loss"] == 0.03]
-    point = json.loads(stored[0]["values"])
-    stored = [r for r in stored if r["values"] == stored[0]["values"]]
-    evaluation = Evaluation("demo", encodings=["int8", "fp16+zlib"], frames=16, protocol="udp")
-    rows = list(evaluation.rows("p95_latency<=0.02", overrides=point))
-    assert len(rows) == len(stored)
-    expected = {
-        (r.strategy, r.split_index, r.encoding): (
-            r.network_p95_s,
-            r.accuracy,
-            r.frames_complete,
-            r.payload_bytes,
+    table = _table(root / "pool")
+    lossy = sorted({r["values"] for r in table if json.loads(r["values"])["loss"] == 0.03})
+    assert len(lossy) == 3  # every bitrate at 3 % loss
+    qos = parse_qos("p95_latency<=0.02")
+    for values in lossy:
+        stored = sorted((r for r in table if r["values"] == values), key=lambda r: r["rank"])
+        ranking = rank(list(plain_evaluation.rows(qos, overrides=json.loads(values))), qos)
+        assert len(ranking.rows) == len(stored)
+        for i, (row, got) in enumerate(zip(ranking.rows, stored, strict=True)):
+            expected = _stored_form(row)
+            assert {f.name: got[f.name] for f in fields(Row)} == expected, (values, i)
+            assert got["recommended"] == (i == ranking.recommendation.row)
+        assert any(r["frames_complete"] < r["frames"] for r in stored)  # the loss hit frames
+        assert all(r["edge_energy_j"] > 0 and r["total_energy_j"] > 0 for r in stored)
+
+
+def _frame(rng, size: int):
+    """A libsim-like frame result: whole, lost entirely, or with 1-3 lost byte ranges."""
+    kind = rng.integers(0, 4)
+    if kind == 0:
+        return SimpleNamespace(delivered_s=0.01, lost_ranges=[], complete=True, lost_bytes=0)
+    if kind == 1:
+        return SimpleNamespace(delivered_s=None, lost_ranges=[], complete=False, lost_bytes=size)
+    starts = sorted(int(v) for v in rng.integers(0, size, rng.integers(1, 4)))
+    ranges = [(a, min(size, a + int(rng.integers(1, 3000)))) for a in starts]
+    return SimpleNamespace(delivered_s=0.01, lost_ranges=ranges, complete=False, lost_bytes=1)
+
+
+def test_per_image_accuracy_equals_accuracy_under_loss(plain_evaluation):
+    """The workers' accuracy (tail once per deployment, image and lost ranges, answers
+    reused across points) equals `accuracy_under_loss` on the whole pattern, on random
+    patterns that share some frames' losses (as bitrates and loss rates do)."""
+    from sei_tui.core.evaluation.accuracy import accuracy_under_loss, frame_loss
+    from sei_tui.core.evaluation.qos import parse_qos
+    from sei_tui.core.evaluation.simulation import deployment_sizes
+    from sei_tui.core.study import tasks
+
+    evaluation = plain_evaluation
+    by_size: dict = {}
+    for i, d in enumerate(evaluation.deployments):
+        by_size.setdefault(deployment_sizes(d), []).append(i)
+    context = tasks.RowContext.of(evaluation, sorted(by_size), by_size, parse_qos(""), None)
+    tasks._use({0: context})
+    rng = np.random.default_rng(7)
+    first = {size: [_frame(rng, max(size)) for _ in range(16)] for size in context.sizes}
+    points = [first]
+    for _ in range(2):  # later points keep some frames' losses and change others
+        points.append(
+            {
+                size: [f if rng.random() < 0.5 else _frame(rng, max(size)) for f in frames]
+                for size, frames in first.items()
+            }
         )
-        for r in rows
-    }
-    got = {
-        (r["strategy"], r["split_index"], r["encoding"]): (
-            r["network_p95_s"],
-            r["accuracy"],
-            r["frames_complete"],
-            r["payload_bytes"],
-        )
-        for r in stored
-    }
-    assert got == expected
-    assert any(r["frames_complete"] < r["frames"] for r in stored)  # the loss did hit frames
+    flows = [
+        {size: (SimpleNamespace(frames=frames), "udp") for size, frames in p.items()}
+        for p in points
+    ]
+    runs = tasks._evaluate_lost_images(0, context, flows)
+    assert runs > 0
+    assert tasks._evaluate_lost_images(0, context, flows) == 0  # all in the cache now
+    index = {id(d): i for i, d in enumerate(context.deployments)}
+    accuracy = tasks._accuracy_from_images(0, index)
+    labels, whole = evaluation.inputs.labels, evaluation.inputs.whole_top1
+    checked = set()
+    for p in points:
+        for size, frames in p.items():
+            losses = [frame_loss(f) for f in frames]
+            for i in by_size[size]:
+                mine = accuracy(context.deployments[i], losses, labels, whole)
+                reference = accuracy_under_loss(evaluation.deployments[i], losses, labels, whole)
+                assert mine == reference, (i, evaluation.deployments[i].strategy)
+                checked.add(evaluation.deployments[i].strategy)
+    assert checked == {"local", "remote", "split"}
 
 
 @pytest.mark.slow

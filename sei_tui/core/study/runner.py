@@ -179,20 +179,22 @@ def run_study(
             group = _prepare(study, m, s, None)
             groups[gi] = group
             mine = [(k, p.values) for k, p in pending if (p.model, p.scenario) == (m, s)]
+            from sei_tui.core.evaluation.energy import EnergyModel
             from sei_tui.core.evaluation.simulation import NetworkPlan
 
             plan = NetworkPlan(group.evaluation.scenario, study.frames, study.protocol)
             for points in _chunks(mine, chunk):
                 tasks.append(NetworkTask(gi, plan, points))
+            energy = EnergyModel.of(group.evaluation.scenario)
             contexts[gi] = RowContext.of(
-                group.evaluation, group.sizes, group.by_size, qos, study.deadline
+                group.evaluation, group.sizes, group.by_size, qos, study.deadline, energy
             )
         outcome.prepare_s = time.perf_counter() - started
         lookup = dict(pending)
         grid_started = time.perf_counter()
         last_flush = time.perf_counter()
         for result in executor.run(tasks, contexts):
-            _store_result(result, groups, lookup, store, qos, outcome)
+            _store_result(result, groups, lookup, store, qos, study.objective, outcome)
             if progress is not None:
                 progress(outcome.skipped + outcome.computed, outcome.total)
             if time.perf_counter() - last_flush >= FLUSH_SECONDS:
@@ -213,6 +215,7 @@ def _store_result(
     lookup: dict,
     store: StudyStore,
     qos: Any,
+    objective: str,
     outcome: StudyOutcome,
 ) -> None:
     from sei_tui.core.evaluation.ranking import rank
@@ -226,6 +229,6 @@ def _store_result(
     outcome.accuracy_runs += result.accuracy_runs
     outcome.simulations += result.simulations
     for key, rows in result.points:
-        ranking = rank(rows, qos)
+        ranking = rank(rows, qos, objective=objective)
         store.add(key, group.model, group.scenario, lookup[key].values, ranking)
         outcome.computed += 1

@@ -34,6 +34,7 @@ TOP_KEYS = (
     "frames",
     "protocol",
     "all_splits",
+    "objective",
     "sweep",
 )
 MODEL_KEYS = ("model", "weights", "input_shape")
@@ -90,6 +91,7 @@ class Study:
     all_splits: bool
     axes: tuple[SweepAxis, ...]
     loaded_scenarios: list = field(default_factory=list, repr=False)
+    objective: str = "latency"  # what each point's ranking minimises (ranking.OBJECTIVES)
 
     def points(self) -> list[StudyPoint]:
         """Every point: models outermost, then scenarios, then the grid (last axis fastest)."""
@@ -115,6 +117,8 @@ class Study:
             "frames": self.frames,
             "protocol": self.protocol,
             "all_splits": self.all_splits,
+            # only when not the default: the keys of earlier latency studies stay valid
+            **({"objective": self.objective} if self.objective != "latency" else {}),
         }
 
 
@@ -297,6 +301,7 @@ def parse_study(data: dict, where: str = "study", base: Path | None = None) -> S
     )
     from sei_tui.core.evaluation.prepare import MAX_IMAGES, load_scenario
     from sei_tui.core.evaluation.qos import parse_qos
+    from sei_tui.core.evaluation.ranking import OBJECTIVES
 
     base = base or Path.cwd()
     for key in data:
@@ -361,6 +366,9 @@ def parse_study(data: dict, where: str = "study", base: Path | None = None) -> S
     all_splits = data.get("all_splits", False)
     if not isinstance(all_splits, bool):
         raise _fail(where, "all_splits", all_splits, "expected true or false")
+    objective = data.get("objective", "latency")
+    if objective not in OBJECTIVES:
+        raise _fail(where, "objective", objective, f"one of {', '.join(OBJECTIVES)}")
     axes = _axes(data, where, loaded)
     return Study(
         path=where,
@@ -379,4 +387,5 @@ def parse_study(data: dict, where: str = "study", base: Path | None = None) -> S
         all_splits=all_splits,
         axes=axes,
         loaded_scenarios=loaded,
+        objective=objective,
     )

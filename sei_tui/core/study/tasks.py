@@ -229,6 +229,7 @@ def run_task(task: NetworkTask, contexts: dict[int, RowContext] | None = None) -
                     context.inputs,
                     context.deadline,
                     context.qos,
+                    context.energy,
                     accuracy=accuracy,
                 )
         result.points.append((key, [rows[i] for i in sorted(rows)]))
