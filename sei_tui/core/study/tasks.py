@@ -70,12 +70,14 @@ class NetworkTask:
     group: int  # which RowContext
     plan: NetworkPlan
     points: tuple[tuple[str, dict[str, float]], ...]  # (point key, link overrides)
+    sizes: tuple[tuple[int, ...], ...] | None = None  # this part's frame sizes (None: all)
+    part: int = 0  # which part of the deployments: executors keep a part on one worker
 
 
 @dataclass
 class TaskResult:
     group: int
-    points: list = field(default_factory=list)  # (key, [Row in deployment order])
+    points: list = field(default_factory=list)  # (key, {deployment index: Row})
     simulations: int = 0
     simulate_s: float = 0.0  # worker seconds building networks and in libsim
     accuracy_s: float = 0.0  # worker seconds decoding lost frames and in the tail (torch)
@@ -192,12 +194,13 @@ def run_task(task: NetworkTask, contexts: dict[int, RowContext] | None = None) -
     if contexts is not None and _CONTEXTS.get(task.group) is not contexts.get(task.group):
         _use(contexts)
     context = _CONTEXTS[task.group]
+    sizes = task.sizes if task.sizes is not None else context.sizes
     result = TaskResult(task.group)
     started = time.perf_counter()
     flows: list[dict] = []  # per point: frame sizes -> (FlowResult, protocol)
     for _, overrides in task.points:
         per_size: dict = {}
-        for size in context.sizes:
+        for size in sizes:
             base = _NETWORKS.get((task.group, size))
             if base is None:
                 base = _NETWORKS[task.group, size] = task.plan.network(size)
@@ -219,7 +222,7 @@ def run_task(task: NetworkTask, contexts: dict[int, RowContext] | None = None) -
     accuracy = _accuracy_from_images(task.group, index)
     for (key, _), per_size in zip(task.points, flows, strict=True):
         rows: dict[int, Any] = {}
-        for size in context.sizes:
+        for size in sizes:
             flow, protocol = per_size[size]
             for i in context.by_size[size]:
                 rows[i] = row_from_result(
@@ -232,6 +235,6 @@ def run_task(task: NetworkTask, contexts: dict[int, RowContext] | None = None) -
                     context.energy,
                     accuracy=accuracy,
                 )
-        result.points.append((key, [rows[i] for i in sorted(rows)]))
+        result.points.append((key, rows))
     result.rows_s = time.perf_counter() - evaluated
     return result
