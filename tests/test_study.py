@@ -390,6 +390,39 @@ def test_cached_codec_times_make_a_second_preparation_identical(tmp_path, monkey
     assert other.encode_s == pytest.approx(0.012)
 
 
+def test_cached_codec_times_rebuild_an_early_exits_per_image_latency(tmp_path, monkeypatch):
+    from sei_tui.core.study.codec_times import fix_codec_times
+
+    monkeypatch.setenv("SEI_CACHE_DIR", str(tmp_path))
+
+    def early(encode_host: float, result_s: float) -> SimpleNamespace:
+        # head 2 ms (exit included), tail 1 ms; images 0 and 2 exit
+        encode, decode = encode_host * 4.0, encode_host * 0.5
+        offloaded = 0.002 + encode + decode + 0.001
+        return SimpleNamespace(
+            strategy="early_exit",
+            split=SimpleNamespace(index=3),
+            encoding="int8",
+            encode_s=encode,
+            decode_s=decode,
+            encode_scale=4.0,
+            decode_scale=0.25,
+            head_s=0.002,
+            tail_s=0.001,
+            exited=(True, False, True),
+            frame_fixed_s=(0.002 + result_s, offloaded, 0.002 + result_s),
+        )
+
+    first = early(0.001, 0.0001)
+    fix_codec_times([first], {"model": "demo"}, {})
+    second = early(0.003, 0.0007)  # a later run measures other times
+    assert fix_codec_times([second], {"model": "demo"}, {}) == 1
+    assert second.frame_fixed_s == first.frame_fixed_s
+    exited, sent, _ = second.frame_fixed_s
+    assert exited == pytest.approx(0.002 + 0.0001)
+    assert sent == pytest.approx(0.002 + 0.004 + 0.0005 + 0.001)
+
+
 def _point(bitrate, loss, strategy=None, split_index=None, encoding=None):
     return {
         "values": {"bitrate": bitrate, "loss": loss},
@@ -454,3 +487,108 @@ def test_a_changed_input_makes_new_points_and_the_report_shows_only_this_studys(
     assert main(["study", "--report", str(folder), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["done"], data["total"]) == (1, TOTAL)  # the old QoS's 6 points are not it
+
+
+# ------------------------------------------------------------------ exits, bottlenecks, traces
+
+ADAPTED_STUDY = """
+models = ["demo"]
+scenarios = ["demo"]
+encodings = ["int8"]
+strategies = ["local", "split", "early_exit", "bottleneck"]
+exit_thresholds = [0.9]
+bottleneck_channels = [8]
+train_images = 32
+train_epochs = 2
+qos = "p95_latency<=0.05"
+frames = 16
+protocol = "udp"
+[traces]
+wifi = ["none", "wifi-crowded-synthetic"]
+[sweep]
+loss = [0.03]
+"""
+
+
+def test_exits_bottlenecks_and_traces_equal_analyze_at_the_same_point(tmp_path):
+    """A study with trained exits and bottlenecks and a trace axis: each point's rows are,
+    column for column, those Evaluation.rows gives with the same AdapterOptions `sei
+    analyze` builds from the same flags, on the scenario with that trace attached as
+    `--trace wifi=NAME` attaches it (and without one for "none")."""
+    import tomllib
+    from dataclasses import fields
+
+    from sei_tui.cli.simulate import with_trace_flags
+    from sei_tui.core.evaluation.engine import Evaluation
+    from sei_tui.core.evaluation.prepare import load_scenario
+    from sei_tui.core.evaluation.qos import parse_qos
+    from sei_tui.core.evaluation.ranking import rank
+    from sei_tui.core.evaluation.rows import Row
+    from sei_tui.core.study.codec_times import fix_codec_times
+    from sei_tui.core.study.executors import LocalPool
+
+    (tmp_path / "study.toml").write_text(ADAPTED_STUDY)
+    outcome = _run(tmp_path / "out", LocalPool(2))
+    assert (outcome.total, outcome.computed) == (2, 2)  # one point per trace
+    table = _table(tmp_path / "out")
+    study = parse_study(tomllib.loads(ADAPTED_STUDY))
+    options = study.adapter_options()
+    assert (options.thresholds, options.widths, options.train_images) == ((0.9,), (8,), 32)
+    assert (options.exit_epochs, options.bottleneck_epochs) == (2, 2)
+    qos = parse_qos(study.qos)
+    base = load_scenario("demo")
+    for trace, scenario in (
+        ("none", base),
+        ("wifi-crowded-synthetic", with_trace_flags(base, ["wifi=wifi-crowded-synthetic"])),
+    ):
+        stored = sorted(
+            (r for r in table if r["scenario"] == f"{base.name} [wifi={trace}]"),
+            key=lambda r: r["rank"],
+        )
+        evaluation = Evaluation(
+            "demo",
+            scenario=scenario,
+            encodings=["int8"],
+            frames=16,
+            protocol="udp",
+            strategies=study.strategies,
+            adapters=options,
+        )
+        evaluation.prepare()
+        fix_codec_times(evaluation.deployments, study.models[0].key(), study.settings())
+        ranking = rank(list(evaluation.rows(qos, overrides={"loss": 0.03})), qos)
+        assert {r["strategy"] for r in stored} >= {"early_exit", "bottleneck", "split"}
+        assert len(stored) == len(ranking.rows)
+        for row, got in zip(ranking.rows, stored, strict=True):
+            assert {f.name: got[f.name] for f in fields(Row)} == _stored_form(row), trace
+    # the trace changed the network: the two points' rows differ
+    by_trace = {}
+    for r in table:
+        by_trace.setdefault(r["scenario"], []).append(r["network_p95_s"])
+    assert len({tuple(sorted(v)) for v in by_trace.values()}) == 2
+
+
+def test_bad_adapter_and_trace_keys_are_one_line_exit_2(tmp_path, capsys):
+    err = _error(
+        tmp_path,
+        capsys,
+        'models = ["demo"]\nstrategies = ["split", "early_exit"]\nexit_thresholds = [0.5, 1.5]\n',
+    )
+    assert "exit_thresholds[1] = 1.5" in err and "(0, 1]" in err
+    err = _error(tmp_path, capsys, 'models = ["demo"]\nbottleneck_channels = [8]\n')
+    assert "bottleneck_channels = [8]" in err and "needs bottleneck" in err
+    err = _error(tmp_path, capsys, 'models = ["demo"]\n[traces]\nwifi = ["no-such-trace"]\n')
+    assert "traces.wifi[0] = 'no-such-trace'" in err and "not a built-in trace" in err
+    err = _error(tmp_path, capsys, 'models = ["demo"]\n[traces]\nlte = ["lte-walking-synthetic"]\n')
+    assert "traces.lte" in err and "no link 'lte'" in err
+    err = _error(
+        tmp_path,
+        capsys,
+        'models = ["demo"]\n[traces]\nwifi = ["lte-walking-synthetic"]\n'
+        '[sweep]\n"wifi.bitrate" = ["1Mbps"]\n',
+    )
+    assert "traces.wifi" in err and "sweep.wifi.bitrate" in err
+    err = _error(
+        tmp_path, capsys, 'models = ["demo"]\nstrategies = ["bottleneck"]\ntrain_images = 4\n'
+    )
+    assert "train_images = 4" in err and ">= 16" in err

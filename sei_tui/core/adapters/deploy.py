@@ -228,6 +228,18 @@ def adapter_deployments(
     return out, retuner
 
 
+@dataclass
+class RestoredTail:
+    """The tail behind a bottleneck's decoder; a class, not a closure, so that it pickles
+    (`sei study` sends every deployment's tail to its workers)."""
+
+    tail: Callable
+    model: Bottleneck
+
+    def __call__(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+        return self.tail([self.model.decode(tensors[0].float())])
+
+
 def bottleneck_deployments(
     inputs: Any,
     sp: Any,
@@ -254,8 +266,7 @@ def bottleneck_deployments(
         inputs.server_compute, graph, decoder_flops
     )
 
-    def restored_tail(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-        return tail([model.decode(tensors[0].float())])
+    restored_tail = RestoredTail(tail, model)
 
     sample = [[codes[j : j + 1]] for j in range(min(len(codes), TIMED_FRAMES))]
     out = []

@@ -128,6 +128,7 @@ def _prepare(study: Study, m: int, s: int, progress: Callable | None) -> _Group:
         protocol=study.protocol,
         input_shape=entry.input_shape,
         strategies=study.strategies,
+        adapters=study.adapter_options(),  # exits and bottlenecks: trained or read from cache
     )
     evaluation.prepare(progress=progress)
     fix_codec_times(evaluation.deployments, entry.key(), study.settings())
