@@ -211,7 +211,7 @@ def run_study(
             from sei_tui.core.evaluation.simulation import NetworkPlan
 
             plan = NetworkPlan(group.evaluation.scenario, study.frames, study.protocol)
-            group.parts = _parts(group, executor.parts())
+            group.parts = _parts(group, getattr(executor, "parts", lambda: 1)())
             for points in _chunks(mine, chunk):
                 for k, sizes in enumerate(group.parts):
                     tasks.append(NetworkTask(gi, plan, points, sizes, k))
