@@ -73,6 +73,7 @@ def main() -> None:
                 f"encoding x network points/s); worker seconds: simulator "
                 f"{outcome.simulate_s:.1f}, torch {outcome.accuracy_s:.1f} "
                 f"({outcome.accuracy_runs} images through a tail), rows {outcome.rows_s:.1f}; "
+                f"ranking and storing here {outcome.store_s:.1f} s; "
                 f"torch {outcome.accuracy_s / busy:.0%} vs simulator "
                 f"{outcome.simulate_s / busy:.0%} of the workers' busy time"
             )

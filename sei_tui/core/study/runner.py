@@ -45,6 +45,7 @@ class StudyOutcome:
     simulate_s: float = 0.0  # worker seconds building networks and simulating
     accuracy_s: float = 0.0  # worker seconds decoding lost frames and in tails (torch)
     rows_s: float = 0.0  # worker seconds assembling rows
+    store_s: float = 0.0  # seconds here ranking points and writing them
     accuracy_runs: int = 0  # images run through a tail (once per key per worker)
     executor: str = ""
     notes: list[str] = field(default_factory=list)
@@ -225,12 +226,14 @@ def run_study(
         grid_started = time.perf_counter()
         last_flush = time.perf_counter()
         for result in executor.run(tasks, contexts):
+            storing = time.perf_counter()
             _store_result(result, groups, lookup, partial, store, qos, study.objective, outcome)
             if progress is not None:
                 progress(outcome.skipped + outcome.computed, outcome.total)
             if time.perf_counter() - last_flush >= FLUSH_SECONDS:
                 store.flush()
                 last_flush = time.perf_counter()
+            outcome.store_s += time.perf_counter() - storing
             if stop_after is not None and outcome.computed >= stop_after:
                 raise SeiCancelled(f"stopped after {outcome.computed} points")
         outcome.grid_s = time.perf_counter() - grid_started

@@ -492,7 +492,7 @@ def _adapter_keys(data: dict, where: str, strategies: tuple[str, ...]) -> dict:
     return out
 
 
-def _trace_spec(link: str, value: Any, at: str, where: str, base: Path) -> dict | None:
+def _trace_spec(value: Any, at: str, where: str, base: Path) -> dict | None:
     """A `[link.trace]` table for `value` (a built-in trace name or FILE[:FORMAT], relative
     to the study file; "none": the link as the scenario has it)."""
     from sei_tui.core.network.traces import TRACE_FORMATS, builtin_trace_names
@@ -558,7 +558,7 @@ def _trace_variants(
                     f"the sweep axis sweep.{axis.key} replaces the link's bitrate, "
                     "so its trace would never be used",
                 )
-        specs = [(v, _trace_spec(link, v, f"{at}[{i}]", where, base)) for i, v in enumerate(values)]
+        specs = [(v, _trace_spec(v, f"{at}[{i}]", where, base)) for i, v in enumerate(values)]
         choices.append([(link, label, spec) for label, spec in specs])
     out_specs, out_loaded, out_traces = [], [], []
     for spec, scenario in zip(scenarios, loaded, strict=True):
