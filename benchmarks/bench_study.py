@@ -77,6 +77,12 @@ def main() -> None:
                 f"torch {outcome.accuracy_s / busy:.0%} vs simulator "
                 f"{outcome.simulate_s / busy:.0%} of the workers' busy time"
             )
+            for first, last, seconds in sorted(outcome.workers.values()):
+                print(
+                    f"  a worker: first task at {first - outcome.grid_started_at:.1f} s "
+                    f"(pool start), last done at {last - outcome.grid_started_at:.1f} s, "
+                    f"busy {seconds:.1f} s"
+                )
         if 1 in walls and 2 in walls:
             print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
             print(f"speed-up 2 vs 1 worker: {walls[1] / walls[2]:.2f}x (target >= 1.7x)")

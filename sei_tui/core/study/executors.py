@@ -18,6 +18,7 @@ from sei_tui.core.study.tasks import (
     TaskResult,
     install_contexts,
     run_task,
+    start_worker,
 )
 
 __all__ = ["DaskExecutor", "LocalPool", "make_executor"]
@@ -39,18 +40,26 @@ class LocalPool:
     def parts(self) -> int:
         return self.workers
 
+    def start(self) -> None:
+        """Start the workers (they import torch and libsim while the caller prepares)."""
+        if not self._pools:
+            context = multiprocessing.get_context("forkserver")
+            self._pools = [context.Pool(1, initializer=start_worker) for _ in range(self.workers)]
+
     def run(
         self, tasks: Sequence[NetworkTask], contexts: dict[int, RowContext]
     ) -> Iterator[TaskResult]:
+        import pickle
         import queue
         from collections import deque
 
-        context = multiprocessing.get_context("forkserver")
-        # every worker receives the contexts once, at start; tasks carry sizes and overrides
-        self._pools = [
-            context.Pool(1, initializer=install_contexts, initargs=(contexts,))
-            for _ in range(self.workers)
-        ]
+        self.start()
+        # every worker receives the contexts once, before its first task (pickled once
+        # here for all of them); tasks carry sizes and overrides
+        blob = pickle.dumps(contexts, protocol=pickle.HIGHEST_PROTOCOL)
+        for pool in self._pools:
+            pool.apply_async(install_contexts, (blob,))  # a pool of one runs tasks in order
+        del blob
         todo = [deque() for _ in range(self.workers)]
         for task in tasks:
             todo[task.part % self.workers].append(task)

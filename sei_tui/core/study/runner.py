@@ -46,6 +46,8 @@ class StudyOutcome:
     accuracy_s: float = 0.0  # worker seconds decoding lost frames and in tails (torch)
     rows_s: float = 0.0  # worker seconds assembling rows
     store_s: float = 0.0  # seconds here ranking points and writing them
+    workers: dict = field(default_factory=dict)  # process -> [first start, last end, busy s]
+    grid_started_at: float = 0.0  # time.time() when the executor was asked to start
     accuracy_runs: int = 0  # images run through a tail (once per key per worker)
     executor: str = ""
     notes: list[str] = field(default_factory=list)
@@ -152,7 +154,13 @@ def _chunks(points: list, chunk: int | None) -> list[tuple]:
     out = []
     for members in groups.values():
         out += [tuple(members[i : i + MAX_CHUNK]) for i in range(0, len(members), MAX_CHUNK)]
-    return out
+    # heaviest first (more loss, more images through tails), so that the last tasks, the
+    # ones an idle worker takes from another's part, are short and the workers end together
+    return sorted(out, key=lambda c: -sum(v for _, p in c for k, v in p.items() if _is_loss(k)))
+
+
+def _is_loss(key: str) -> bool:
+    return key.rpartition(".")[2] == "loss"
 
 
 def run_study(
@@ -198,6 +206,8 @@ def run_study(
             store.write_summary()
             return outcome
         started = time.perf_counter()
+        if hasattr(executor, "start"):
+            executor.start()  # the workers start up while the models are prepared
         groups: dict[int, _Group] = {}
         tasks: list[NetworkTask] = []
         contexts: dict[int, RowContext] = {}
@@ -224,6 +234,7 @@ def run_study(
         lookup = dict(pending)
         partial: dict[str, tuple[int, dict]] = {}  # point key -> (parts in, rows so far)
         grid_started = time.perf_counter()
+        outcome.grid_started_at = time.time()
         last_flush = time.perf_counter()
         for result in executor.run(tasks, contexts):
             storing = time.perf_counter()
@@ -263,6 +274,9 @@ def _store_result(
     outcome.rows_s += result.rows_s
     outcome.accuracy_runs += result.accuracy_runs
     outcome.simulations += result.simulations
+    seen = outcome.workers.setdefault(result.worker, [result.started_at, result.ended_at, 0.0])
+    seen[0], seen[1] = min(seen[0], result.started_at), max(seen[1], result.ended_at)
+    seen[2] += result.ended_at - result.started_at
     for key, part in result.points:
         count, rows = partial.pop(key, (0, {}))
         rows.update(part)

@@ -20,6 +20,7 @@ per-image answers: the same top-1s, so the same accuracy, as the whole-pattern f
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,7 +28,14 @@ from typing import Any
 from sei_tui.core.evaluation.accuracy import frame_loss
 from sei_tui.core.evaluation.simulation import NetworkPlan, apply_overrides, row_from_result
 
-__all__ = ["NetworkTask", "RowContext", "TaskResult", "install_contexts", "run_task"]
+__all__ = [
+    "NetworkTask",
+    "RowContext",
+    "TaskResult",
+    "install_contexts",
+    "run_task",
+    "start_worker",
+]
 
 # torch picks other kernels for batches of 1-3 images (logits differ in the last bits):
 # every tail batch is padded to this size, so an image's top-1 never depends on its batch
@@ -83,15 +91,31 @@ class TaskResult:
     accuracy_s: float = 0.0  # worker seconds decoding lost frames and in the tail (torch)
     rows_s: float = 0.0  # worker seconds assembling rows (accuracies, latencies, QoS)
     accuracy_runs: int = 0  # images run through a tail anew (per worker, once per key)
+    worker: int = 0  # the process that ran it, and when (time.time()): for benchmarks
+    started_at: float = 0.0
+    ended_at: float = 0.0
     error: str | None = None  # libsim refused a network: the message
 
 
-def install_contexts(contexts: dict[int, RowContext]) -> None:
-    """Make `contexts` this process's (the pool's initializer; ignores SIGINT too)."""
+def start_worker() -> None:
+    """A pool worker's start: ignore SIGINT (the driver alone decides on Ctrl-C) and load
+    what tasks use, while the driver prepares the models."""
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver alone decides on Ctrl-C
-    _use(contexts)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import torch
+
+    import libsim  # noqa: F401
+    from sei_tui.core.evaluation import inference  # noqa: F401
+
+    torch.set_num_threads(1)
+
+
+def install_contexts(contexts: dict[int, RowContext] | bytes) -> None:
+    """Make `contexts` (or their pickle) this process's."""
+    import pickle
+
+    _use(pickle.loads(contexts) if isinstance(contexts, bytes) else contexts)
 
 
 def _use(contexts: dict[int, RowContext]) -> None:
@@ -195,7 +219,7 @@ def run_task(task: NetworkTask, contexts: dict[int, RowContext] | None = None) -
         _use(contexts)
     context = _CONTEXTS[task.group]
     sizes = task.sizes if task.sizes is not None else context.sizes
-    result = TaskResult(task.group)
+    result = TaskResult(task.group, worker=os.getpid(), started_at=time.time())
     started = time.perf_counter()
     flows: list[dict] = []  # per point: frame sizes -> (FlowResult, protocol)
     for _, overrides in task.points:
@@ -237,4 +261,5 @@ def run_task(task: NetworkTask, contexts: dict[int, RowContext] | None = None) -
                 )
         result.points.append((key, rows))
     result.rows_s = time.perf_counter() - evaluated
+    result.ended_at = time.time()
     return result
