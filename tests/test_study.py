@@ -319,7 +319,8 @@ def test_report_of_the_full_study_in_every_format(pool_study, capsys):
 
 @pytest.mark.slow
 def test_sigint_stops_within_seconds_and_keeps_finished_points(tmp_path):
-    study = STUDY.replace("count = 3", "count = 40").replace("[0.0, 0.03]", "[0.0, 0.01, 0.03]")
+    # big enough to be still running when its first part is written (2 s into the grid)
+    study = STUDY.replace("count = 3", "count = 400").replace("[0.0, 0.03]", "[0.0, 0.01, 0.03]")
     (tmp_path / "study.toml").write_text(study)
     out = tmp_path / "out"
     proc = subprocess.Popen(
@@ -347,7 +348,7 @@ def test_sigint_stops_within_seconds_and_keeps_finished_points(tmp_path):
     sent = time.monotonic()
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and time.monotonic() - sent < 10, err
-    assert "skipped 0 of 120 points already done" in err and "interrupted" in err
+    assert "skipped 0 of 1200 points already done" in err and "interrupted" in err
     assert not [p for p in (out / "parts").iterdir() if p.name.startswith(".")]
     report = subprocess.run(
         [sys.executable, "-m", "sei_tui", "study", "--report", "out", "--format", "json"],
@@ -357,7 +358,7 @@ def test_sigint_stops_within_seconds_and_keeps_finished_points(tmp_path):
         check=True,
     )
     data = json.loads(report.stdout)
-    assert 0 < data["done"] < data["total"] == 120
+    assert 0 < data["done"] < data["total"] == 1200
 
 
 # ------------------------------------------------------------------ pieces
