@@ -95,6 +95,11 @@ def test_unit_error_is_one_line_exit_2(tmp_path, capsys):
     assert "sweep.wifi.bitrate.start = '1Mbit'" in err and "unit" in err
 
 
+def test_bad_objective_is_one_line_exit_2(tmp_path, capsys):
+    err = _error(tmp_path, capsys, 'models = ["demo"]\nobjective = "power"\n')
+    assert "objective = 'power'" in err and "latency, energy" in err
+
+
 def test_unknown_link_and_key_are_refused(tmp_path, capsys):
     err = _error(tmp_path, capsys, 'models = ["demo"]\n[sweep]\n"lte.loss" = [0.1]\n')
     assert "no link 'lte'" in err
@@ -125,39 +130,114 @@ def test_ranges_are_log_spaced_for_bitrates_and_linear_otherwise():
 # ------------------------------------------------------------------ runs
 
 
-def test_study_rows_match_a_plain_evaluation_at_the_same_point(pool_study):
-    """The task split (sizes to the workers, loss patterns back, accuracy here) gives the
-    rows that Evaluation.rows gives on the scenario with that point's link overrides."""
+@pytest.fixture(scope="module")
+def plain_evaluation():
+    """The study's model, encodings and transport as `sei analyze` prepares them, with the
+    encode/decode times the study reads (one cached measurement per key)."""
+    import tomllib
+
     from sei_tui.core.evaluation.engine import Evaluation
+    from sei_tui.core.study.codec_times import fix_codec_times
+
+    evaluation = Evaluation("demo", encodings=["int8", "fp16+zlib"], frames=16, protocol="udp")
+    evaluation.prepare()
+    study = parse_study(tomllib.loads(STUDY))
+    fix_codec_times(evaluation.deployments, study.models[0].key(), study.settings())
+    return evaluation
+
+
+def _stored_form(row) -> dict:
+    """A Row as the study stores it (violations joined, lists as text)."""
+    out = dict(row.__dict__)
+    out["violations"] = "; ".join(row.violations)
+    return out
+
+
+def test_study_rows_match_a_plain_evaluation_at_the_same_point(pool_study, plain_evaluation):
+    """The task split (sizes to the workers, per-image accuracy under loss there, ranking
+    here) gives, column for column, the rows and ranking that Evaluation.rows and `rank`
+    give on the scenario with that point's link overrides (energy columns included)."""
+    from dataclasses import fields
+
+    from sei_tui.core.evaluation.qos import parse_qos
+    from sei_tui.core.evaluation.ranking import rank
+    from sei_tui.core.evaluation.rows import Row
 
     root, outcome = pool_study
     assert (outcome.total, outcome.skipped, outcome.computed) == (TOTAL, 0, TOTAL)
-    stored = [r for r in _table(root / "pool") if json.loads(r["values"])["loss"] == 0.03]
-    point = json.loads(stored[0]["values"])
-    stored = [r for r in stored if r["values"] == stored[0]["values"]]
-    evaluation = Evaluation("demo", encodings=["int8", "fp16+zlib"], frames=16, protocol="udp")
-    rows = list(evaluation.rows("p95_latency<=0.02", overrides=point))
-    assert len(rows) == len(stored)
-    expected = {
-        (r.strategy, r.split_index, r.encoding): (
-            r.network_p95_s,
-            r.accuracy,
-            r.frames_complete,
-            r.payload_bytes,
+    table = _table(root / "pool")
+    lossy = sorted({r["values"] for r in table if json.loads(r["values"])["loss"] == 0.03})
+    assert len(lossy) == 3  # every bitrate at 3 % loss
+    qos = parse_qos("p95_latency<=0.02")
+    for values in lossy:
+        stored = sorted((r for r in table if r["values"] == values), key=lambda r: r["rank"])
+        ranking = rank(list(plain_evaluation.rows(qos, overrides=json.loads(values))), qos)
+        assert len(ranking.rows) == len(stored)
+        for i, (row, got) in enumerate(zip(ranking.rows, stored, strict=True)):
+            expected = _stored_form(row)
+            assert {f.name: got[f.name] for f in fields(Row)} == expected, (values, i)
+            assert got["recommended"] == (i == ranking.recommendation.row)
+        assert any(r["frames_complete"] < r["frames"] for r in stored)  # the loss hit frames
+        assert all(r["edge_energy_j"] > 0 and r["total_energy_j"] > 0 for r in stored)
+
+
+def _frame(rng, size: int):
+    """A libsim-like frame result: whole, lost entirely, or with 1-3 lost byte ranges."""
+    kind = rng.integers(0, 4)
+    if kind == 0:
+        return SimpleNamespace(delivered_s=0.01, lost_ranges=[], complete=True, lost_bytes=0)
+    if kind == 1:
+        return SimpleNamespace(delivered_s=None, lost_ranges=[], complete=False, lost_bytes=size)
+    starts = sorted(int(v) for v in rng.integers(0, size, rng.integers(1, 4)))
+    ranges = [(a, min(size, a + int(rng.integers(1, 3000)))) for a in starts]
+    return SimpleNamespace(delivered_s=0.01, lost_ranges=ranges, complete=False, lost_bytes=1)
+
+
+def test_per_image_accuracy_equals_accuracy_under_loss(plain_evaluation):
+    """The workers' accuracy (tail once per deployment, image and lost ranges, answers
+    reused across points) equals `accuracy_under_loss` on the whole pattern, on random
+    patterns that share some frames' losses (as bitrates and loss rates do)."""
+    from sei_tui.core.evaluation.accuracy import accuracy_under_loss, frame_loss
+    from sei_tui.core.evaluation.qos import parse_qos
+    from sei_tui.core.evaluation.simulation import deployment_sizes
+    from sei_tui.core.study import tasks
+
+    evaluation = plain_evaluation
+    by_size: dict = {}
+    for i, d in enumerate(evaluation.deployments):
+        by_size.setdefault(deployment_sizes(d), []).append(i)
+    context = tasks.RowContext.of(evaluation, sorted(by_size), by_size, parse_qos(""), None)
+    tasks._use({0: context})
+    rng = np.random.default_rng(7)
+    first = {size: [_frame(rng, max(size)) for _ in range(16)] for size in context.sizes}
+    points = [first]
+    for _ in range(2):  # later points keep some frames' losses and change others
+        points.append(
+            {
+                size: [f if rng.random() < 0.5 else _frame(rng, max(size)) for f in frames]
+                for size, frames in first.items()
+            }
         )
-        for r in rows
-    }
-    got = {
-        (r["strategy"], r["split_index"], r["encoding"]): (
-            r["network_p95_s"],
-            r["accuracy"],
-            r["frames_complete"],
-            r["payload_bytes"],
-        )
-        for r in stored
-    }
-    assert got == expected
-    assert any(r["frames_complete"] < r["frames"] for r in stored)  # the loss did hit frames
+    flows = [
+        {size: (SimpleNamespace(frames=frames), "udp") for size, frames in p.items()}
+        for p in points
+    ]
+    runs = tasks._evaluate_lost_images(0, context, flows)
+    assert runs > 0
+    assert tasks._evaluate_lost_images(0, context, flows) == 0  # all in the cache now
+    index = {id(d): i for i, d in enumerate(context.deployments)}
+    accuracy = tasks._accuracy_from_images(0, index)
+    labels, whole = evaluation.inputs.labels, evaluation.inputs.whole_top1
+    checked = set()
+    for p in points:
+        for size, frames in p.items():
+            losses = [frame_loss(f) for f in frames]
+            for i in by_size[size]:
+                mine = accuracy(context.deployments[i], losses, labels, whole)
+                reference = accuracy_under_loss(evaluation.deployments[i], losses, labels, whole)
+                assert mine == reference, (i, evaluation.deployments[i].strategy)
+                checked.add(evaluation.deployments[i].strategy)
+    assert checked == {"local", "remote", "split"}
 
 
 @pytest.mark.slow
@@ -239,7 +319,8 @@ def test_report_of_the_full_study_in_every_format(pool_study, capsys):
 
 @pytest.mark.slow
 def test_sigint_stops_within_seconds_and_keeps_finished_points(tmp_path):
-    study = STUDY.replace("count = 3", "count = 40").replace("[0.0, 0.03]", "[0.0, 0.01, 0.03]")
+    # big enough to be still running when its first part is written (2 s into the grid)
+    study = STUDY.replace("count = 3", "count = 400").replace("[0.0, 0.03]", "[0.0, 0.01, 0.03]")
     (tmp_path / "study.toml").write_text(study)
     out = tmp_path / "out"
     proc = subprocess.Popen(
@@ -267,7 +348,7 @@ def test_sigint_stops_within_seconds_and_keeps_finished_points(tmp_path):
     sent = time.monotonic()
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and time.monotonic() - sent < 10, err
-    assert "skipped 0 of 120 points already done" in err and "interrupted" in err
+    assert "skipped 0 of 1200 points already done" in err and "interrupted" in err
     assert not [p for p in (out / "parts").iterdir() if p.name.startswith(".")]
     report = subprocess.run(
         [sys.executable, "-m", "sei_tui", "study", "--report", "out", "--format", "json"],
@@ -277,7 +358,7 @@ def test_sigint_stops_within_seconds_and_keeps_finished_points(tmp_path):
         check=True,
     )
     data = json.loads(report.stdout)
-    assert 0 < data["done"] < data["total"] == 120
+    assert 0 < data["done"] < data["total"] == 1200
 
 
 # ------------------------------------------------------------------ pieces
@@ -308,6 +389,39 @@ def test_cached_codec_times_make_a_second_preparation_identical(tmp_path, monkey
     other = deployment(0.003)
     fix_codec_times([other], {"model": "other"}, {})  # another key: its own measurement
     assert other.encode_s == pytest.approx(0.012)
+
+
+def test_cached_codec_times_rebuild_an_early_exits_per_image_latency(tmp_path, monkeypatch):
+    from sei_tui.core.study.codec_times import fix_codec_times
+
+    monkeypatch.setenv("SEI_CACHE_DIR", str(tmp_path))
+
+    def early(encode_host: float, result_s: float) -> SimpleNamespace:
+        # head 2 ms (exit included), tail 1 ms; images 0 and 2 exit
+        encode, decode = encode_host * 4.0, encode_host * 0.5
+        offloaded = 0.002 + encode + decode + 0.001
+        return SimpleNamespace(
+            strategy="early_exit",
+            split=SimpleNamespace(index=3),
+            encoding="int8",
+            encode_s=encode,
+            decode_s=decode,
+            encode_scale=4.0,
+            decode_scale=0.25,
+            head_s=0.002,
+            tail_s=0.001,
+            exited=(True, False, True),
+            frame_fixed_s=(0.002 + result_s, offloaded, 0.002 + result_s),
+        )
+
+    first = early(0.001, 0.0001)
+    fix_codec_times([first], {"model": "demo"}, {})
+    second = early(0.003, 0.0007)  # a later run measures other times
+    assert fix_codec_times([second], {"model": "demo"}, {}) == 1
+    assert second.frame_fixed_s == first.frame_fixed_s
+    exited, sent, _ = second.frame_fixed_s
+    assert exited == pytest.approx(0.002 + 0.0001)
+    assert sent == pytest.approx(0.002 + 0.004 + 0.0005 + 0.001)
 
 
 def _point(bitrate, loss, strategy=None, split_index=None, encoding=None):
@@ -374,3 +488,108 @@ def test_a_changed_input_makes_new_points_and_the_report_shows_only_this_studys(
     assert main(["study", "--report", str(folder), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert (data["done"], data["total"]) == (1, TOTAL)  # the old QoS's 6 points are not it
+
+
+# ------------------------------------------------------------------ exits, bottlenecks, traces
+
+ADAPTED_STUDY = """
+models = ["demo"]
+scenarios = ["demo"]
+encodings = ["int8"]
+strategies = ["local", "split", "early_exit", "bottleneck"]
+exit_thresholds = [0.9]
+bottleneck_channels = [8]
+train_images = 32
+train_epochs = 2
+qos = "p95_latency<=0.05"
+frames = 16
+protocol = "udp"
+[traces]
+wifi = ["none", "wifi-crowded-synthetic"]
+[sweep]
+loss = [0.03]
+"""
+
+
+def test_exits_bottlenecks_and_traces_equal_analyze_at_the_same_point(tmp_path):
+    """A study with trained exits and bottlenecks and a trace axis: each point's rows are,
+    column for column, those Evaluation.rows gives with the same AdapterOptions `sei
+    analyze` builds from the same flags, on the scenario with that trace attached as
+    `--trace wifi=NAME` attaches it (and without one for "none")."""
+    import tomllib
+    from dataclasses import fields
+
+    from sei_tui.cli.simulate import with_trace_flags
+    from sei_tui.core.evaluation.engine import Evaluation
+    from sei_tui.core.evaluation.prepare import load_scenario
+    from sei_tui.core.evaluation.qos import parse_qos
+    from sei_tui.core.evaluation.ranking import rank
+    from sei_tui.core.evaluation.rows import Row
+    from sei_tui.core.study.codec_times import fix_codec_times
+    from sei_tui.core.study.executors import LocalPool
+
+    (tmp_path / "study.toml").write_text(ADAPTED_STUDY)
+    outcome = _run(tmp_path / "out", LocalPool(2))
+    assert (outcome.total, outcome.computed) == (2, 2)  # one point per trace
+    table = _table(tmp_path / "out")
+    study = parse_study(tomllib.loads(ADAPTED_STUDY))
+    options = study.adapter_options()
+    assert (options.thresholds, options.widths, options.train_images) == ((0.9,), (8,), 32)
+    assert (options.exit_epochs, options.bottleneck_epochs) == (2, 2)
+    qos = parse_qos(study.qos)
+    base = load_scenario("demo")
+    for trace, scenario in (
+        ("none", base),
+        ("wifi-crowded-synthetic", with_trace_flags(base, ["wifi=wifi-crowded-synthetic"])),
+    ):
+        stored = sorted(
+            (r for r in table if r["scenario"] == f"{base.name} [wifi={trace}]"),
+            key=lambda r: r["rank"],
+        )
+        evaluation = Evaluation(
+            "demo",
+            scenario=scenario,
+            encodings=["int8"],
+            frames=16,
+            protocol="udp",
+            strategies=study.strategies,
+            adapters=options,
+        )
+        evaluation.prepare()
+        fix_codec_times(evaluation.deployments, study.models[0].key(), study.settings())
+        ranking = rank(list(evaluation.rows(qos, overrides={"loss": 0.03})), qos)
+        assert {r["strategy"] for r in stored} >= {"early_exit", "bottleneck", "split"}
+        assert len(stored) == len(ranking.rows)
+        for row, got in zip(ranking.rows, stored, strict=True):
+            assert {f.name: got[f.name] for f in fields(Row)} == _stored_form(row), trace
+    # the trace changed the network: the two points' rows differ
+    by_trace = {}
+    for r in table:
+        by_trace.setdefault(r["scenario"], []).append(r["network_p95_s"])
+    assert len({tuple(sorted(v)) for v in by_trace.values()}) == 2
+
+
+def test_bad_adapter_and_trace_keys_are_one_line_exit_2(tmp_path, capsys):
+    err = _error(
+        tmp_path,
+        capsys,
+        'models = ["demo"]\nstrategies = ["split", "early_exit"]\nexit_thresholds = [0.5, 1.5]\n',
+    )
+    assert "exit_thresholds[1] = 1.5" in err and "(0, 1]" in err
+    err = _error(tmp_path, capsys, 'models = ["demo"]\nbottleneck_channels = [8]\n')
+    assert "bottleneck_channels = [8]" in err and "needs bottleneck" in err
+    err = _error(tmp_path, capsys, 'models = ["demo"]\n[traces]\nwifi = ["no-such-trace"]\n')
+    assert "traces.wifi[0] = 'no-such-trace'" in err and "not a built-in trace" in err
+    err = _error(tmp_path, capsys, 'models = ["demo"]\n[traces]\nlte = ["lte-walking-synthetic"]\n')
+    assert "traces.lte" in err and "no link 'lte'" in err
+    err = _error(
+        tmp_path,
+        capsys,
+        'models = ["demo"]\n[traces]\nwifi = ["lte-walking-synthetic"]\n'
+        '[sweep]\n"wifi.bitrate" = ["1Mbps"]\n',
+    )
+    assert "traces.wifi" in err and "sweep.wifi.bitrate" in err
+    err = _error(
+        tmp_path, capsys, 'models = ["demo"]\nstrategies = ["bottleneck"]\ntrain_images = 4\n'
+    )
+    assert "train_images = 4" in err and ">= 16" in err

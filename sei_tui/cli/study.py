@@ -22,6 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--axes", metavar="X,Y", help="sensitivity map axes (default: bitrate across, loss down)"
     )
     parser.add_argument(
+        "--objective",
+        choices=("latency", "energy"),
+        help="what each point's ranking minimises: p95 latency or the edge's energy per "
+        "frame (default: the study file's `objective`, else latency)",
+    )
+    parser.add_argument(
         "--processes", type=int, metavar="N", help="local pool size (default: every core)"
     )
     parser.add_argument(
@@ -38,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from sei_tui.core.study.report import read_report, render_study_report
 
     if args.report:
-        if args.study or args.out:
-            raise SeiInputError("--report DIR takes no study file and no --out")
+        if args.study or args.out or args.objective:
+            raise SeiInputError("--report DIR takes no study file, --out or --objective")
         report = read_report(args.report)
         sys.stdout.write(render_study_report(report, args.format, args.axes))
         return 0
@@ -60,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     from sei_tui.core.study.spec import load_study
 
     study = load_study(args.study)
+    if args.objective:
+        study.objective = args.objective
     if args.axes:
         from sei_tui.core.evaluation.sensitivity import parse_axes
 

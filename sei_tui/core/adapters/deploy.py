@@ -237,6 +237,18 @@ def adapter_deployments(
     return out, retuner
 
 
+@dataclass
+class RestoredTail:
+    """The tail behind a bottleneck's decoder; a class, not a closure, so that it pickles
+    (`sei study` sends every deployment's tail to its workers)."""
+
+    tail: Callable
+    model: Bottleneck
+
+    def __call__(self, tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+        return self.tail([self.model.decode(tensors[0].float())])
+
+
 def bottleneck_deployments(
     inputs: Any,
     sp: Any,
@@ -264,8 +276,7 @@ def bottleneck_deployments(
     )
     server = bottleneck_server_share(graph, sp, model, tensor_shape)
 
-    def restored_tail(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
-        return tail([model.decode(tensors[0].float())])
+    restored_tail = RestoredTail(tail, model)
 
     sample = [[codes[j : j + 1]] for j in range(min(len(codes), TIMED_FRAMES))]
     out = []

@@ -50,26 +50,53 @@ def _host_seconds(deployment: Any) -> tuple[float, float]:
     return encode, decode
 
 
+def _result_host_seconds(deployment: Any) -> float:
+    """An early exit's time to encode a result on this machine, read off the fixed latency
+    of an image that exited (head + result); 0 when none did."""
+    for j, exited in enumerate(deployment.exited):
+        if exited:
+            return deployment.frame_fixed_s[j] - deployment.head_s
+    return 0.0
+
+
+def _finite_times(entry: dict, names: tuple[str, ...]) -> tuple[float, ...] | None:
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        values = tuple(float(entry[n]) for n in names)
+        if all(math.isfinite(v) and v >= 0 for v in values):
+            return values
+    return None
+
+
 def fix_codec_times(deployments: Sequence[Any], model_key: dict, settings: dict) -> int:
     """Replace every deployment's encode/decode time by the cached host measurement of its
-    key (storing this run's when there is none); the number of keys read from the cache."""
+    key (storing this run's when there is none); the number of keys read from the cache.
+    An early exit's per-image fixed latencies are rebuilt from those times and a cached
+    result-encoding time, as `adapters.deploy.early_exit_deployment` builds them."""
     folder = cache_dir("codec")
     hits = 0
     for d in deployments:
         key = codec_key(model_key, settings, d)
         path = folder / f"{key}.json"
-        cached = None
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        entry: dict = {}
+        with contextlib.suppress(OSError, ValueError):
             entry = json.loads(path.read_text())
-            cached = (float(entry["encode_host_s"]), float(entry["decode_host_s"]))
-            if not all(math.isfinite(v) and v >= 0 for v in cached):
-                cached = None
+            entry = entry if isinstance(entry, dict) else {}
+        names = ("encode_host_s", "decode_host_s")
+        early = bool(getattr(d, "frame_fixed_s", ())) and getattr(d, "exited", None) is not None
+        if early:
+            names += ("result_host_s",)
+        cached = _finite_times(entry, names)
         if cached is None:
-            cached = _host_seconds(d)
+            cached = _host_seconds(d) + ((_result_host_seconds(d),) if early else ())
             with contextlib.suppress(OSError):  # an unwritable cache only costs determinism
-                atomic_write_json(path, {"encode_host_s": cached[0], "decode_host_s": cached[1]})
+                atomic_write_json(path, dict(zip(names, cached, strict=True)))
         else:
             hits += 1
         d.encode_s = cached[0] * d.encode_scale
         d.decode_s = cached[1] * d.decode_scale
+        if early:
+            offloaded = d.encode_s + d.decode_s + d.tail_s
+            d.frame_fixed_s = tuple(
+                d.head_s + (cached[2] if exited else offloaded) for exited in d.exited
+            )
     return hits

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 from sei_tui.core.errors import SeiInputError
 from sei_tui.core.study.tasks import (
@@ -19,33 +18,88 @@ from sei_tui.core.study.tasks import (
     TaskResult,
     install_contexts,
     run_task,
+    start_worker,
 )
 
 __all__ = ["DaskExecutor", "LocalPool", "make_executor"]
 
 
 class LocalPool:
-    """Worker processes from a fork server (never a fork of the torch-running caller)."""
+    """Worker processes from a fork server (never a fork of the torch-running caller).
+
+    Worker k takes the tasks of part k (its share of the deployments, so its caches of
+    tails under loss serve the whole study); a worker whose part is done takes the last
+    task of the part with the most left, so no worker idles while work remains."""
 
     name = "local pool"
 
     def __init__(self, workers: int):
         self.workers = workers
-        self._pool: Any = None
+        self._pools: list = []
+
+    def parts(self) -> int:
+        return self.workers
+
+    def start(self) -> None:
+        """Start the workers (they import torch and libsim while the caller prepares)."""
+        if not self._pools:
+            context = multiprocessing.get_context("forkserver")
+            self._pools = [context.Pool(1, initializer=start_worker) for _ in range(self.workers)]
 
     def run(
         self, tasks: Sequence[NetworkTask], contexts: dict[int, RowContext]
     ) -> Iterator[TaskResult]:
-        context = multiprocessing.get_context("forkserver")
-        # every worker receives the contexts once, at start; tasks carry sizes and overrides
-        self._pool = context.Pool(self.workers, initializer=install_contexts, initargs=(contexts,))
-        yield from self._pool.imap_unordered(run_task, tasks, chunksize=1)
+        import pickle
+        import queue
+        from collections import deque
+
+        self.start()
+        # every worker receives the contexts once, before its first task (pickled once
+        # here for all of them); tasks carry sizes and overrides
+        blob = pickle.dumps(contexts, protocol=pickle.HIGHEST_PROTOCOL)
+        for pool in self._pools:
+            pool.apply_async(install_contexts, (blob,))  # a pool of one runs tasks in order
+        del blob
+        todo = [deque() for _ in range(self.workers)]
+        for task in tasks:
+            todo[task.part % self.workers].append(task)
+        finished: queue.SimpleQueue = queue.SimpleQueue()
+
+        def give(worker: int) -> bool:
+            own = todo[worker]
+            if own:
+                task = own.popleft()
+            else:
+                longest = max(todo, key=len)
+                if not longest:
+                    return False
+                task = longest.pop()  # from the end: its owner keeps its order
+            self._pools[worker].apply_async(
+                run_task,
+                (task,),
+                callback=lambda r: finished.put((worker, r)),
+                error_callback=lambda e: finished.put((worker, e)),
+            )
+            return True
+
+        running = sum(give(w) for w in range(self.workers))
+        while running:
+            try:
+                worker, result = finished.get(timeout=0.2)  # wakes for SIGINT
+            except queue.Empty:
+                continue
+            running -= 1
+            if isinstance(result, BaseException):
+                raise result
+            running += give(worker)
+            yield result
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
+        for pool in self._pools:
+            pool.terminate()
+        for pool in self._pools:
+            pool.join()
+        self._pools = []
 
 
 class DaskExecutor:
@@ -76,6 +130,10 @@ class DaskExecutor:
             self._client = Client(self._cluster)
         self._futures: list = []
 
+    def parts(self) -> int:
+        """One part per worker the cluster has now (at least one)."""
+        return max(1, len(self._client.scheduler_info().get("workers", {})))
+
     def run(
         self, tasks: Sequence[NetworkTask], contexts: dict[int, RowContext]
     ) -> Iterator[TaskResult]:
@@ -83,7 +141,19 @@ class DaskExecutor:
 
         # the contexts travel once to every worker; each task names them by future
         shared = self._client.scatter(contexts, broadcast=True, hash=False)
-        self._futures = self._client.map(run_task, list(tasks), contexts=shared, pure=False)
+        # part k prefers worker k (its tail cache serves the part); others may steal it
+        workers = sorted(self._client.scheduler_info().get("workers", {}))
+        self._futures = [
+            self._client.submit(
+                run_task,
+                task,
+                contexts=shared,
+                pure=False,
+                workers=[workers[task.part % len(workers)]] if workers else None,
+                allow_other_workers=True,
+            )
+            for task in tasks
+        ]
         for future in as_completed(self._futures):
             yield future.result()
             future.release()

@@ -172,6 +172,7 @@ def _status(report: StudyReport) -> str:
 def to_table(report: StudyReport, axes: str | None = None) -> str:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(
         title=f"{report.manifest.get('study')}: best deployment per point, QoS "
@@ -181,7 +182,7 @@ def to_table(report: StudyReport, axes: str | None = None) -> str:
     for name in _header(report):
         table.add_column(name, no_wrap=True)
     for p in report.points:
-        table.add_row(*_cells(report, p))
+        table.add_row(*(Text(cell) for cell in _cells(report, p)))  # "[...]" is not markup
     buffer = io.StringIO()
     console = Console(file=buffer, width=400, color_system=None, force_terminal=False)
     console.print(table)

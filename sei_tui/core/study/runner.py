@@ -8,8 +8,8 @@ Work split (so that expensive steps run once):
 - codec times: one cached measurement per key (`codec_times`), before the grid;
 - simulations and rows: per network point, on the executor's workers (`tasks`): each
   worker receives every deployment's encoded frames and tail once (`RowContext`), then
-  tasks carry only link overrides and return rows; accuracy under loss runs there, once
-  per (deployment, loss pattern) per worker;
+  tasks carry only link overrides and return rows; accuracy under loss runs there, the
+  tail once per (deployment, image, lost byte ranges) per worker;
 - ranking and storing: here, as results arrive.
 The numbers of a point therefore depend only on its inputs, not on the executor, the
 chunking or the order in which tasks finish.
@@ -43,8 +43,12 @@ class StudyOutcome:
     prepare_s: float = 0.0  # model, data, saliency, encodings (torch), before the grid
     grid_s: float = 0.0  # wall time of the grid
     simulate_s: float = 0.0  # worker seconds building networks and simulating
-    accuracy_s: float = 0.0  # worker seconds in accuracy under loss (torch) and rows
-    accuracy_runs: int = 0  # distinct (deployment, loss pattern) evaluated
+    accuracy_s: float = 0.0  # worker seconds decoding lost frames and in tails (torch)
+    rows_s: float = 0.0  # worker seconds assembling rows
+    store_s: float = 0.0  # seconds here ranking points and writing them
+    workers: dict = field(default_factory=dict)  # process -> [first start, last end, busy s]
+    grid_started_at: float = 0.0  # time.time() when the executor was asked to start
+    accuracy_runs: int = 0  # images run through a tail (once per key per worker)
     executor: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -58,6 +62,33 @@ class _Group:
     evaluation: Any
     sizes: tuple[tuple[int, ...], ...]
     by_size: dict
+    parts: tuple[tuple[tuple[int, ...], ...], ...] = ()  # the sizes split between workers
+
+
+def _parts(group: _Group, count: int) -> tuple:
+    """The group's frame sizes in `count` parts of about equal work, each part's sizes in
+    the group's order: a worker that keeps to one part runs each (deployment, image, lost
+    ranges) tail once for the whole study, instead of every worker running it again.
+
+    Work per size: simulation (about its bytes) and tails of lost images (about the
+    server FLOPs of its deployments), each normalised to the group's total, weighed
+    0.4 : 0.6 (the simulator's and torch's shares of worker time on the demo's benchmark);
+    executors even out the rest by giving an idle worker another part's task."""
+    count = max(1, min(count, len(group.sizes)))
+    deployments = group.evaluation.deployments
+    volume = {s: sum(s) / len(s) for s in group.sizes}
+    flops = {s: sum(deployments[i].server_flops for i in group.by_size[s]) for s in group.sizes}
+    total_volume = sum(volume.values()) or 1.0
+    total_flops = sum(flops.values()) or 1.0
+    cost = {s: 0.4 * volume[s] / total_volume + 0.6 * flops[s] / total_flops for s in volume}
+    loads = [0.0] * count
+    members: list[list] = [[] for _ in range(count)]
+    for s in sorted(group.sizes, key=lambda s: (-cost[s], s)):
+        k = loads.index(min(loads))
+        loads[k] += cost[s]
+        members[k].append(s)
+    order = {s: n for n, s in enumerate(group.sizes)}
+    return tuple(tuple(sorted(m, key=order.__getitem__)) for m in members if m)
 
 
 def _scenario_key(scenario: Any) -> str:
@@ -100,6 +131,7 @@ def _prepare(study: Study, m: int, s: int, progress: Callable | None) -> _Group:
         protocol=study.protocol,
         input_shape=entry.input_shape,
         strategies=study.strategies,
+        adapters=study.adapter_options(),  # exits and bottlenecks: trained or read from cache
     )
     evaluation.prepare(progress=progress)
     fix_codec_times(evaluation.deployments, entry.key(), study.settings())
@@ -122,7 +154,13 @@ def _chunks(points: list, chunk: int | None) -> list[tuple]:
     out = []
     for members in groups.values():
         out += [tuple(members[i : i + MAX_CHUNK]) for i in range(0, len(members), MAX_CHUNK)]
-    return out
+    # heaviest first (more loss, more images through tails), so that the last tasks, the
+    # ones an idle worker takes from another's part, are short and the workers end together
+    return sorted(out, key=lambda c: -sum(v for _, p in c for k, v in p.items() if _is_loss(k)))
+
+
+def _is_loss(key: str) -> bool:
+    return key.rpartition(".")[2] == "loss"
 
 
 def run_study(
@@ -168,6 +206,8 @@ def run_study(
             store.write_summary()
             return outcome
         started = time.perf_counter()
+        if hasattr(executor, "start"):
+            executor.start()  # the workers start up while the models are prepared
         groups: dict[int, _Group] = {}
         tasks: list[NetworkTask] = []
         contexts: dict[int, RowContext] = {}
@@ -178,25 +218,33 @@ def run_study(
             group = _prepare(study, m, s, None)
             groups[gi] = group
             mine = [(k, p.values) for k, p in pending if (p.model, p.scenario) == (m, s)]
+            from sei_tui.core.evaluation.energy import EnergyModel
             from sei_tui.core.evaluation.simulation import NetworkPlan
 
             plan = NetworkPlan(group.evaluation.scenario, study.frames, study.protocol)
+            group.parts = _parts(group, getattr(executor, "parts", lambda: 1)())
             for points in _chunks(mine, chunk):
-                tasks.append(NetworkTask(gi, plan, points))
+                for k, sizes in enumerate(group.parts):
+                    tasks.append(NetworkTask(gi, plan, points, sizes, k))
+            energy = EnergyModel.of(group.evaluation.scenario)
             contexts[gi] = RowContext.of(
-                group.evaluation, group.sizes, group.by_size, qos, study.deadline
+                group.evaluation, group.sizes, group.by_size, qos, study.deadline, energy
             )
         outcome.prepare_s = time.perf_counter() - started
         lookup = dict(pending)
+        partial: dict[str, tuple[int, dict]] = {}  # point key -> (parts in, rows so far)
         grid_started = time.perf_counter()
+        outcome.grid_started_at = time.time()
         last_flush = time.perf_counter()
         for result in executor.run(tasks, contexts):
-            _store_result(result, groups, lookup, store, qos, outcome)
+            storing = time.perf_counter()
+            _store_result(result, groups, lookup, partial, store, qos, study.objective, outcome)
             if progress is not None:
                 progress(outcome.skipped + outcome.computed, outcome.total)
             if time.perf_counter() - last_flush >= FLUSH_SECONDS:
                 store.flush()
                 last_flush = time.perf_counter()
+            outcome.store_s += time.perf_counter() - storing
             if stop_after is not None and outcome.computed >= stop_after:
                 raise SeiCancelled(f"stopped after {outcome.computed} points")
         outcome.grid_s = time.perf_counter() - grid_started
@@ -210,8 +258,10 @@ def _store_result(
     result: TaskResult,
     groups: dict,
     lookup: dict,
+    partial: dict,
     store: StudyStore,
     qos: Any,
+    objective: str,
     outcome: StudyOutcome,
 ) -> None:
     from sei_tui.core.evaluation.ranking import rank
@@ -221,9 +271,18 @@ def _store_result(
         raise SeiInputError(f"{group.scenario}: the simulator refused a point: {result.error}")
     outcome.simulate_s += result.simulate_s
     outcome.accuracy_s += result.accuracy_s
+    outcome.rows_s += result.rows_s
     outcome.accuracy_runs += result.accuracy_runs
     outcome.simulations += result.simulations
-    for key, rows in result.points:
-        ranking = rank(rows, qos)
+    seen = outcome.workers.setdefault(result.worker, [result.started_at, result.ended_at, 0.0])
+    seen[0], seen[1] = min(seen[0], result.started_at), max(seen[1], result.ended_at)
+    seen[2] += result.ended_at - result.started_at
+    for key, part in result.points:
+        count, rows = partial.pop(key, (0, {}))
+        rows.update(part)
+        if count + 1 < len(group.parts):  # a point is ranked once every part is in
+            partial[key] = (count + 1, rows)
+            continue
+        ranking = rank([rows[i] for i in sorted(rows)], qos, objective=objective)
         store.add(key, group.model, group.scenario, lookup[key].values, ranking)
         outcome.computed += 1

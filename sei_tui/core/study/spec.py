@@ -34,11 +34,19 @@ TOP_KEYS = (
     "frames",
     "protocol",
     "all_splits",
+    "objective",
+    "exit_thresholds",
+    "bottleneck_channels",
+    "train_images",
+    "train_epochs",
+    "train_seed",
+    "traces",
     "sweep",
 )
 MODEL_KEYS = ("model", "weights", "input_shape")
 RANGE_KEYS = ("start", "stop", "count")
-STUDY_STRATEGIES = ("local", "remote", "split")  # trained exits/bottlenecks: not in studies
+STUDY_STRATEGIES = ("local", "remote", "split")  # the default
+ADAPTED = ("early_exit", "bottleneck")  # trained once per model before the grid
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,14 @@ class Study:
     all_splits: bool
     axes: tuple[SweepAxis, ...]
     loaded_scenarios: list = field(default_factory=list, repr=False)
+    objective: str = "latency"  # what each point's ranking minimises (ranking.OBJECTIVES)
+    # early_exit / bottleneck training, as `sei analyze`'s flags (None: their defaults)
+    exit_thresholds: tuple[float, ...] | None = None
+    bottleneck_channels: tuple[int, ...] | None = None
+    train_images: int | None = None
+    train_epochs: int | None = None
+    train_seed: int = 0
+    traces: tuple[str, ...] = ()  # per scenario variant: "LINK=TRACE; ..." ("" for none)
 
     def points(self) -> list[StudyPoint]:
         """Every point: models outermost, then scenarios, then the grid (last axis fastest)."""
@@ -115,7 +131,52 @@ class Study:
             "frames": self.frames,
             "protocol": self.protocol,
             "all_splits": self.all_splits,
+            # only when not the default: the keys of earlier latency studies stay valid
+            **({"objective": self.objective} if self.objective != "latency" else {}),
+            **({"adapters": self._adapter_settings()} if self.adapted else {}),
         }
+
+    @property
+    def adapted(self) -> bool:
+        return bool(set(ADAPTED) & set(self.strategies))
+
+    def _adapter_settings(self) -> dict:
+        return {
+            "exit_thresholds": self.exit_thresholds,
+            "bottleneck_channels": self.bottleneck_channels,
+            "train_images": self.train_images,
+            "train_epochs": self.train_epochs,
+            "train_seed": self.train_seed,
+        }
+
+    def adapter_options(self) -> Any:
+        """The AdapterOptions `sei analyze` builds from the same flags (None without exits
+        or bottlenecks): same training, same cache entries, same deployments."""
+        if not self.adapted:
+            return None
+        from dataclasses import replace
+
+        from sei_tui.core.adapters.deploy import AdapterOptions
+        from sei_tui.core.evaluation.qos import parse_qos
+
+        changes: dict[str, Any] = {}
+        if self.exit_thresholds is not None:
+            changes["thresholds"] = self.exit_thresholds
+        if self.bottleneck_channels is not None:
+            changes["widths"] = self.bottleneck_channels
+            changes["widths_given"] = True
+        if self.train_images is not None:
+            changes["train_images"] = self.train_images
+        if self.train_epochs is not None:
+            changes["exit_epochs"] = changes["bottleneck_epochs"] = self.train_epochs
+        bounds = [
+            c.value
+            for c in parse_qos(self.qos).constraints
+            if c.column == "accuracy" and c.op in (">=", ">")
+        ]
+        if bounds:
+            changes["accuracy_bound"] = max(bounds)
+        return replace(AdapterOptions(seed=self.train_seed), **changes)
 
 
 def load_study(path: str | Path) -> Study:
@@ -297,6 +358,7 @@ def parse_study(data: dict, where: str = "study", base: Path | None = None) -> S
     )
     from sei_tui.core.evaluation.prepare import MAX_IMAGES, load_scenario
     from sei_tui.core.evaluation.qos import parse_qos
+    from sei_tui.core.evaluation.ranking import OBJECTIVES
 
     base = base or Path.cwd()
     for key in data:
@@ -326,9 +388,10 @@ def parse_study(data: dict, where: str = "study", base: Path | None = None) -> S
         except SeiInputError as exc:
             raise _fail(where, f"input_encodings[{i}]", enc, str(exc).split(": ", 1)[-1]) from None
     strategies = _string_list(data, "strategies", where, STUDY_STRATEGIES)
+    known = STUDY_STRATEGIES + ADAPTED
     for i, s in enumerate(strategies):
-        if s not in STUDY_STRATEGIES:
-            raise _fail(where, f"strategies[{i}]", s, f"one of {', '.join(STUDY_STRATEGIES)}")
+        if s not in known:
+            raise _fail(where, f"strategies[{i}]", s, f"one of {', '.join(known)}")
     qos = data.get("qos", "")
     if not isinstance(qos, str):
         raise _fail(where, "qos", qos, 'expected a string like "p95_latency<=0.05"')
@@ -361,7 +424,12 @@ def parse_study(data: dict, where: str = "study", base: Path | None = None) -> S
     all_splits = data.get("all_splits", False)
     if not isinstance(all_splits, bool):
         raise _fail(where, "all_splits", all_splits, "expected true or false")
+    objective = data.get("objective", "latency")
+    if objective not in OBJECTIVES:
+        raise _fail(where, "objective", objective, f"one of {', '.join(OBJECTIVES)}")
+    adapters = _adapter_keys(data, where, strategies)
     axes = _axes(data, where, loaded)
+    scenarios, loaded, traces = _trace_variants(data, where, base, scenarios, loaded, axes)
     return Study(
         path=where,
         models=models,
@@ -379,4 +447,131 @@ def parse_study(data: dict, where: str = "study", base: Path | None = None) -> S
         all_splits=all_splits,
         axes=axes,
         loaded_scenarios=loaded,
+        objective=objective,
+        traces=traces,
+        **adapters,
     )
+
+
+def _number_list(data: dict, key: str, where: str, kind: type, ok, why: str) -> tuple | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise _fail(where, key, value, f"expected a non-empty list ({why})")
+    for i, v in enumerate(value):
+        if isinstance(v, bool) or not isinstance(v, int | float) or (kind is int and v != int(v)):
+            raise _fail(where, f"{key}[{i}]", v, f"expected a number ({why})")
+        if not ok(v):
+            raise _fail(where, f"{key}[{i}]", v, why)
+    return tuple(dict.fromkeys(kind(v) for v in value))
+
+
+def _adapter_keys(data: dict, where: str, strategies: tuple[str, ...]) -> dict:
+    """The early_exit / bottleneck training keys, checked as `sei analyze` checks its flags."""
+    from sei_tui.core.adapters.split_data import MIN_TRAIN_IMAGES
+
+    out: dict[str, Any] = {
+        "exit_thresholds": _number_list(
+            data, "exit_thresholds", where, float, lambda t: 0 < t <= 1, "thresholds in (0, 1]"
+        ),
+        "bottleneck_channels": _number_list(
+            data, "bottleneck_channels", where, int, lambda w: w >= 1, "channels, at least 1"
+        ),
+        "train_images": _optional_int(data, "train_images", where, MIN_TRAIN_IMAGES),
+        "train_epochs": _optional_int(data, "train_epochs", where),
+        "train_seed": _optional_int(data, "train_seed", where, 0) or 0,
+    }
+    needs = {"exit_thresholds": ("early_exit",), "bottleneck_channels": ("bottleneck",)}
+    for key in ("exit_thresholds", "bottleneck_channels", "train_images", "train_epochs"):
+        wanted = needs.get(key, ADAPTED)
+        if data.get(key) is not None and not set(wanted) & set(strategies):
+            raise _fail(where, key, data[key], f"needs {' or '.join(wanted)} among the strategies")
+    return out
+
+
+def _trace_spec(value: Any, at: str, where: str, base: Path) -> dict | None:
+    """A `[link.trace]` table for `value` (a built-in trace name or FILE[:FORMAT], relative
+    to the study file; "none": the link as the scenario has it)."""
+    from sei_tui.core.network.traces import TRACE_FORMATS, builtin_trace_names
+
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(where, at, value, "expected a trace name or FILE[:FORMAT]")
+    if value == "none":
+        return None
+    file, fmt = value, None
+    head, colon, tail = value.rpartition(":")
+    if colon and tail in TRACE_FORMATS:
+        file, fmt = head, tail
+    path = Path(file) if Path(file).is_absolute() else base / file
+    if path.is_file():
+        file = str(path.resolve())
+    elif file not in builtin_trace_names():
+        raise _fail(
+            where,
+            at,
+            value,
+            f"no such file, and not a built-in trace (built-in: {', '.join(builtin_trace_names())})",
+        )
+    return {"file": file} if fmt is None else {"file": file, "format": fmt}
+
+
+def _trace_variants(
+    data: dict, where: str, base: Path, scenarios: tuple, loaded: list, axes: tuple
+) -> tuple[tuple, list, tuple]:
+    """Every scenario once per combination of `traces` ({LINK = [trace, ...]}): a trace
+    axis makes its own scenario variants, named "NAME [LINK=TRACE]"."""
+    import itertools
+
+    raw = data.get("traces")
+    if raw is None:
+        return scenarios, loaded, ("",) * len(scenarios)
+    if not isinstance(raw, dict) or not raw:
+        raise _fail(where, "traces", raw, 'expected a table LINK = ["trace", ...]')
+    choices = []
+    for link, values in raw.items():
+        at = f"traces.{link}"
+        if isinstance(values, str):
+            values = [values]
+        if not isinstance(values, list) or not values:
+            raise _fail(where, at, values, "expected a non-empty list of traces")
+        if len(set(map(str, values))) != len(values):
+            raise _fail(where, at, values, "a trace appears twice")
+        for scenario in loaded:
+            names = {lk.name for lk in scenario.links}
+            if link not in names:
+                raise _fail(
+                    where,
+                    at,
+                    values,
+                    f"the scenario {scenario.name!r} has no link {link!r} "
+                    f"(links: {', '.join(sorted(names))})",
+                )
+        for axis in axes:
+            if axis.parameter == "bitrate" and axis.link in (None, link):
+                raise _fail(
+                    where,
+                    at,
+                    values,
+                    f"the sweep axis sweep.{axis.key} replaces the link's bitrate, "
+                    "so its trace would never be used",
+                )
+        specs = [(v, _trace_spec(v, f"{at}[{i}]", where, base)) for i, v in enumerate(values)]
+        choices.append([(link, label, spec) for label, spec in specs])
+    out_specs, out_loaded, out_traces = [], [], []
+    for spec, scenario in zip(scenarios, loaded, strict=True):
+        for combination in itertools.product(*choices):
+            variant = scenario
+            for link, _, table in combination:
+                if table is not None:
+                    try:
+                        variant = variant.with_link(link, trace=table)
+                    except SeiInputError as exc:
+                        raise _fail(where, f"traces.{link}", table["file"], str(exc)) from None
+            label = "; ".join(f"{link}={name}" for link, name, _ in combination)
+            out_specs.append(f"{spec} [{label}]")
+            out_loaded.append(variant.with_name(f"{scenario.name} [{label}]"))
+            out_traces.append(label)
+    return tuple(out_specs), out_loaded, tuple(out_traces)

@@ -9,23 +9,43 @@ points' link overrides, and returns rows. libsim.simulate is called directly (a 
 a process; libsim serialises runs inside one process with a lock); torch runs on one
 thread per worker, so workers on one machine do not compete for its cores.
 
-Accuracy under loss (`evaluation.accuracy.accuracy_under_loss`) is computed once per
-(deployment, loss pattern of all its frames) per worker and reused where the pattern
-recurs (every point without loss shares one; TCP never loses bytes).
+Accuracy under loss is `evaluation.accuracy.accuracy_under_loss`, computed image by image:
+an image's top-1 under loss depends only on (deployment, image, the byte ranges its frame
+lost), and libsim draws packet losses in packet order from a per-link stream, so the same
+ranges recur across bitrates (wherever no queue overflows) and across loss rates (a
+higher rate loses a superset of the packets). A worker runs the tail once per such key,
+in batches over every point of the task, and assembles each row's accuracy from the
+per-image answers: the same top-1s, so the same accuracy, as the whole-pattern function.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sei_tui.core.evaluation.simulation import NetworkPlan, row_from_result
+from sei_tui.core.evaluation.accuracy import frame_loss
+from sei_tui.core.evaluation.simulation import NetworkPlan, apply_overrides, row_from_result
 
-__all__ = ["NetworkTask", "RowContext", "TaskResult", "install_contexts", "run_task"]
+__all__ = [
+    "NetworkTask",
+    "RowContext",
+    "TaskResult",
+    "install_contexts",
+    "run_task",
+    "start_worker",
+]
+
+# torch picks other kernels for batches of 1-3 images (logits differ in the last bits):
+# every tail batch is padded to this size, so an image's top-1 never depends on its batch
+MIN_BATCH = 8
+TAIL_BATCH = 64  # images per tail call at most
 
 _CONTEXTS: dict[int, RowContext] = {}  # this worker's contexts (pool: set at start)
+_TOP1: dict[tuple, int] = {}  # (group, deployment, image, lost ranges) -> top-1 under loss
 _ACCURACY: dict[tuple, tuple[float, float]] = {}  # (group, deployment, losses) -> accuracy
+_NETWORKS: dict[tuple, Any] = {}  # (group, frame sizes) -> the network before overrides
 
 
 @dataclass
@@ -38,9 +58,10 @@ class RowContext:
     by_size: dict  # size sequence -> deployment indices
     qos: Any
     deadline: float | None
+    energy: Any = None  # EnergyModel of the scenario (None: no energy columns)
 
     @classmethod
-    def of(cls, evaluation: Any, sizes, by_size, qos, deadline) -> RowContext:
+    def of(cls, evaluation: Any, sizes, by_size, qos, deadline, energy=None) -> RowContext:
         from types import SimpleNamespace
 
         slim = [
@@ -49,7 +70,7 @@ class RowContext:
         inputs = SimpleNamespace(
             labels=evaluation.inputs.labels, whole_top1=evaluation.inputs.whole_top1
         )
-        return cls(slim, inputs, tuple(sizes), dict(by_size), qos, deadline)
+        return cls(slim, inputs, tuple(sizes), dict(by_size), qos, deadline, energy)
 
 
 @dataclass(frozen=True)
@@ -57,25 +78,44 @@ class NetworkTask:
     group: int  # which RowContext
     plan: NetworkPlan
     points: tuple[tuple[str, dict[str, float]], ...]  # (point key, link overrides)
+    sizes: tuple[tuple[int, ...], ...] | None = None  # this part's frame sizes (None: all)
+    part: int = 0  # which part of the deployments: executors keep a part on one worker
 
 
 @dataclass
 class TaskResult:
     group: int
-    points: list = field(default_factory=list)  # (key, [Row in deployment order])
+    points: list = field(default_factory=list)  # (key, {deployment index: Row})
     simulations: int = 0
-    simulate_s: float = 0.0  # worker seconds building networks and in libsim (benchmarks)
-    accuracy_s: float = 0.0  # worker seconds in accuracy under loss (torch) and rows
-    accuracy_runs: int = 0  # (deployment, loss pattern) evaluated anew
+    simulate_s: float = 0.0  # worker seconds building networks and in libsim
+    accuracy_s: float = 0.0  # worker seconds decoding lost frames and in the tail (torch)
+    rows_s: float = 0.0  # worker seconds assembling rows (accuracies, latencies, QoS)
+    accuracy_runs: int = 0  # images run through a tail anew (per worker, once per key)
+    worker: int = 0  # the process that ran it, and when (time.time()): for benchmarks
+    started_at: float = 0.0
+    ended_at: float = 0.0
     error: str | None = None  # libsim refused a network: the message
 
 
-def install_contexts(contexts: dict[int, RowContext]) -> None:
-    """Make `contexts` this process's (the pool's initializer; ignores SIGINT too)."""
+def start_worker() -> None:
+    """A pool worker's start: ignore SIGINT (the driver alone decides on Ctrl-C) and load
+    what tasks use, while the driver prepares the models."""
     import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver alone decides on Ctrl-C
-    _use(contexts)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import torch
+
+    import libsim  # noqa: F401
+    from sei_tui.core.evaluation import inference  # noqa: F401
+
+    torch.set_num_threads(1)
+
+
+def install_contexts(contexts: dict[int, RowContext] | bytes) -> None:
+    """Make `contexts` (or their pickle) this process's."""
+    import pickle
+
+    _use(pickle.loads(contexts) if isinstance(contexts, bytes) else contexts)
 
 
 def _use(contexts: dict[int, RowContext]) -> None:
@@ -85,7 +125,91 @@ def _use(contexts: dict[int, RowContext]) -> None:
     if _CONTEXTS is not contexts:
         _CONTEXTS.clear()
         _CONTEXTS.update(contexts)
+        _TOP1.clear()
         _ACCURACY.clear()
+        _NETWORKS.clear()
+
+
+def _ranges(lost: Any) -> tuple:
+    return tuple(tuple(r) for r in lost)
+
+
+def _tail_top1(deployment: Any, decoded: list, remote: bool) -> list[int]:
+    """Top-1 of the deployment's tail on each decoded payload (one batch, padded)."""
+    from sei_tui.core.evaluation.inference import run_tail
+
+    padded = decoded + [decoded[-1]] * max(0, MIN_BATCH - len(decoded))
+    return run_tail(deployment.tail, padded, remote, batch=len(padded))[: len(decoded)].tolist()
+
+
+def _evaluate_lost_images(group: int, context: RowContext, flows: list) -> int:
+    """Run the tail on every (deployment, image, lost ranges) of `flows` (per point: size ->
+    (FlowResult, protocol)) not yet in this worker's cache; the number of images run."""
+    from sei_tui.core.evaluation.inference import decode_payload
+
+    pending: dict[int, dict[tuple, Any]] = {}
+    for per_size in flows:
+        for size, (flow, protocol) in per_size.items():
+            if protocol != "udp":
+                continue  # TCP: loss only costs latency
+            losses = [frame_loss(f) for f in flow.frames]
+            if not any(losses):
+                continue
+            for i in context.by_size[size]:
+                d = context.deployments[i]
+                if d.strategy == "local":
+                    continue  # no tail: a lost result is no answer
+                for j in range(len(d.lossless_top1)):
+                    lost = losses[j % len(losses)]
+                    if not lost or (d.exited is not None and d.exited[j]):
+                        continue
+                    key = (j, _ranges(lost))
+                    if (group, i, *key) not in _TOP1:
+                        pending.setdefault(i, {})[key] = lost
+    runs = 0
+    for i, wanted in pending.items():
+        d = context.deployments[i]
+        remote = d.strategy == "remote"
+        frames = d.encoded_frames()
+        items = list(wanted.items())
+        for start in range(0, len(items), TAIL_BATCH):
+            chunk = items[start : start + TAIL_BATCH]
+            decoded = [decode_payload(remote, frames[j], d.shapes, lost) for (j, _), lost in chunk]
+            for (key, _), top1 in zip(chunk, _tail_top1(d, decoded, remote), strict=True):
+                _TOP1[(group, i, *key)] = top1
+            runs += len(chunk)
+    return runs
+
+
+def _accuracy_from_images(group: int, index: dict) -> Any:
+    """`accuracy_under_loss`'s result from the per-image cache (filled beforehand)."""
+    import torch
+
+    def accuracy(deployment, losses, labels, whole_top1):
+        i = index[id(deployment)]
+        pattern = tuple(_ranges(f) for f in losses or ()) or None
+        key = (group, i, pattern)
+        if key in _ACCURACY:
+            return _ACCURACY[key]
+        top1 = deployment.lossless_top1.clone()
+        if pattern:
+            hit = [j for j in range(len(top1)) if pattern[j % len(pattern)]]
+            answers = [
+                -1
+                if deployment.strategy == "local"
+                or (deployment.exited is not None and deployment.exited[j])
+                else _TOP1[(group, i, j, pattern[j % len(pattern)])]
+                for j in hit
+            ]
+            if hit:
+                top1[hit] = torch.tensor(answers, dtype=top1.dtype)
+        _ACCURACY[key] = (
+            float((top1 == labels).float().mean()),
+            float((top1 == whole_top1).float().mean()),
+        )
+        return _ACCURACY[key]
+
+    return accuracy
 
 
 def run_task(task: NetworkTask, contexts: dict[int, RowContext] | None = None) -> TaskResult:
@@ -94,43 +218,48 @@ def run_task(task: NetworkTask, contexts: dict[int, RowContext] | None = None) -
     if contexts is not None and _CONTEXTS.get(task.group) is not contexts.get(task.group):
         _use(contexts)
     context = _CONTEXTS[task.group]
-    result = TaskResult(task.group)
-    index = {id(d): i for i, d in enumerate(context.deployments)}
-
-    def accuracy(deployment, losses, labels, whole_top1):
-        from sei_tui.core.evaluation.accuracy import accuracy_under_loss
-
-        lost = tuple(tuple(map(tuple, f)) for f in losses or ()) or None
-        key = (task.group, index[id(deployment)], lost)
-        if key not in _ACCURACY:
-            result.accuracy_runs += 1
-            _ACCURACY[key] = accuracy_under_loss(deployment, losses, labels, whole_top1)
-        return _ACCURACY[key]
-
-    for key, overrides in task.points:
-        rows: dict[int, Any] = {}
-        for size in context.sizes:
-            started = time.perf_counter()
-            net = task.plan.network(size, overrides)
+    sizes = task.sizes if task.sizes is not None else context.sizes
+    result = TaskResult(task.group, worker=os.getpid(), started_at=time.time())
+    started = time.perf_counter()
+    flows: list[dict] = []  # per point: frame sizes -> (FlowResult, protocol)
+    for _, overrides in task.points:
+        per_size: dict = {}
+        for size in sizes:
+            base = _NETWORKS.get((task.group, size))
+            if base is None:
+                base = _NETWORKS[task.group, size] = task.plan.network(size)
+            net = apply_overrides(base, overrides)
             try:
                 sim = libsim.simulate(net)
             except libsim.LibsimInputError as exc:
                 result.error = str(exc)
                 return result
-            flow = sim.flows[task.plan.flow_index(net)]
+            per_size[size] = (sim.flows[task.plan.flow_index(net)], net.protocol)
             result.simulations += 1
-            middle = time.perf_counter()
-            result.simulate_s += middle - started
+        flows.append(per_size)
+    simulated = time.perf_counter()
+    result.simulate_s = simulated - started
+    result.accuracy_runs = _evaluate_lost_images(task.group, context, flows)
+    evaluated = time.perf_counter()
+    result.accuracy_s = evaluated - simulated
+    index = {id(d): i for i, d in enumerate(context.deployments)}
+    accuracy = _accuracy_from_images(task.group, index)
+    for (key, _), per_size in zip(task.points, flows, strict=True):
+        rows: dict[int, Any] = {}
+        for size in sizes:
+            flow, protocol = per_size[size]
             for i in context.by_size[size]:
                 rows[i] = row_from_result(
                     context.deployments[i],
                     flow,
-                    net.protocol,
+                    protocol,
                     context.inputs,
                     context.deadline,
                     context.qos,
+                    context.energy,
                     accuracy=accuracy,
                 )
-            result.accuracy_s += time.perf_counter() - middle
-        result.points.append((key, [rows[i] for i in sorted(rows)]))
+        result.points.append((key, rows))
+    result.rows_s = time.perf_counter() - evaluated
+    result.ended_at = time.time()
     return result
