@@ -18,6 +18,7 @@ from torch import nn
 from sei_tui.core.adapters.bottleneck import Bottleneck
 from sei_tui.core.adapters.deploy import (
     bottleneck_deployments,
+    bottleneck_edge_share,
     bottleneck_server_share,
     early_exit_deployment,
 )
@@ -147,6 +148,42 @@ def test_a_bottlenecks_server_holds_the_decoder_and_the_tail(chain, after, chann
     (deployment,) = bottleneck_deployments(inputs, sp, model, tail, payload, encodings, 0)
     assert deployment.server_params == params
     assert deployment.server_memory_bytes == 4 * params + peak
+
+
+class Widen(nn.Module):
+    """conv 1->16 (1x1) then mean and linear 16->3 on 1x8x8: after the conv the split tensor
+    is the largest tensor, so a bottleneck's encoder step outgrows the head's peak."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 16, 1)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).mean(dim=(2, 3)))
+
+
+@pytest.mark.parametrize(
+    ("module", "image", "after", "channels", "width", "head_params", "peak"),
+    [
+        # Chain after relu_1: head peak 12B (relu_1's 6B in + 6B out) > encoder 6B + 5B
+        (Chain, 3, "relu_1", 6, 5, C1_PARAMS + C2_PARAMS, 12 * B),
+        # Widen after conv: head peak B + 16B = 17B < encoder step 16B + 15B = 31B
+        (Widen, 1, "conv", 16, 15, 16 + 16, 31 * B),
+    ],
+)
+def test_a_bottlenecks_device_holds_the_encoder_and_the_head(
+    module, image, after, channels, width, head_params, peak
+):
+    torch.manual_seed(0)
+    graph = analyze_model(module().eval(), (image, 8, 8))
+    sp = next(s for s in graph.split_points if s.after == after)
+    model = Bottleneck("spatial", channels, width)
+    params = head_params + channels * width + width  # encoder: Linear(channels, width)
+    assert bottleneck_edge_share(sp, model, (channels, 8, 8)) == {
+        "edge_params": params,
+        "edge_memory_bytes": 4 * params + peak,
+    }
 
 
 @pytest.mark.parametrize("seed", range(4))

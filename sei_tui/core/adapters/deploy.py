@@ -128,7 +128,7 @@ def early_exit_deployment(
     )
 
 
-def _result_encode_seconds() -> float:
+def result_encode_seconds() -> float:
     """Mean wall time of encoding one result (as `local` times its frames)."""
     started = time.perf_counter()
     for j in range(TIMED_FRAMES):
@@ -205,7 +205,7 @@ def adapter_deployments(
         by_point.setdefault(d.split.index, []).append(d)
     out: list[Deployment] = []
     n_train = len(plan.training.indices)
-    result_s = _result_encode_seconds()
+    result_s = result_encode_seconds()
     retuner = ExitRetuner({}, {}, result_s, n_train)
     for index, outputs in exits.items():
         exit_s = adapter_seconds(inputs.edge_compute, inputs.graph, outputs.flops)
@@ -274,6 +274,7 @@ def bottleneck_deployments(
     tail_s = float(inputs.server_compute.tail_seconds(sp.index)) + adapter_seconds(
         inputs.server_compute, graph, decoder_flops
     )
+    edge = bottleneck_edge_share(sp, model, tensor_shape)
     server = bottleneck_server_share(graph, sp, model, tensor_shape)
 
     restored_tail = RestoredTail(tail, model)
@@ -312,9 +313,7 @@ def bottleneck_deployments(
                 tail_s=tail_s,
                 edge_flops=int(sp.head_flops) + encoder_flops,
                 server_flops=int(sp.tail_flops) + decoder_flops,
-                edge_params=int(sp.head_params) + model.encoder_params(),
-                edge_memory_bytes=(int(sp.head_params) + model.encoder_params()) * FLOAT_BYTES
-                + int(sp.head_peak_activation_bytes),
+                **edge,
                 cs=inputs.cs(sp.index),
                 compute=inputs.compute_label,
                 tail=restored_tail,
@@ -326,6 +325,20 @@ def bottleneck_deployments(
             )
         )
     return out
+
+
+def bottleneck_edge_share(
+    sp: Any, model: Bottleneck, tensor_shape: Sequence[int]
+) -> dict[str, int]:
+    """`edge_params` and `edge_memory_bytes` of a bottleneck at `sp`: the head's with the
+    encoder's parameters, the peak live bytes being the head's or the encoder step's (its
+    fp32 input, the split tensor of `tensor_shape`, and its fp32 code of `model.width`
+    channels), whichever is larger: the device side of bottleneck_server_share."""
+    params = int(sp.head_params) + model.encoder_params()
+    split_tensor = math.prod(int(s) for s in tensor_shape)
+    code = model.positions(tensor_shape) * model.width
+    peak = max(int(sp.head_peak_activation_bytes), (split_tensor + code) * FLOAT_BYTES)
+    return {"edge_params": params, "edge_memory_bytes": params * FLOAT_BYTES + peak}
 
 
 def bottleneck_server_share(

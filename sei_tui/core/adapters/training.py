@@ -121,6 +121,14 @@ class Features:
     whole_eval: dict[int, torch.Tensor]
 
 
+def adapter_file_name(kind: str, split_index: int, width: int | None = None) -> str:
+    """The file `--save-adapters DIR` writes for a part, and `sei export --adapters DIR`
+    looks for: `exit-split{K}.pt` or `bottleneck-split{K}-c{C}.pt`."""
+    if kind == "early_exit":
+        return f"exit-split{split_index}.pt"
+    return f"bottleneck-split{split_index}-c{width}.pt"
+
+
 def check_labels(dataset_classes: list[str], loaded: Any) -> list[int] | None:
     """The data's labels as model classes, or None: train towards the whole model's
     predictions (self-distillation), as accuracy is then agreement with the whole model."""
@@ -290,7 +298,9 @@ def train_exits(
                 store(key, branch)
         branch.eval()
         if options.save_dir is not None:
-            save_state_dict(Path(options.save_dir) / f"exit-split{sp.index}.pt", branch)
+            save_state_dict(
+                Path(options.save_dir) / adapter_file_name("early_exit", sp.index), branch
+            )
         with torch.inference_mode():
             probs = torch.softmax(branch.classify(features.pooled_eval[sp.index]), dim=1)
         top = probs.max(dim=1)
@@ -349,6 +359,6 @@ def train_bottlenecks(
                     store(key, model)
             model.eval()
             if options.save_dir is not None:
-                name = f"bottleneck-split{sp.index}-c{width}.pt"
+                name = adapter_file_name("bottleneck", sp.index, int(width))
                 save_state_dict(Path(options.save_dir) / name, model)
             yield sp, model, tail

@@ -23,18 +23,12 @@ from torch import nn
 
 from sei_tui.core.adapters.bottleneck import Bottleneck, channels_of
 from sei_tui.core.adapters.exits import ExitBranch, exit_layout, pool_features
+from sei_tui.core.adapters.training import adapter_file_name
 from sei_tui.core.adapters.training_cache import save_state_dict
 from sei_tui.core.errors import SeiInputError
 
 _EXIT_KEYS = {"mean", "std", "linear.weight", "linear.bias"}
 _BOTTLENECK_KEYS = {"encoder.weight", "encoder.bias", "decoder.weight", "decoder.bias"}
-
-
-def adapter_file_name(kind: str, split_index: int, width: int | None = None) -> str:
-    """The file `sei analyze --save-adapters` writes for this part (training.py's names)."""
-    if kind == "early_exit":
-        return f"exit-split{split_index}.pt"
-    return f"bottleneck-split{split_index}-c{width}.pt"
 
 
 def adapter_digest(module: nn.Module) -> str:

@@ -84,9 +84,9 @@ class AdapterEvaluation(SplitEvaluation):
 
         from sei_tui.core.adapters.deploy import (
             ExitRetuner,
-            _result_encode_seconds,
             adapter_seconds,
             bottleneck_deployments,
+            result_encode_seconds,
         )
         from sei_tui.core.adapters.exits import pool_features
         from sei_tui.core.adapters.training import ExitOutputs
@@ -112,7 +112,7 @@ class AdapterEvaluation(SplitEvaluation):
         self.exit_retuner = ExitRetuner(
             {point.index: (outputs, exit_s)},
             {(point.index, d.encoding): d for d in built if d.strategy == "split"},
-            _result_encode_seconds(),
+            result_encode_seconds(),
             n_train,
         )
         return [
