@@ -56,16 +56,17 @@ class StudyReport:
         return {key: list(values) for key, values in self.manifest.get("axes") or []}
 
 
-def read_report(folder: str | Path) -> StudyReport:
+def read_report(folder: str | Path, label: str | None = None) -> StudyReport:
+    """The study in a results folder; errors name `label` (default `--report FOLDER`, the
+    flag of `sei study`)."""
     folder = Path(folder)
+    label = label or f"--report {folder}"
     try:
         manifest = json.loads((folder / "study.json").read_text())
     except FileNotFoundError:
-        raise SeiInputError(
-            f"--report {folder}: not a study results folder (no study.json)"
-        ) from None
+        raise SeiInputError(f"{label}: not a study results folder (no study.json)") from None
     except (OSError, ValueError) as exc:
-        raise SeiInputError(f"--report {folder}: cannot read study.json ({exc})") from None
+        raise SeiInputError(f"{label}: cannot read study.json ({exc})") from None
     points = summary_from_parts(folder)
     if manifest.get("keys"):  # points of an earlier study into the same folder are not this one's
         wanted = set(manifest["keys"])

@@ -54,13 +54,9 @@ def read_study(folder: str, label: str | None = None) -> Any:
     if not Path(folder).is_dir():
         raise SeiInputError(f"{label}: not a folder")
     try:
-        return read_report(folder)
-    except SeiInputError as exc:
-        message = str(exc)
-        core_label = f"--report {folder}"  # the core names `sei study`'s flag
-        if message.startswith(core_label):
-            message = label + message[len(core_label) :]
-        raise SeiInputError(message) from None
+        return read_report(folder, label)
+    except SeiInputError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a damaged part file: pyarrow's own errors
         raise SeiInputError(
             f"{label}: cannot read the study results ({type(exc).__name__}: {exc})"
