@@ -38,23 +38,30 @@ def split_evaluation(
     max_images: int | None = None,
 ) -> SplitEvaluation:
     """A prepared evaluation of the one split deployment (`split`, `encoding`)."""
-    kwargs: dict[str, Any] = {}
-    if max_images is not None:
-        kwargs["max_images"] = max_images
-    evaluation = SplitEvaluation(
+    return _prepared(
+        SplitEvaluation,
         loaded,
-        scenario=scenario,
-        data=data,
-        synthetic=synthetic,
-        encodings=[encoding],
-        saliency=False,
-        protocol=protocol,
-        loaded=loaded,
-        graph=graph,
+        graph,
+        encoding,
+        dict(data=data, synthetic=synthetic, scenario=scenario, protocol=protocol),
+        max_images,
         strategies=("split",),
         split_indices=(split_index,),
-        **kwargs,
     )
+
+
+def _prepared(
+    kind: type, loaded: Any, graph: Any, encoding: str, where: dict, max_images: int | None,
+    **options: Any,
+) -> Any:  # fmt: skip
+    """An evaluation of class `kind` of one encoding, without saliency, prepared; `where`
+    holds data, synthetic, scenario and protocol."""
+    if max_images is not None:
+        options["max_images"] = max_images
+    evaluation = kind(
+        loaded, encodings=[encoding], saliency=False, loaded=loaded, graph=graph,
+        **where, **options,
+    )  # fmt: skip
     evaluation.prepare()
     return evaluation
 
@@ -151,26 +158,17 @@ def adapter_evaluation(
     max_images: int | None = None,
 ) -> AdapterEvaluation:
     """A prepared evaluation of the split and the `adapter`'s deployment at its point."""
-    kwargs: dict[str, Any] = {}
-    if max_images is not None:
-        kwargs["max_images"] = max_images
-    evaluation = AdapterEvaluation(
+    return _prepared(
+        AdapterEvaluation,
         loaded,
-        scenario=scenario,
-        data=data,
-        synthetic=synthetic,
-        encodings=[encoding],
-        saliency=False,
-        protocol=protocol,
-        loaded=loaded,
-        graph=graph,
+        graph,
+        encoding,
+        dict(data=data, synthetic=synthetic, scenario=scenario, protocol=protocol),
+        max_images,
         strategies=("split", adapter.kind),
         split_indices=(adapter.split_index,),
         adapter=adapter,
-        **kwargs,
     )
-    evaluation.prepare()
-    return evaluation
 
 
 def train_adapter(
