@@ -593,3 +593,102 @@ def test_bad_adapter_and_trace_keys_are_one_line_exit_2(tmp_path, capsys):
         tmp_path, capsys, 'models = ["demo"]\nstrategies = ["bottleneck"]\ntrain_images = 4\n'
     )
     assert "train_images = 4" in err and ">= 16" in err
+
+
+# ------------------------------------------------------------------ two cuts (an edge box)
+
+TIERS_STUDY = """
+models = ["demo"]
+scenarios = ["three-tier"]
+encodings = ["int8"]
+qos = "p95_latency<=0.15"
+synthetic = 8
+images = 8
+frames = 8
+protocol = "udp"
+[sweep]
+"wan.bitrate" = ["5Mbps", "20Mbps"]
+loss = [0.0, 0.05]
+"""
+
+
+@pytest.fixture(scope="module")
+def tiers_study(tmp_path_factory):
+    from sei_tui.core.study.executors import LocalPool
+
+    root = tmp_path_factory.mktemp("tiers")
+    (root / "study.toml").write_text(TIERS_STUDY)
+    outcome = _run(root / "pool", LocalPool(2))
+    return root, outcome
+
+
+def test_a_study_with_an_edge_box_has_the_split2_rows_of_evaluation_rows(tiers_study):
+    """On three-tier (camera -> edge box -> cloud), each point's rows are, column for
+    column, `rank(Evaluation.rows(...))` with that point's link overrides: split2 rows
+    included (the same undominated ones, accuracy through both re-encodings and both hops'
+    UDP losses, energy, middle_* columns), their lists stored as Parquet lists."""
+    import tomllib
+    from dataclasses import fields
+
+    from sei_tui.core.evaluation.engine import Evaluation
+    from sei_tui.core.evaluation.qos import parse_qos
+    from sei_tui.core.evaluation.ranking import rank
+    from sei_tui.core.evaluation.rows import Row
+    from sei_tui.core.study.codec_times import fix_codec_times, fix_two_cut_codec_times
+
+    root, outcome = tiers_study
+    assert (outcome.total, outcome.computed) == (4, 4)
+    study = parse_study(tomllib.loads(TIERS_STUDY))
+    evaluation = Evaluation(
+        "demo",
+        scenario="three-tier",
+        encodings=["int8"],
+        synthetic=8,
+        max_images=8,
+        frames=8,
+        protocol="udp",
+    )
+    evaluation.prepare()
+    fix_codec_times(evaluation.deployments, study.models[0].key(), study.settings())
+    fix_two_cut_codec_times(evaluation, study.models[0].key(), study.settings())
+    qos = parse_qos(study.qos)
+    table = _table(root / "pool")
+    lossy_split2 = 0
+    for values in sorted({r["values"] for r in table}):
+        stored = sorted((r for r in table if r["values"] == values), key=lambda r: r["rank"])
+        ranking = rank(list(evaluation.rows(qos, overrides=json.loads(values))), qos)
+        assert len(stored) == len(ranking.rows), values
+        for i, (row, got) in enumerate(zip(ranking.rows, stored, strict=True)):
+            assert {f.name: got[f.name] for f in fields(Row)} == _stored_form(row), (values, i)
+            assert got["recommended"] == (i == ranking.recommendation.row)
+        split2 = [r for r in stored if r["strategy"] == "split2"]
+        assert split2, values
+        for r in split2:
+            k1, k2 = r["cuts"]
+            assert k1 < k2 and r["split_index"] == k1
+            assert r["nodes"] == ["camera", "edgebox", "cloud"]
+            assert r["hop_encoding"] == ["int8", "int8"]
+            assert max(r["hop_payload_bytes"]) == r["payload_bytes"]
+            assert r["total_energy_j"] > r["edge_energy_j"] > 0
+        assert any(r["middle_flops"] > 0 for r in split2)  # the edge box computes
+        if json.loads(values)["loss"] > 0:
+            lossy_split2 += sum(r["frames_complete"] < r["frames"] for r in split2)
+        others = [r for r in stored if r["strategy"] != "split2"]
+        assert all(r["cuts"] is None and r["hop_encoding"] is None for r in others)
+    assert lossy_split2 > 0  # both hops' losses reached split2 rows
+    # the wan bitrate moves split2 latencies (overrides reach the two-hop network)
+    p95 = {}
+    for r in table:
+        if r["strategy"] == "split2" and json.loads(r["values"])["loss"] == 0.0:
+            p95.setdefault(tuple(r["cuts"]), {})[r["values"]] = r["p95_latency"]
+    assert any(len(set(v.values())) == 2 for v in p95.values() if len(v) == 2)
+
+
+@pytest.mark.slow
+def test_an_edge_box_study_is_identical_on_the_pool_and_on_dask(tiers_study):
+    from sei_tui.core.study.executors import DaskExecutor
+
+    root, _ = tiers_study
+    outcome = _run(root / "dask", DaskExecutor(workers=2))
+    assert outcome.computed == 4
+    assert _table(root / "dask") == _table(root / "pool")

@@ -45,11 +45,18 @@ def point_key(study_key: dict, model_key: dict, scenario_key: str, values: dict)
     )
 
 
+# list-valued Row fields stored as text (joined with "; "), as the first folders had them
+JOINED = ("violations",)
+
+
 def _arrow_type(annotation: str) -> Any:
     import pyarrow as pa
 
     base = annotation.replace(" | None", "")
-    return {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}.get(base, pa.string())
+    scalar = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "str": pa.string()}
+    if base.startswith("list[") and base.endswith("]"):  # split2's cuts, nodes, hop bytes
+        return pa.list_(scalar[base[5:-1]])
+    return scalar.get(base, pa.string())
 
 
 def row_schema(axis_keys: tuple[str, ...]) -> Any:
@@ -65,14 +72,19 @@ def row_schema(axis_keys: tuple[str, ...]) -> Any:
         ("why", pa.string()),
     ]
     columns += [(f"axis:{k}", pa.float64()) for k in axis_keys]
-    columns += [(f.name, _arrow_type(str(f.type))) for f in fields(Row)]
+    columns += [
+        (f.name, pa.string() if f.name in JOINED else _arrow_type(str(f.type))) for f in fields(Row)
+    ]
+    # split2 rows: each hop's encoding (the JSON's per-hop `encoding`); null on the others
+    columns.append(("hop_encoding", pa.list_(pa.string())))
     return pa.schema(columns)
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, list):
-        return "; ".join(value)
-    return value
+def _cells(row: Row) -> dict:
+    out = {k: "; ".join(v) if k in JOINED else v for k, v in row.__dict__.items()}
+    hops = row.hop_payload_bytes
+    out["hop_encoding"] = None if hops is None else [row.encoding] * len(hops)
+    return out
 
 
 class StudyStore:
@@ -115,7 +127,7 @@ class StudyStore:
                 "why": ranking.recommendation.why,
             }
             record.update({f"axis:{k}": float(values[k]) for k in self.axis_keys})
-            record.update({k: _cell(v) for k, v in row.__dict__.items()})
+            record.update(_cells(row))
             self._buffer.append(record)
         row = ranking.recommended
         summary = {
