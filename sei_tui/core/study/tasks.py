@@ -314,9 +314,8 @@ def run_task(task: NetworkTask, contexts: dict[int, RowContext] | None = None) -
                 )
         result.points.append((key, rows))
     result.rows_s = time.perf_counter() - evaluated
-    if task.hop_sizes and context.two_cuts is not None:
-        if not _two_cut_rows(task, context, result):
-            return result
+    if task.hop_sizes and not _two_cut_rows(task, context, result):
+        return result  # libsim refused a network: result.error says why
     result.ended_at = time.time()
     return result
 
@@ -345,10 +344,11 @@ def _two_cut_rows(task: NetworkTask, context: RowContext, result: TaskResult) ->
     """Add the split2 rows of the task's hop-size pairs to each point of `result` (keyed
     len(deployments) + two-cut index); False when libsim refused a network."""
     import libsim
-
     from sei_tui.core.evaluation.tiers import two_cut_network, two_cut_results, two_cut_row
 
     tc = context.two_cuts
+    if tc is None:
+        return True
     base = len(context.deployments)
     for (_, overrides), (_, rows) in zip(task.points, result.points, strict=True):
         for hops in task.hop_sizes:
