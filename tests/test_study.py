@@ -692,3 +692,68 @@ def test_an_edge_box_study_is_identical_on_the_pool_and_on_dask(tiers_study):
     outcome = _run(root / "dask", DaskExecutor(workers=2))
     assert outcome.computed == 4
     assert _table(root / "dask") == _table(root / "pool")
+
+
+def test_the_report_names_both_cuts_of_a_split2_recommendation(tiers_study, capsys):
+    root, _ = tiers_study
+    table = _table(root / "pool")
+    recommended = {r["point_key"]: r for r in table if r["recommended"]}
+    assert main(["study", "--report", str(root / "pool"), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["done"] == 4
+    for point in data["points"]:
+        row = next(
+            r for r in recommended.values() if json.loads(r["values"]) == point["values"]
+        )  # the summary is the stored recommended row
+        assert (point["strategy"], point["split_index"]) == (row["strategy"], row["split_index"])
+        assert point["cuts"] == row["cuts"]
+        assert (point["cuts"] is not None) == (point["strategy"] == "split2")
+    from sei_tui.core.study.report import _deployment
+
+    split2 = {"strategy": "split2", "split_index": 2, "cuts": [2, 9], "after": "relu_1"}
+    assert _deployment({**split2, "encoding": "int8"}) == "split2@2|9 relu_1 int8"
+    (grid,) = sensitivity_grids(
+        [{"values": {"loss": 0.0}, **split2, "encoding": "int8", "p95_latency": 0.01}]
+    )
+    assert grid.legend == ("split2 2|9 relu_1 int8",)
+
+
+def test_a_folder_written_before_split2_columns_still_reads_and_resumes(pool_study, capsys):
+    """Parts whose `cuts`, `nodes` and `hop_payload_bytes` are text columns (all null) and
+    that have no `hop_encoding`, as before split2 studies: the rows, the report and a
+    re-run (every point skipped) still read them."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sei_tui.core.study.executors import LocalPool
+
+    root, _ = pool_study
+    folder = root / "old"
+    shutil.copytree(root / "pool", folder)
+    for path in (folder / "parts").glob("part-*.parquet"):
+        table = pq.read_table(path).drop_columns(["hop_encoding"])
+        for name in ("cuts", "nodes", "hop_payload_bytes"):
+            i = table.schema.get_field_index(name)
+            table = table.set_column(i, name, pa.nulls(len(table), pa.string()))
+        pq.write_table(table, path)
+    old = _table(folder)
+    new = _table(root / "pool")
+    assert len(old) == len(new) and all(r["cuts"] is None for r in old)
+    assert [{k: v for k, v in r.items() if k != "hop_encoding"} for r in new] == old
+    assert main(["study", "--report", str(folder), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["done"] == TOTAL and all(p["cuts"] is None for p in data["points"])
+    outcome = _run(folder, LocalPool(1))
+    assert (outcome.skipped, outcome.computed) == (TOTAL, 0)
+    # before it writes a new part, the store brings such parts to this version's schema,
+    # so the folder stays one table (null text -> null list; no value changes)
+    from sei_tui.core.study.store import row_schema, upgrade_parts
+
+    schema = row_schema(("wifi.bitrate", "loss"))
+    parts = sorted((folder / "parts").glob("part-*.parquet"))
+    assert upgrade_parts(folder, schema) == len(parts) > 0
+    assert all(pq.read_schema(p).equals(schema, check_metadata=False) for p in parts)
+    assert _table(folder) == new
+    assert upgrade_parts(folder, schema) == 0
