@@ -593,3 +593,197 @@ def test_bad_adapter_and_trace_keys_are_one_line_exit_2(tmp_path, capsys):
         tmp_path, capsys, 'models = ["demo"]\nstrategies = ["bottleneck"]\ntrain_images = 4\n'
     )
     assert "train_images = 4" in err and ">= 16" in err
+
+
+# ------------------------------------------------------------------ two cuts (an edge box)
+
+TIERS_STUDY = """
+models = ["demo"]
+scenarios = ["three-tier"]
+encodings = ["int8"]
+qos = "p95_latency<=0.15"
+synthetic = 8
+images = 8
+frames = 8
+protocol = "udp"
+[sweep]
+"wan.bitrate" = ["5Mbps", "20Mbps"]
+loss = [0.0, 0.05]
+"""
+
+
+@pytest.fixture(scope="module")
+def tiers_study(tmp_path_factory):
+    from sei_tui.core.study.executors import LocalPool
+
+    root = tmp_path_factory.mktemp("tiers")
+    (root / "study.toml").write_text(TIERS_STUDY)
+    outcome = _run(root / "pool", LocalPool(2))
+    return root, outcome
+
+
+def test_a_study_with_an_edge_box_has_the_split2_rows_of_evaluation_rows(tiers_study):
+    """On three-tier (camera -> edge box -> cloud), each point's rows are, column for
+    column, `rank(Evaluation.rows(...))` with that point's link overrides: split2 rows
+    included (the same undominated ones, accuracy through both re-encodings and both hops'
+    UDP losses, energy, middle_* columns), their lists stored as Parquet lists."""
+    import tomllib
+    from dataclasses import fields
+
+    from sei_tui.core.evaluation.engine import Evaluation
+    from sei_tui.core.evaluation.qos import parse_qos
+    from sei_tui.core.evaluation.ranking import rank
+    from sei_tui.core.evaluation.rows import Row
+    from sei_tui.core.study.codec_times import fix_codec_times, fix_two_cut_codec_times
+
+    root, outcome = tiers_study
+    assert (outcome.total, outcome.computed) == (4, 4)
+    study = parse_study(tomllib.loads(TIERS_STUDY))
+    evaluation = Evaluation(
+        "demo",
+        scenario="three-tier",
+        encodings=["int8"],
+        synthetic=8,
+        max_images=8,
+        frames=8,
+        protocol="udp",
+    )
+    evaluation.prepare()
+    fix_codec_times(evaluation.deployments, study.models[0].key(), study.settings())
+    fix_two_cut_codec_times(evaluation, study.models[0].key(), study.settings())
+    qos = parse_qos(study.qos)
+    table = _table(root / "pool")
+    lossy_split2 = 0
+    for values in sorted({r["values"] for r in table}):
+        stored = sorted((r for r in table if r["values"] == values), key=lambda r: r["rank"])
+        ranking = rank(list(evaluation.rows(qos, overrides=json.loads(values))), qos)
+        assert len(stored) == len(ranking.rows), values
+        for i, (row, got) in enumerate(zip(ranking.rows, stored, strict=True)):
+            assert {f.name: got[f.name] for f in fields(Row)} == _stored_form(row), (values, i)
+            assert got["recommended"] == (i == ranking.recommendation.row)
+        split2 = [r for r in stored if r["strategy"] == "split2"]
+        assert split2, values
+        for r in split2:
+            k1, k2 = r["cuts"]
+            assert k1 < k2 and r["split_index"] == k1
+            assert r["nodes"] == ["camera", "edgebox", "cloud"]
+            assert r["hop_encoding"] == ["int8", "int8"]
+            assert max(r["hop_payload_bytes"]) == r["payload_bytes"]
+            assert r["total_energy_j"] > r["edge_energy_j"] > 0
+        assert any(r["middle_flops"] > 0 for r in split2)  # the edge box computes
+        if json.loads(values)["loss"] > 0:
+            lossy_split2 += sum(r["frames_complete"] < r["frames"] for r in split2)
+        others = [r for r in stored if r["strategy"] != "split2"]
+        assert all(r["cuts"] is None and r["hop_encoding"] is None for r in others)
+    assert lossy_split2 > 0  # both hops' losses reached split2 rows
+    # the wan bitrate moves split2 latencies (overrides reach the two-hop network)
+    p95 = {}
+    for r in table:
+        if r["strategy"] == "split2" and json.loads(r["values"])["loss"] == 0.0:
+            p95.setdefault(tuple(r["cuts"]), {})[r["values"]] = r["p95_latency"]
+    assert any(len(set(v.values())) == 2 for v in p95.values() if len(v) == 2)
+
+
+@pytest.mark.slow
+def test_an_edge_box_study_is_identical_on_the_pool_and_on_dask(tiers_study):
+    from sei_tui.core.study.executors import DaskExecutor
+
+    root, _ = tiers_study
+    outcome = _run(root / "dask", DaskExecutor(workers=2))
+    assert outcome.computed == 4
+    assert _table(root / "dask") == _table(root / "pool")
+
+
+def test_the_report_names_both_cuts_of_a_split2_recommendation(tiers_study, capsys):
+    root, _ = tiers_study
+    table = _table(root / "pool")
+    recommended = {r["point_key"]: r for r in table if r["recommended"]}
+    assert main(["study", "--report", str(root / "pool"), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["done"] == 4
+    for point in data["points"]:
+        row = next(
+            r for r in recommended.values() if json.loads(r["values"]) == point["values"]
+        )  # the summary is the stored recommended row
+        assert (point["strategy"], point["split_index"]) == (row["strategy"], row["split_index"])
+        assert point["cuts"] == row["cuts"]
+        assert (point["cuts"] is not None) == (point["strategy"] == "split2")
+    from sei_tui.core.study.report import _deployment
+
+    split2 = {"strategy": "split2", "split_index": 2, "cuts": [2, 9], "after": "relu_1"}
+    assert _deployment({**split2, "encoding": "int8"}) == "split2@2|9 relu_1 int8"
+    (grid,) = sensitivity_grids(
+        [{"values": {"loss": 0.0}, **split2, "encoding": "int8", "p95_latency": 0.01}]
+    )
+    assert grid.legend == ("split2 2|9 relu_1 int8",)
+
+
+def test_a_folder_written_before_split2_columns_still_reads_and_resumes(pool_study, capsys):
+    """Parts whose `cuts`, `nodes` and `hop_payload_bytes` are text columns (all null) and
+    that have no `hop_encoding`, as before split2 studies: the rows, the report and a
+    re-run (every point skipped) still read them."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sei_tui.core.study.executors import LocalPool
+
+    root, _ = pool_study
+    folder = root / "old"
+    shutil.copytree(root / "pool", folder)
+    for path in (folder / "parts").glob("part-*.parquet"):
+        table = pq.read_table(path).drop_columns(["hop_encoding"])
+        for name in ("cuts", "nodes", "hop_payload_bytes"):
+            i = table.schema.get_field_index(name)
+            table = table.set_column(i, name, pa.nulls(len(table), pa.string()))
+        pq.write_table(table, path)
+    old = _table(folder)
+    new = _table(root / "pool")
+    assert len(old) == len(new) and all(r["cuts"] is None for r in old)
+    assert [{k: v for k, v in r.items() if k != "hop_encoding"} for r in new] == old
+    assert main(["study", "--report", str(folder), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["done"] == TOTAL and all(p["cuts"] is None for p in data["points"])
+    outcome = _run(folder, LocalPool(1))
+    assert (outcome.skipped, outcome.computed) == (TOTAL, 0)
+    # before it writes a new part, the store brings such parts to this version's schema,
+    # so the folder stays one table (null text -> null list; no value changes)
+    from sei_tui.core.study.store import row_schema, upgrade_parts
+
+    schema = row_schema(("wifi.bitrate", "loss"))
+    parts = sorted((folder / "parts").glob("part-*.parquet"))
+    assert upgrade_parts(folder, schema) == len(parts) > 0
+    assert all(pq.read_schema(p).equals(schema, check_metadata=False) for p in parts)
+    assert _table(folder) == new
+    assert upgrade_parts(folder, schema) == 0
+
+
+def test_the_drivers_split2_pruning_equals_undominated():
+    """runner.undominated_rows (numpy) keeps exactly the rows tiers.undominated keeps, on
+    random split2 rows with ties, None and NaN in the compared columns and violations."""
+    import math
+
+    from sei_tui.core.evaluation.rows import Row
+    from sei_tui.core.evaluation.tiers import _LOWER, undominated
+    from sei_tui.core.study.runner import undominated_rows
+
+    rng = np.random.default_rng(11)
+    pruned = 0
+    for _ in range(30):
+        rows = []
+        for _ in range(int(rng.integers(2, 40))):
+            k1 = int(rng.integers(0, 5))
+            row = Row("split2", k1, "x", str(rng.choice(["int8", "fp16"])), 0)
+            row.cuts = [k1, k1 + 1 + int(rng.integers(0, 3))]
+            for c in _LOWER:
+                value = [1, 2, 3, None, math.nan, math.inf][int(rng.integers(0, 6))]
+                setattr(row, c, value if c != "payload_bytes" or value is not None else 0)
+            row.accuracy = [0.5, 1.0, None, math.nan][int(rng.integers(0, 4))]
+            row.agreement = [0.5, 1.0, None][int(rng.integers(0, 3))]
+            row.violations = ["p95_latency"] if rng.random() < 0.3 else []
+            rows.append(row)
+        expected = undominated(rows)
+        assert [id(r) for r in undominated_rows(rows)] == [id(r) for r in expected]
+        pruned += len(rows) - len(expected)
+    assert pruned > 0

@@ -270,8 +270,10 @@ class Evaluation:
         deadline: float | None,
         processes: int | None,
         cancel: Cancel | None,
+        overrides: dict[str, float] | None = None,
     ) -> Iterator[Row]:
-        """The split2 rows on the current scenario (none once it has no edge box)."""
+        """The split2 rows on the current scenario with the link `overrides` (none once
+        it has no edge box)."""
         from sei_tui.core.evaluation.energy import TwoCutEnergy
         from sei_tui.core.evaluation.tiers import (
             edge_box,
@@ -288,7 +290,14 @@ class Evaluation:
         energy = TwoCutEnergy.of(self.scenario, box.name)
         by_name = {e.name: e for e in self.encodings}
         results = simulate_two_cuts(
-            self.two_cuts, self.scenario, self.frames, self.protocol, deadline, processes, cancel
+            self.two_cuts,
+            self.scenario,
+            self.frames,
+            self.protocol,
+            deadline,
+            processes,
+            cancel,
+            overrides,
         )
         rows = []
         for result in results:
@@ -400,7 +409,7 @@ class Evaluation:
             yield row
             if progress is not None:
                 progress(done / total, row.strategy)
-        for row in self._two_cut_rows(qos, deadline, processes, cancel):
+        for row in self._two_cut_rows(qos, deadline, processes, cancel, overrides):
             done += 1
             yield row
             if progress is not None:

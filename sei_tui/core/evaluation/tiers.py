@@ -42,6 +42,7 @@ __all__ = [
     "hop_frame_seconds",
     "simulate_two_cuts",
     "two_cut_network",
+    "two_cut_results",
     "two_cut_row",
     "undominated",
     "two_cut_top1",
@@ -168,10 +169,12 @@ def simulate_two_cuts(
     deadline: float | None = None,
     processes: int | None = None,
     cancel: Cancel | None = None,
+    overrides: dict[str, float] | None = None,
 ) -> Iterator[TwoCutResult]:
-    """Every deployment's frames over the network, one simulation per distinct pair of
-    hop sizes (parallel worker processes), as simulations finish."""
-    from sei_tui.core.evaluation.simulation import simulate
+    """Every deployment's frames over the network (with the swept link parameters
+    `overrides`, as `simulation.apply_overrides`), one simulation per distinct pair of hop
+    sizes (parallel worker processes), as simulations finish."""
+    from sei_tui.core.evaluation.simulation import apply_overrides, simulate
 
     by_sizes: dict[tuple, list[TwoCut]] = {}
     for d in deployments:
@@ -180,18 +183,27 @@ def simulate_two_cuts(
     nets = []
     for hop1, hop2 in keys:
         box = by_sizes[hop1, hop2][0].nodes[1]
-        nets.append(two_cut_network(scenario, box, hop1, hop2, frames, protocol))
+        net, index = two_cut_network(scenario, box, hop1, hop2, frames, protocol)
+        nets.append((apply_overrides(net, overrides or {}), index))
     for i, sim in simulate([n for n, _ in nets], processes, cancel, scenario.name):
         net, index = nets[i]
-        hop1 = hop_frame_seconds(sim.flows[index])
-        hop2 = hop_frame_seconds(sim.flows[index + 1])
-        network_s = _frame_network_s(hop1, hop2)
-        flows = (sim.flows[index], sim.flows[index + 1])
-        lost = sum(f.summary.packets_lost for f in flows)
-        resent = sum(f.summary.retransmissions for f in flows)
-        for d in by_sizes[keys[i]]:
-            parts = latency_parts(network_s, d.fixed_s, deadline)
-            yield TwoCutResult(d, hop1, hop2, parts, lost, resent, flows, net.protocol)
+        yield from two_cut_results(by_sizes[keys[i]], sim, index, net.protocol, deadline)
+
+
+def two_cut_results(
+    deployments: Sequence[TwoCut], sim: Any, index: int, protocol: str, deadline: float | None
+) -> Iterator[TwoCutResult]:
+    """The results of `deployments` (all with the same hop sizes) read off one simulation
+    `sim` of their `two_cut_network` (hop 1 is flow `index`, hop 2 the next)."""
+    hop1 = hop_frame_seconds(sim.flows[index])
+    hop2 = hop_frame_seconds(sim.flows[index + 1])
+    network_s = _frame_network_s(hop1, hop2)
+    flows = (sim.flows[index], sim.flows[index + 1])
+    lost = sum(f.summary.packets_lost for f in flows)
+    resent = sum(f.summary.retransmissions for f in flows)
+    for d in deployments:
+        parts = latency_parts(network_s, d.fixed_s, deadline)
+        yield TwoCutResult(d, hop1, hop2, parts, lost, resent, flows, protocol)
 
 
 def best_two_cut(

@@ -48,9 +48,13 @@ def title_of(data: Mapping) -> str:
 
 
 def deployment_label(row: Mapping) -> str:
-    """`split 3 features_3`, `local`, `remote`; any other strategy with its split index."""
+    """`split 3 features_3`, `local`, `remote`; any other strategy with its split index
+    (`split2 3|7 features_3`: both cuts)."""
     parts = [str(row.get("strategy"))]
-    if row.get("split_index") is not None:
+    cuts = row.get("cuts")
+    if isinstance(cuts, list | tuple) and len(cuts) == 2:
+        parts.append(f"{cuts[0]}|{cuts[1]}")
+    elif row.get("split_index") is not None:
         parts.append(str(row["split_index"]))
     if row.get("after"):
         parts.append(str(row["after"]))

@@ -34,6 +34,7 @@ POINT_FIELDS = (
     "accuracy",
     "feasible",
     "why",
+    "cuts",  # split2: [k1, k2] (split_index is k1); null on the other strategies
 )
 
 
@@ -135,7 +136,9 @@ def _deployment(p: dict) -> str:
     if p.get("strategy") is None:
         return "none feasible"
     parts = [p["strategy"]]
-    if p.get("split_index") is not None:
+    if p.get("cuts"):
+        parts.append(f"@{p['cuts'][0]}|{p['cuts'][1]}")
+    elif p.get("split_index") is not None:
         parts.append(f"@{p['split_index']}")
     if p.get("after"):
         parts.append(str(p["after"]))
@@ -207,10 +210,18 @@ def to_csv(report: StudyReport) -> str:
                 p["model"],
                 p["scenario"],
                 *(repr(float(p["values"][k])) for k in axes),
-                *("" if p.get(k) is None else p.get(k) for k in POINT_FIELDS),
+                *(_csv_cell(p.get(k)) for k in POINT_FIELDS),
             ]
         )
     return buffer.getvalue()
+
+
+def _csv_cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, list):  # split2's cuts: "k1|k2"
+        return "|".join(str(v) for v in value)
+    return value
 
 
 def to_markdown(report: StudyReport, axes: str | None = None) -> str:

@@ -10,7 +10,12 @@ Work split (so that expensive steps run once):
   worker receives every deployment's encoded frames and tail once (`RowContext`), then
   tasks carry only link overrides and return rows; accuracy under loss runs there, the
   tail once per (deployment, image, lost byte ranges) per worker;
-- ranking and storing: here, as results arrive.
+- split2 deployments (a scenario whose route crosses an edge box): built, with their
+  lossless top-1s through both re-encodings, in the preparation (`Evaluation.prepare`);
+  each part of the workers also takes a share of their distinct hop-size pairs, one
+  two-hop simulation per pair and point, accuracy under both hops' losses there;
+- ranking and storing: here, as results arrive (split2 rows first pruned to the
+  undominated ones over every part, as `Evaluation.rows` prunes them).
 The numbers of a point therefore depend only on its inputs, not on the executor, the
 chunking or the order in which tasks finish.
 """
@@ -28,7 +33,7 @@ from sei_tui.core.study.spec import Study
 from sei_tui.core.study.store import StudyStore, point_key
 from sei_tui.core.study.tasks import NetworkTask, RowContext, TaskResult
 
-__all__ = ["StudyOutcome", "run_study"]
+__all__ = ["StudyOutcome", "run_study", "undominated_rows"]
 
 FLUSH_SECONDS = 2.0  # finished points are written at least this often
 MAX_CHUNK = 32  # points per task at most
@@ -63,6 +68,7 @@ class _Group:
     sizes: tuple[tuple[int, ...], ...]
     by_size: dict
     parts: tuple[tuple[tuple[int, ...], ...], ...] = ()  # the sizes split between workers
+    hop_parts: tuple[tuple, ...] = ()  # split2 hop-size pairs, one tuple per part
 
 
 def _parts(group: _Group, count: int) -> tuple:
@@ -91,6 +97,61 @@ def _parts(group: _Group, count: int) -> tuple:
     return tuple(tuple(sorted(m, key=order.__getitem__)) for m in members if m)
 
 
+def _hop_parts(group: _Group, count: int) -> tuple[tuple, ...]:
+    """The group's split2 hop-size pairs in `count` parts (heaviest first to the least
+    loaded part; work about the bytes both hops carry), each in first-seen order."""
+    two_cuts = group.evaluation.two_cuts
+    pairs = list(dict.fromkeys(d.hop_sizes for d in two_cuts))
+    cost = {p: sum(sum(h) / len(h) for h in p) for p in pairs}
+    loads = [0.0] * count
+    members: list[list] = [[] for _ in range(count)]
+    for p in sorted(pairs, key=lambda p: -cost[p]):
+        k = loads.index(min(loads))
+        loads[k] += cost[p]
+        members[k].append(p)
+    order = {p: n for n, p in enumerate(pairs)}
+    return tuple(tuple(sorted(m, key=order.__getitem__)) for m in members)
+
+
+def undominated_rows(rows: list) -> list:
+    """`tiers.undominated` (the split2 rows no other one dominates, in their order), with
+    the pairwise comparisons in numpy: the same columns, the same None/NaN handling, the
+    same canonical order, so the same rows; at hundreds of split2 rows per point the
+    Python pairs cost the driver about 0.5 s a point, this a few milliseconds."""
+    import math
+
+    import numpy as np
+
+    from sei_tui.core.evaluation.ranking import canonical_key
+    from sei_tui.core.evaluation.tiers import _LOWER
+
+    if len(rows) < 2:
+        return list(rows)
+
+    def lower(x: Any) -> float:
+        return math.inf if x is None or x != x else float(x)
+
+    # every column as "lower is better": accuracy and agreement negated, None/NaN worst
+    table = np.array(
+        [
+            [lower(getattr(r, c)) for c in _LOWER]
+            + [-(-math.inf if r.accuracy is None or r.accuracy != r.accuracy else r.accuracy)]
+            + [-(-math.inf if r.agreement is None or r.agreement != r.agreement else r.agreement)]
+            + [float(bool(r.violations))]
+            for r in rows
+        ]
+    )
+    keys = [canonical_key(r) for r in rows]
+    position = {k: i for i, k in enumerate(sorted(set(keys)))}
+    order = np.array([position[k] for k in keys])
+    keep = [
+        r
+        for a, r in enumerate(rows)
+        if not ((table <= table[a]).all(axis=1) & (order < order[a])).any()
+    ]
+    return keep
+
+
 def _scenario_key(scenario: Any) -> str:
     from sei_tui.core.cache import digest_key
 
@@ -113,7 +174,7 @@ def _manifest(study: Study, total: int) -> dict:
 def _prepare(study: Study, m: int, s: int, progress: Callable | None) -> _Group:
     from sei_tui.core.evaluation.engine import Evaluation
     from sei_tui.core.evaluation.simulation import deployment_sizes
-    from sei_tui.core.study.codec_times import fix_codec_times
+    from sei_tui.core.study.codec_times import fix_codec_times, fix_two_cut_codec_times
 
     entry = study.models[m]
     scenario = study.loaded_scenarios[s]
@@ -135,6 +196,7 @@ def _prepare(study: Study, m: int, s: int, progress: Callable | None) -> _Group:
     )
     evaluation.prepare(progress=progress)
     fix_codec_times(evaluation.deployments, entry.key(), study.settings())
+    fix_two_cut_codec_times(evaluation, entry.key(), study.settings())
     by_size: dict = {}
     for i, d in enumerate(evaluation.deployments):
         by_size.setdefault(deployment_sizes(d), []).append(i)
@@ -223,9 +285,10 @@ def run_study(
 
             plan = NetworkPlan(group.evaluation.scenario, study.frames, study.protocol)
             group.parts = _parts(group, getattr(executor, "parts", lambda: 1)())
+            group.hop_parts = _hop_parts(group, len(group.parts))
             for points in _chunks(mine, chunk):
                 for k, sizes in enumerate(group.parts):
-                    tasks.append(NetworkTask(gi, plan, points, sizes, k))
+                    tasks.append(NetworkTask(gi, plan, points, sizes, k, group.hop_parts[k]))
             energy = EnergyModel.of(group.evaluation.scenario)
             contexts[gi] = RowContext.of(
                 group.evaluation, group.sizes, group.by_size, qos, study.deadline, energy
@@ -265,6 +328,7 @@ def _store_result(
     outcome: StudyOutcome,
 ) -> None:
     from sei_tui.core.evaluation.ranking import rank
+    from sei_tui.core.evaluation.rows import SPLIT2
 
     group = groups[result.group]
     if result.error is not None:
@@ -283,6 +347,9 @@ def _store_result(
         if count + 1 < len(group.parts):  # a point is ranked once every part is in
             partial[key] = (count + 1, rows)
             continue
-        ranking = rank([rows[i] for i in sorted(rows)], qos, objective=objective)
+        ordered = [rows[i] for i in sorted(rows)]
+        single = [r for r in ordered if r.strategy != SPLIT2]
+        two_cuts = undominated_rows([r for r in ordered if r.strategy == SPLIT2])
+        ranking = rank(single + two_cuts, qos, objective=objective)
         store.add(key, group.model, group.scenario, lookup[key].values, ranking)
         outcome.computed += 1

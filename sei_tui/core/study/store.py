@@ -6,7 +6,8 @@
 
 Parquet (through pyarrow): a typed, compressed, columnar table that pandas, polars, DuckDB,
 R and Spark read as is; a folder of parts is one table to all of them, so finished points
-are appended as new files and nothing written is ever rewritten. Every file is written
+are appended as new files and nothing written is ever rewritten (but once: parts of an
+earlier version whose new columns are all null, `upgrade_parts`). Every file is written
 to a temporary name and renamed (`cache.atomic_write`): a SIGINT leaves whole files or
 none. A point's key digests every input that changes its result (model and weights'
 content, scenario, data, encodings, QoS, frames, protocol, axis values, sei version); a
@@ -30,7 +31,15 @@ from sei_tui.core.evaluation.rows import Row
 __all__ = ["POINT_COLUMNS", "StudyStore", "point_key", "read_rows", "row_schema"]
 
 POINT_COLUMNS = ("point_key", "model", "scenario", "values", "rank", "recommended", "why")
-SUMMARY_FIELDS = ("strategy", "split_index", "after", "encoding", "p95_latency", "accuracy")
+SUMMARY_FIELDS = (
+    "strategy",
+    "split_index",
+    "after",
+    "encoding",
+    "p95_latency",
+    "accuracy",
+    "cuts",  # split2: [k1, k2]; None on the others (and in folders from before split2)
+)
 
 
 def point_key(study_key: dict, model_key: dict, scenario_key: str, values: dict) -> str:
@@ -45,11 +54,18 @@ def point_key(study_key: dict, model_key: dict, scenario_key: str, values: dict)
     )
 
 
+# list-valued Row fields stored as text (joined with "; "), as the first folders had them
+JOINED = ("violations",)
+
+
 def _arrow_type(annotation: str) -> Any:
     import pyarrow as pa
 
     base = annotation.replace(" | None", "")
-    return {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}.get(base, pa.string())
+    scalar = {"int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "str": pa.string()}
+    if base.startswith("list[") and base.endswith("]"):  # split2's cuts, nodes, hop bytes
+        return pa.list_(scalar[base[5:-1]])
+    return scalar.get(base, pa.string())
 
 
 def row_schema(axis_keys: tuple[str, ...]) -> Any:
@@ -65,14 +81,19 @@ def row_schema(axis_keys: tuple[str, ...]) -> Any:
         ("why", pa.string()),
     ]
     columns += [(f"axis:{k}", pa.float64()) for k in axis_keys]
-    columns += [(f.name, _arrow_type(str(f.type))) for f in fields(Row)]
+    columns += [
+        (f.name, pa.string() if f.name in JOINED else _arrow_type(str(f.type))) for f in fields(Row)
+    ]
+    # split2 rows: each hop's encoding (the JSON's per-hop `encoding`); null on the others
+    columns.append(("hop_encoding", pa.list_(pa.string())))
     return pa.schema(columns)
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, list):
-        return "; ".join(value)
-    return value
+def _cells(row: Row) -> dict:
+    out = {k: "; ".join(v) if k in JOINED else v for k, v in row.__dict__.items()}
+    hops = row.hop_payload_bytes
+    out["hop_encoding"] = None if hops is None else [row.encoding] * len(hops)
+    return out
 
 
 class StudyStore:
@@ -90,6 +111,7 @@ class StudyStore:
         self._buffer: list[dict] = []
         self._pending_points: list[dict] = []
         self._next_part = 0
+        self._upgraded = False  # earlier parts brought to this version's schema (flush)
         for path in sorted((self.folder / "parts").glob("part-*.parquet")):
             self._next_part = max(self._next_part, int(path.stem.split("-")[1]) + 1)
         # the parts are the truth (written before the summary): the summary is rebuilt
@@ -115,7 +137,7 @@ class StudyStore:
                 "why": ranking.recommendation.why,
             }
             record.update({f"axis:{k}": float(values[k]) for k in self.axis_keys})
-            record.update({k: _cell(v) for k, v in row.__dict__.items()})
+            record.update(_cells(row))
             self._buffer.append(record)
         row = ranking.recommended
         summary = {
@@ -136,7 +158,11 @@ class StudyStore:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pylist(self._buffer, schema=row_schema(self.axis_keys))
+        schema = row_schema(self.axis_keys)
+        if not self._upgraded:
+            upgrade_parts(self.folder, schema)
+            self._upgraded = True
+        table = pa.Table.from_pylist(self._buffer, schema=schema)
         sink = io.BytesIO()
         pq.write_table(table, sink, compression="zstd")
         atomic_write_bytes(
@@ -163,6 +189,41 @@ class StudyStore:
         )
 
 
+def upgrade_parts(folder: Path, schema: Any) -> int:
+    """Rewrite (atomically) the parts an earlier version wrote with other types or without
+    some of `schema`'s columns, where every such column is all null (e.g. `cuts` as text,
+    no `hop_encoding`), so that new parts join them as one table; a part with values in
+    such a column, or with other columns, is left as it is. The number rewritten."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    count = 0
+    for path in sorted((folder / "parts").glob("part-*.parquet")):
+        old = pq.read_schema(path)
+        if old.equals(schema, check_metadata=False):
+            continue
+        if set(old.names) - set(schema.names):
+            continue  # not a part of this study's axes: leave it
+        table = pq.read_table(path)
+        columns = []
+        for field in schema:
+            if field.name not in old.names:
+                columns.append(pa.nulls(len(table), field.type))
+                continue
+            column = table.column(field.name)
+            if column.type != field.type:
+                if column.null_count != len(column):
+                    break  # values this version would type otherwise: keep the part
+                column = pa.nulls(len(table), field.type)
+            columns.append(column)
+        else:
+            sink = io.BytesIO()
+            pq.write_table(pa.Table.from_arrays(columns, schema=schema), sink, compression="zstd")
+            atomic_write_bytes(path, sink.getvalue())
+            count += 1
+    return count
+
+
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -176,8 +237,14 @@ def summary_from_parts(folder: Path) -> list[dict]:
     columns = ["point_key", "model", "scenario", "values", "recommended", "why", "feasible"]
     points: dict[str, dict] = {}
     for path in sorted((folder / "parts").glob("part-*.parquet")):
-        table = pq.read_table(path, columns=columns + list(SUMMARY_FIELDS))
+        # a part written by an earlier version may lack later columns (`cuts`): None
+        present = set(pq.read_schema(path).names)
+        wanted = [c for c in columns + list(SUMMARY_FIELDS) if c in present]
+        table = pq.read_table(path, columns=wanted)
         for record in table.to_pylist():
+            record = {c: record.get(c) for c in columns + list(SUMMARY_FIELDS)}
+            if not isinstance(record["cuts"], list):  # text column of an earlier version
+                record["cuts"] = None
             key = record["point_key"]
             if key not in points:
                 points[key] = {

@@ -16,6 +16,15 @@ ranges recur across bitrates (wherever no queue overflows) and across loss rates
 higher rate loses a superset of the packets). A worker runs the tail once per such key,
 in batches over every point of the task, and assembles each row's accuracy from the
 per-image answers: the same top-1s, so the same accuracy, as the whole-pattern function.
+
+split2 deployments (a scenario with an edge box): the context carries them
+(`TwoCutContext`: each one's cuts, hop sizes and fixed times, its lossless top-1s, and the
+graph and images that accuracy through both hops under loss needs); a task names the
+distinct hop-size pairs of its part, each simulated once per point on the two-hop network
+(`tiers.two_cut_network`), and returns every split2 row (the driver keeps the undominated
+ones, as `Evaluation.rows` does, once every part of a point is in). Their top-1 under loss
+is `tiers_accuracy.lossy_top1` on the same arguments as `Evaluation.rows` gives it, once
+per (deployment, both hops' loss patterns) per worker.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from sei_tui.core.evaluation.simulation import NetworkPlan, apply_overrides, row
 __all__ = [
     "NetworkTask",
     "RowContext",
+    "TwoCutContext",
     "TaskResult",
     "install_contexts",
     "run_task",
@@ -46,6 +56,44 @@ _CONTEXTS: dict[int, RowContext] = {}  # this worker's contexts (pool: set at st
 _TOP1: dict[tuple, int] = {}  # (group, deployment, image, lost ranges) -> top-1 under loss
 _ACCURACY: dict[tuple, tuple[float, float]] = {}  # (group, deployment, losses) -> accuracy
 _NETWORKS: dict[tuple, Any] = {}  # (group, frame sizes) -> the network before overrides
+_TWO_CUT_TOP1: dict[tuple, Any] = {}  # (group, two-cut index, both hops' losses) -> top-1s
+_SEGMENTS: dict[int, Any] = {}  # group -> tiers_accuracy.Segments (modules built once)
+
+
+@dataclass
+class TwoCutContext:
+    """What a worker needs to make the split2 rows of one prepared (model, scenario)."""
+
+    two_cuts: list  # tiers.TwoCut, the evaluation's order
+    top1: dict  # (cuts, encoding) -> top-1 per image without loss
+    by_hops: dict  # hop sizes -> indices into two_cuts
+    box: str  # the edge box node
+    graph: Any  # ModelGraph and images: accuracy through both hops under loss
+    images: Any
+    encodings: dict  # name -> TensorEncoding
+    energy: Any  # energy.TwoCutEnergy
+
+    @classmethod
+    def of(cls, evaluation: Any) -> TwoCutContext | None:
+        from sei_tui.core.evaluation.energy import TwoCutEnergy
+        from sei_tui.core.evaluation.tiers import edge_box
+
+        box = edge_box(evaluation.scenario)
+        if not evaluation.two_cuts or box is None:
+            return None
+        by_hops: dict = {}
+        for j, d in enumerate(evaluation.two_cuts):
+            by_hops.setdefault(d.hop_sizes, []).append(j)
+        return cls(
+            list(evaluation.two_cuts),
+            dict(evaluation.two_cut_top1),
+            by_hops,
+            box.name,
+            evaluation.inputs.graph,
+            evaluation.inputs.images,
+            {e.name: e for e in evaluation.encodings},
+            TwoCutEnergy.of(evaluation.scenario, box.name),
+        )
 
 
 @dataclass
@@ -59,6 +107,7 @@ class RowContext:
     qos: Any
     deadline: float | None
     energy: Any = None  # EnergyModel of the scenario (None: no energy columns)
+    two_cuts: TwoCutContext | None = None  # split2 deployments (an edge box), else None
 
     @classmethod
     def of(cls, evaluation: Any, sizes, by_size, qos, deadline, energy=None) -> RowContext:
@@ -70,7 +119,8 @@ class RowContext:
         inputs = SimpleNamespace(
             labels=evaluation.inputs.labels, whole_top1=evaluation.inputs.whole_top1
         )
-        return cls(slim, inputs, tuple(sizes), dict(by_size), qos, deadline, energy)
+        two_cuts = TwoCutContext.of(evaluation)
+        return cls(slim, inputs, tuple(sizes), dict(by_size), qos, deadline, energy, two_cuts)
 
 
 @dataclass(frozen=True)
@@ -80,6 +130,7 @@ class NetworkTask:
     points: tuple[tuple[str, dict[str, float]], ...]  # (point key, link overrides)
     sizes: tuple[tuple[int, ...], ...] | None = None  # this part's frame sizes (None: all)
     part: int = 0  # which part of the deployments: executors keep a part on one worker
+    hop_sizes: tuple = ()  # this part's split2 hop-size pairs (TwoCutContext.by_hops keys)
 
 
 @dataclass
@@ -128,6 +179,8 @@ def _use(contexts: dict[int, RowContext]) -> None:
         _TOP1.clear()
         _ACCURACY.clear()
         _NETWORKS.clear()
+        _TWO_CUT_TOP1.clear()
+        _SEGMENTS.clear()
 
 
 def _ranges(lost: Any) -> tuple:
@@ -261,5 +314,74 @@ def run_task(task: NetworkTask, contexts: dict[int, RowContext] | None = None) -
                 )
         result.points.append((key, rows))
     result.rows_s = time.perf_counter() - evaluated
+    if task.hop_sizes and not _two_cut_rows(task, context, result):
+        return result  # libsim refused a network: result.error says why
     result.ended_at = time.time()
     return result
+
+
+def _two_cut_top1(group: int, tc: TwoCutContext, j: int, losses: Any) -> Any:
+    """Deployment j's top-1 per image through both hops (`lossy_top1` when some frame lost
+    bytes under UDP, as `Evaluation.rows` computes it), once per loss pattern."""
+    from sei_tui.core.evaluation.tiers_accuracy import Segments, lossy_top1
+
+    d = tc.two_cuts[j]
+    lossless = tc.top1[d.cuts, d.encoding]
+    if losses is None:
+        return lossless
+    key = (group, j, tuple(tuple(_ranges(f) for f in hop) for hop in losses))
+    if key not in _TWO_CUT_TOP1:
+        segments = _SEGMENTS.get(group)
+        if segments is None:
+            segments = _SEGMENTS[group] = Segments(tc.graph)
+        _TWO_CUT_TOP1[key] = lossy_top1(
+            tc.graph, tc.images, d.cuts, tc.encodings[d.encoding], lossless, losses, segments
+        )
+    return _TWO_CUT_TOP1[key]
+
+
+def _two_cut_rows(task: NetworkTask, context: RowContext, result: TaskResult) -> bool:
+    """Add the split2 rows of the task's hop-size pairs to each point of `result` (keyed
+    len(deployments) + two-cut index); False when libsim refused a network."""
+    import libsim
+    from sei_tui.core.evaluation.tiers import two_cut_network, two_cut_results, two_cut_row
+
+    tc = context.two_cuts
+    if tc is None:
+        return True
+    base = len(context.deployments)
+    for (_, overrides), (_, rows) in zip(task.points, result.points, strict=True):
+        for hops in task.hop_sizes:
+            started = time.perf_counter()
+            cached = _NETWORKS.get((task.group, "split2", hops))
+            if cached is None:
+                plan = task.plan
+                cached = _NETWORKS[task.group, "split2", hops] = two_cut_network(
+                    plan.scenario, tc.box, *hops, plan.frames, plan.protocol
+                )
+            net = apply_overrides(cached[0], overrides)
+            try:
+                sim = libsim.simulate(net)
+            except libsim.LibsimInputError as exc:
+                result.error = str(exc)
+                return False
+            result.simulations += 1
+            simulated = time.perf_counter()
+            result.simulate_s += simulated - started
+            members = [tc.two_cuts[j] for j in tc.by_hops[hops]]
+            found = two_cut_results(members, sim, cached[1], net.protocol, context.deadline)
+            for j, found_result in zip(tc.by_hops[hops], found, strict=True):
+                top1 = _two_cut_top1(task.group, tc, j, found_result.frame_losses())
+                row = two_cut_row(
+                    found_result,
+                    tc.graph,
+                    top1,
+                    context.inputs.labels,
+                    context.inputs.whole_top1,
+                    tc.energy,
+                )
+                row.violations = context.qos.check(row)
+                row.feasible = not row.violations
+                rows[base + j] = row
+            result.accuracy_s += time.perf_counter() - simulated
+    return True
