@@ -51,7 +51,7 @@ from sei_tui.core.evaluation.prepare import (
 from sei_tui.core.evaluation.qos import QoS, parse_qos
 from sei_tui.core.evaluation.rows import Recommendation, Row
 from sei_tui.core.evaluation.simulation import NetworkPlan, apply_overrides, simulate_rows
-from sei_tui.core.evaluation.sweep import SweepAxis, SweepPoint, parse_sweep
+from sei_tui.core.evaluation.sweep import PointRows, SweepAxis, SweepPoint, parse_sweep
 from sei_tui.core.evaluation.sweep import sweep as sweep_points
 
 __all__ = [
@@ -480,9 +480,16 @@ class Evaluation:
         progress: Progress | None = None,
         cancel: Cancel | None = None,
     ) -> list[SweepPoint]:
-        """The recommended deployment at every point of the grid spanned by `axes`."""
+        """The recommended deployment at every point of the grid spanned by `axes`: the one
+        `rank(rows(qos, overrides=point))` recommends, split2 rows included."""
         self.prepare(cancel=cancel)
         qos = qos if isinstance(qos, QoS) else parse_qos(qos)
+        extra = None
+        if self.two_cuts:  # one simulation per distinct pair of hop sizes at each point
+            extra = PointRows(
+                lambda point: self._two_cut_rows(qos, deadline, processes, cancel, point),
+                len({d.hop_sizes for d in self.two_cuts}),
+            )
         return sweep_points(
             self.deployments,
             self.inputs,
@@ -493,4 +500,5 @@ class Evaluation:
             processes,
             progress,
             cancel,
+            extra,
         )

@@ -3,28 +3,37 @@
 `parse_sweep("bitrate=1e6:1e9:7,loss=0:0.05:6")`: `bitrate` axes are log-spaced
 (geometric: they span decades), every other axis (`loss`, `delay`) is evenly spaced. An
 axis applies to every link of the scenario, or to one link with `LINK.bitrate=...`.
-Each point's rows are ranked by `ranking.rank`, as a plain run's are.
+Each point's rows are ranked by `ranking.rank`, as a plain run's are; with `extra` (the
+split2 rows of a scenario with an edge box: `engine.Evaluation.sweep`) its rows are too.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from sei_tui.core.errors import SeiInputError
 from sei_tui.core.evaluation.deployments import Deployment
-from sei_tui.core.evaluation.inference import Cancel, Progress
+from sei_tui.core.evaluation.inference import Cancel, Progress, check_cancel
 from sei_tui.core.evaluation.prepare import EvaluationInputs
 from sei_tui.core.evaluation.qos import QoS
 from sei_tui.core.evaluation.ranking import rank
 from sei_tui.core.evaluation.rows import Recommendation, Row
 from sei_tui.core.evaluation.simulation import NetworkPlan, simulate_rows
 
-__all__ = ["SWEEP_PARAMETERS", "SweepAxis", "SweepPoint", "grid", "parse_sweep", "sweep"]
+__all__ = [
+    "SWEEP_PARAMETERS",
+    "PointRows",
+    "SweepAxis",
+    "SweepPoint",
+    "grid",
+    "parse_sweep",
+    "sweep",
+]
 
 SWEEP_PARAMETERS = ("bitrate", "loss", "delay")
 
@@ -40,6 +49,15 @@ class SweepAxis:
         return self.parameter if self.link is None else f"{self.link}.{self.parameter}"
 
 
+@dataclass(frozen=True)
+class PointRows:
+    """More rows to rank at each point beside the deployments' (`rows(overrides)`), and how
+    many simulations one call runs (its share of the progress bar)."""
+
+    rows: Callable[[dict[str, float]], Iterable[Row]]
+    simulations: int
+
+
 @dataclass
 class SweepPoint:
     values: dict[str, float]
@@ -53,6 +71,7 @@ class SweepPoint:
             "strategy": None if r is None else r.strategy,
             "split_index": None if r is None else r.split_index,
             "after": None if r is None else r.after,
+            "cuts": None if r is None else r.cuts,  # split2: [k1, k2]
             "encoding": None if r is None else r.encoding,
             "p95_latency": None if r is None or not math.isfinite(r.p95_latency) else r.p95_latency,
             "accuracy": None if r is None else r.accuracy,
@@ -114,15 +133,26 @@ def sweep(
     processes: int | None = None,
     progress: Progress | None = None,
     cancel: Cancel | None = None,
+    extra: PointRows | None = None,
 ) -> list[SweepPoint]:
-    """The recommended deployment at every point of the grid spanned by `axes`."""
+    """The recommended deployment at every point of the grid spanned by `axes`, among the
+    `deployments` and the rows `extra` gives at that point."""
     points = grid(axes)
     rows_at: list[list[Row]] = [[] for _ in points]
+    extra_total = 0 if extra is None else extra.simulations * len(points)
+    main_total = 0  # the deployments' simulations in all, once the first one is in
     results = simulate_rows(deployments, inputs, plan, points, qos, deadline, processes, cancel)
-    for p, finished, total, row in results:
+    for p, finished, main_total, row in results:
         rows_at[p].append(row)
         if progress is not None:
-            progress(finished / total, "sweep")
+            progress(finished / max(main_total + extra_total, 1), "sweep")
+    if extra is not None:
+        for p, point in enumerate(points):
+            check_cancel(cancel)
+            rows_at[p].extend(extra.rows(point))
+            if progress is not None:
+                done = main_total + (p + 1) * extra.simulations
+                progress(done / max(main_total + extra_total, 1), "sweep: two cuts")
     out = []
     for p, rows in enumerate(rows_at):
         ranking = rank(rows, qos)
