@@ -128,3 +128,23 @@ def test_regret_switches_and_misses_by_hand():
     assert lost.deadline_miss is None and lost.switches == 0
     flapping = _summary("adaptive", None, [1.0] * 5, [True] * 5, [0, 0, 1, 1, 0], [1.0] * 5, None)
     assert flapping.switches == 2 and flapping.regret == 0.0
+
+
+def test_two_cut_rows_are_not_policy_candidates(capsys):
+    """On a scenario with an edge box the report has split2 rows; the policies choose among
+    the one-flow rows only (a static entry for each, in row order, each its row's own run)
+    and the oracle stays their per-frame minimum."""
+    args = ["analyze", "--scenario", "three-tier", "--trace", "wan=lte-driving-synthetic",
+            "--synthetic", "4", "--frames", "8", "--encoding", "int8", "--json"]  # fmt: skip
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows, policies = report["rows"], report["policies"]
+    one_flow = [i for i, r in enumerate(rows) if r["strategy"] != "split2"]
+    assert len(one_flow) < len(rows)  # split2 rows are there
+    statics = [p for p in policies if p["policy"] == "static"]
+    assert [p["row"] for p in statics] == one_flow
+    for p in statics:
+        assert p["p95_latency"] == pytest.approx(rows[p["row"]]["p95_latency"], rel=1e-12)
+    oracle = policies[-1]
+    assert oracle["policy"] == "oracle"
+    assert oracle["p95_latency"] <= min(p["p95_latency"] for p in statics)

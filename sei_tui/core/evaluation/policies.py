@@ -133,8 +133,16 @@ def _link_rate(link: Any) -> float:
     return trace.mean_bps() if trace is not None else float(link.bitrate_bps)
 
 
-def _deployment_key(strategy: str, split_index: int | None, encoding: str) -> tuple:
-    return (strategy, split_index, encoding)
+def _deployment_key(d: Any, split_index: int | None) -> tuple:
+    """What tells a deployment (or a row) apart: early exits and bottlenecks of one split
+    and encoding differ in their threshold or width."""
+    return (
+        d.strategy,
+        split_index,
+        d.encoding,
+        getattr(d, "exit_threshold", None),
+        getattr(d, "bottleneck_channels", None),
+    )
 
 
 def _frame_payload(sizes: tuple[int, ...], frames: int) -> int | tuple[int, ...]:
@@ -185,15 +193,19 @@ def evaluate_policies(
     processes: int | None = None,
     cancel: Cancel | None = None,
 ) -> list[PolicyResult]:
-    """static (one per row, in row order), adaptive and oracle over `plan`'s stream; the
-    candidates are `rows` (each matched to its deployment)."""
+    """static (one per candidate row, in row order), adaptive and oracle over `plan`'s
+    stream; the candidates are the `rows` of one-flow deployments (each matched to its
+    deployment; a two-cut `split2` row has two flows, and a policy switches the one stream
+    between candidates). Rows, choices and `PolicyResult.row` are indices into `rows`."""
     import libsim
 
     by_key = {
-        _deployment_key(d.strategy, None if d.split is None else d.split.index, d.encoding): d
-        for d in deployments
+        _deployment_key(d, None if d.split is None else d.split.index): d for d in deployments
     }
-    chosen = [by_key[_deployment_key(r.strategy, r.split_index, r.encoding)] for r in rows]
+    candidates = [i for i, r in enumerate(rows) if _deployment_key(r, r.split_index) in by_key]
+    if not candidates:
+        return []
+    chosen = [by_key[_deployment_key(rows[i], rows[i].split_index)] for i in candidates]
     sizes = [deployment_sizes(d) for d in chosen]
     fixed = [d.head_s + d.encode_s + d.decode_s + d.tail_s for d in chosen]
     labels = inputs.labels
@@ -235,17 +247,26 @@ def evaluate_policies(
     frames = stream.frames
     static_latency = []
     static_right = []
-    for r in range(len(rows)):
+    for r in range(len(chosen)):
         flow = results[distinct.index(sizes[r])]
         static_latency.append([fixed[r] + t for t in network_times(flow)])
         static_right.append([frame_right(r, f, fr) for f, fr in enumerate(flow.frames)])
     oracle_choice = [
-        min(range(len(rows)), key=lambda r, f=f: static_latency[r][f]) for f in range(frames)
+        min(range(len(chosen)), key=lambda r, f=f: static_latency[r][f]) for f in range(frames)
     ]
     oracle = [static_latency[r][f] for f, r in enumerate(oracle_choice)]
+    row = candidates  # candidate position -> index into `rows`
     out = [
-        _summary("static", r, static_latency[r], static_right[r], [r] * frames, oracle, deadline)
-        for r in range(len(rows))
+        _summary(
+            "static",
+            row[r],
+            static_latency[r],
+            static_right[r],
+            [row[r]] * frames,
+            oracle,
+            deadline,
+        )  # fmt: skip
+        for r in range(len(chosen))
     ]
     adaptive = results[len(distinct)]
     choices = list(adaptive.choices)
@@ -254,7 +275,10 @@ def evaluate_policies(
         frame_right(c, f, fr)
         for f, (c, fr) in enumerate(zip(choices, adaptive.frames, strict=True))
     ]
-    out.append(_summary("adaptive", None, latency, correct, choices, oracle, deadline))
+    out.append(
+        _summary("adaptive", None, latency, correct, [row[c] for c in choices], oracle, deadline)
+    )
     correct = [static_right[r][f] for f, r in enumerate(oracle_choice)]
-    out.append(_summary("oracle", None, oracle, correct, oracle_choice, None, deadline))
+    oracle_rows = [row[r] for r in oracle_choice]
+    out.append(_summary("oracle", None, oracle, correct, oracle_rows, None, deadline))
     return out
