@@ -15,12 +15,12 @@ import time
 import numpy as np
 import pytest
 import torch
+from test_deploy_serve import Running  # a TailServer in a thread, its log kept
 
 from sei_tui.cli.main import main
 from sei_tui.core.deploy import wire
 from sei_tui.core.deploy.client import connect
 from sei_tui.core.deploy.manifest import read_manifest
-from sei_tui.core.deploy.server import TailServer
 from sei_tui.core.evaluation.encoding import encode_tensors
 from sei_tui.core.model.graph import analyze_model
 from sei_tui.core.model.loading import load_model
@@ -58,28 +58,6 @@ def exports(tmp_path_factory):
 def demo():
     loaded = load_model("demo")
     return loaded, analyze_model(loaded)
-
-
-class Running:
-    """A TailServer on port 0 in a thread, its log lines kept."""
-
-    def __init__(self, folder):
-        self.lines: list[str] = []
-        self.server = TailServer(read_manifest(folder), "127.0.0.1", 0, log=self.lines.append)
-        self.port = self.server.address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def wait_for_log(self, count: int, timeout: float = 10.0) -> list[str]:
-        end = time.monotonic() + timeout
-        while len(self.lines) < count and time.monotonic() < end:
-            time.sleep(0.01)
-        return self.lines
-
-    def close(self):
-        self.server.stop()
-        self.thread.join(5)
-        self.server.join()
 
 
 @pytest.fixture
