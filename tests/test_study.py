@@ -757,33 +757,3 @@ def test_a_folder_written_before_split2_columns_still_reads_and_resumes(pool_stu
     assert all(pq.read_schema(p).equals(schema, check_metadata=False) for p in parts)
     assert _table(folder) == new
     assert upgrade_parts(folder, schema) == 0
-
-
-def test_the_drivers_split2_pruning_equals_undominated():
-    """runner.undominated_rows (numpy) keeps exactly the rows tiers.undominated keeps, on
-    random split2 rows with ties, None and NaN in the compared columns and violations."""
-    import math
-
-    from sei_tui.core.evaluation.rows import Row
-    from sei_tui.core.evaluation.tiers import _LOWER, undominated
-    from sei_tui.core.study.runner import undominated_rows
-
-    rng = np.random.default_rng(11)
-    pruned = 0
-    for _ in range(30):
-        rows = []
-        for _ in range(int(rng.integers(2, 40))):
-            k1 = int(rng.integers(0, 5))
-            row = Row("split2", k1, "x", str(rng.choice(["int8", "fp16"])), 0)
-            row.cuts = [k1, k1 + 1 + int(rng.integers(0, 3))]
-            for c in _LOWER:
-                value = [1, 2, 3, None, math.nan, math.inf][int(rng.integers(0, 6))]
-                setattr(row, c, value if c != "payload_bytes" or value is not None else 0)
-            row.accuracy = [0.5, 1.0, None, math.nan][int(rng.integers(0, 4))]
-            row.agreement = [0.5, 1.0, None][int(rng.integers(0, 3))]
-            row.violations = ["p95_latency"] if rng.random() < 0.3 else []
-            rows.append(row)
-        expected = undominated(rows)
-        assert [id(r) for r in undominated_rows(rows)] == [id(r) for r in expected]
-        pruned += len(rows) - len(expected)
-    assert pruned > 0

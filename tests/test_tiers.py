@@ -419,3 +419,61 @@ def test_undominated_keeps_every_row_a_per_node_or_energy_bound_may_recommend(se
             assert (full.recommended is None) == (short.recommended is None), qos
             if full.recommended is not None:
                 assert short.recommended is full.recommended, (qos, objective)
+
+
+def _dominates_by_definition(b, a) -> bool:
+    """The documented rule written out pairwise (docs/cli.md, "Two cuts"): b no worse on
+    every `_LOWER` column and on accuracy and agreement (None/NaN worst), feasible when a
+    is, and earlier in canonical order."""
+    import math
+
+    from sei_tui.core.evaluation.ranking import canonical_key
+    from sei_tui.core.evaluation.tiers import _LOWER
+
+    def lower(x):
+        return math.inf if x is None or x != x else x
+
+    def higher(x):
+        return -math.inf if x is None or x != x else x
+
+    return (
+        all(lower(getattr(b, c)) <= lower(getattr(a, c)) for c in _LOWER)
+        and higher(b.accuracy) >= higher(a.accuracy)
+        and higher(b.agreement) >= higher(a.agreement)
+        and bool(b.violations) <= bool(a.violations)
+        and canonical_key(b) < canonical_key(a)
+    )
+
+
+def test_undominated_keeps_the_rows_no_other_dominates_by_definition():
+    """tiers.undominated (numpy) keeps exactly the rows the pairwise definition keeps, in
+    order, on random split2 rows with ties, None and NaN in the compared columns and
+    violations."""
+    import math
+
+    import numpy as np
+
+    from sei_tui.core.evaluation.rows import Row
+    from sei_tui.core.evaluation.tiers import _LOWER, undominated
+
+    rng = np.random.default_rng(11)
+    pruned = 0
+    for _ in range(30):
+        rows = []
+        for _ in range(int(rng.integers(2, 40))):
+            k1 = int(rng.integers(0, 5))
+            row = Row("split2", k1, "x", str(rng.choice(["int8", "fp16"])), 0)
+            row.cuts = [k1, k1 + 1 + int(rng.integers(0, 3))]
+            for c in _LOWER:
+                value = [1, 2, 3, None, math.nan, math.inf][int(rng.integers(0, 6))]
+                setattr(row, c, value if c != "payload_bytes" or value is not None else 0)
+            row.accuracy = [0.5, 1.0, None, math.nan][int(rng.integers(0, 4))]
+            row.agreement = [0.5, 1.0, None][int(rng.integers(0, 3))]
+            row.violations = ["p95_latency"] if rng.random() < 0.3 else []
+            rows.append(row)
+        expected = [
+            a for a in rows if not any(_dominates_by_definition(b, a) for b in rows if b is not a)
+        ]
+        assert [id(r) for r in undominated(rows)] == [id(r) for r in expected]
+        pruned += len(rows) - len(expected)
+    assert pruned > 0

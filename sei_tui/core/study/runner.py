@@ -33,7 +33,7 @@ from sei_tui.core.study.spec import Study
 from sei_tui.core.study.store import StudyStore, point_key
 from sei_tui.core.study.tasks import NetworkTask, RowContext, TaskResult
 
-__all__ = ["StudyOutcome", "run_study", "undominated_rows"]
+__all__ = ["StudyOutcome", "run_study"]
 
 FLUSH_SECONDS = 2.0  # finished points are written at least this often
 MAX_CHUNK = 32  # points per task at most
@@ -111,45 +111,6 @@ def _hop_parts(group: _Group, count: int) -> tuple[tuple, ...]:
         members[k].append(p)
     order = {p: n for n, p in enumerate(pairs)}
     return tuple(tuple(sorted(m, key=order.__getitem__)) for m in members)
-
-
-def undominated_rows(rows: list) -> list:
-    """`tiers.undominated` (the split2 rows no other one dominates, in their order), with
-    the pairwise comparisons in numpy: the same columns, the same None/NaN handling, the
-    same canonical order, so the same rows; at hundreds of split2 rows per point the
-    Python pairs cost the driver about 0.5 s a point, this a few milliseconds."""
-    import math
-
-    import numpy as np
-
-    from sei_tui.core.evaluation.ranking import canonical_key
-    from sei_tui.core.evaluation.tiers import _LOWER
-
-    if len(rows) < 2:
-        return list(rows)
-
-    def lower(x: Any) -> float:
-        return math.inf if x is None or x != x else float(x)
-
-    # every column as "lower is better": accuracy and agreement negated, None/NaN worst
-    table = np.array(
-        [
-            [lower(getattr(r, c)) for c in _LOWER]
-            + [-(-math.inf if r.accuracy is None or r.accuracy != r.accuracy else r.accuracy)]
-            + [-(-math.inf if r.agreement is None or r.agreement != r.agreement else r.agreement)]
-            + [float(bool(r.violations))]
-            for r in rows
-        ]
-    )
-    keys = [canonical_key(r) for r in rows]
-    position = {k: i for i, k in enumerate(sorted(set(keys)))}
-    order = np.array([position[k] for k in keys])
-    keep = [
-        r
-        for a, r in enumerate(rows)
-        if not ((table <= table[a]).all(axis=1) & (order < order[a])).any()
-    ]
-    return keep
 
 
 def _scenario_key(scenario: Any) -> str:
@@ -329,6 +290,7 @@ def _store_result(
 ) -> None:
     from sei_tui.core.evaluation.ranking import rank
     from sei_tui.core.evaluation.rows import SPLIT2
+    from sei_tui.core.evaluation.tiers import undominated
 
     group = groups[result.group]
     if result.error is not None:
@@ -349,7 +311,7 @@ def _store_result(
             continue
         ordered = [rows[i] for i in sorted(rows)]
         single = [r for r in ordered if r.strategy != SPLIT2]
-        two_cuts = undominated_rows([r for r in ordered if r.strategy == SPLIT2])
+        two_cuts = undominated([r for r in ordered if r.strategy == SPLIT2])
         ranking = rank(single + two_cuts, qos, objective=objective)
         store.add(key, group.model, group.scenario, lookup[key].values, ranking)
         outcome.computed += 1
